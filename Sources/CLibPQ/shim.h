@@ -1,0 +1,6 @@
+#ifndef NKUDO_CLIBPQ_SHIM_H
+#define NKUDO_CLIBPQ_SHIM_H
+
+#include <libpq-fe.h>
+
+#endif

@@ -1,0 +1,81 @@
+/// Static description of one RPC of the contract: its names, HTTP bindings, caller
+/// and decoding policy, and its message types. Generated per RPC.
+public struct RPCMethod: Sendable {
+    /// Fully qualified service name, e.g. `nkudo.v1.AgentService`.
+    public let serviceName: String
+    /// The method name, e.g. `Heartbeat`.
+    public let methodName: String
+    /// The HTTP bindings (the primary one first, then the additional ones).
+    public let bindings: [HTTPBinding]
+    /// Who may call the RPC.
+    public let caller: RPCCaller
+    /// Whether unknown JSON fields of the request are ignored (else rejected).
+    public let ignoresUnknownJSONFields: Bool
+    /// The request message type.
+    public let requestType: any ProtoMessage.Type
+    /// The response message type.
+    public let responseType: any ProtoMessage.Type
+    /// The method's documentation from the contract.
+    public let documentation: String
+
+    /// Creates a method description.
+    public init(serviceName: String, methodName: String, bindings: [HTTPBinding], caller: RPCCaller,
+                ignoresUnknownJSONFields: Bool, requestType: any ProtoMessage.Type,
+                responseType: any ProtoMessage.Type, documentation: String = "") {
+        self.serviceName = serviceName
+        self.methodName = methodName
+        self.bindings = bindings
+        self.caller = caller
+        self.ignoresUnknownJSONFields = ignoresUnknownJSONFields
+        self.requestType = requestType
+        self.responseType = responseType
+        self.documentation = documentation
+    }
+
+    /// The Connect unary path: `/<package>.<Service>/<Method>`.
+    public var connectPath: String { "/\(serviceName)/\(methodName)" }
+
+    /// The JSON decoding options of the request.
+    public var jsonDecodingOptions: JSONDecodingOptions {
+        JSONDecodingOptions(ignoreUnknownFields: ignoresUnknownJSONFields)
+    }
+}
+
+/// One HTTP binding of an RPC.
+public struct HTTPBinding: Sendable, Hashable {
+    /// The HTTP method, upper case (`GET`, `POST`, …).
+    public let method: String
+    /// The path template, e.g. `/tenants/{tenant_id}/sites`.
+    public let path: String
+    /// `*` when the whole request is the body; empty when there is no body.
+    public let body: String
+    /// The status of a successful response.
+    public let successStatus: Int
+
+    /// Creates a binding.
+    public init(method: String, path: String, body: String, successStatus: Int) {
+        self.method = method
+        self.path = path
+        self.body = body
+        self.successStatus = successStatus
+    }
+
+    /// The names bound by `{name}` segments of the path, in order.
+    public var pathParameters: [String] {
+        path.split(separator: "/").compactMap { segment in
+            segment.hasPrefix("{") && segment.hasSuffix("}") ? String(segment.dropFirst().dropLast()) : nil
+        }
+    }
+}
+
+/// Who may call an RPC.
+public enum RPCCaller: String, Sendable, Hashable {
+    /// No credentials.
+    case none
+    /// The operator (`X-Admin-Key`).
+    case admin
+    /// A tenant (`X-API-Key`).
+    case tenant
+    /// An enrolled agent (mTLS client certificate).
+    case agent
+}

@@ -1,0 +1,15 @@
+import Foundation
+import NKudoCodeGen
+import NKudoWire
+
+// protoc plugin: reads a CodeGeneratorRequest on stdin, writes a CodeGeneratorResponse
+// on stdout. protoc writes the files and reports any error the response carries.
+let input = Array(FileHandle.standardInput.readDataToEndOfFile())
+do {
+    let request = try CodeGeneratorRequest(serializedBytes: input, limits: WireLimits(maxBytes: 256 * 1024 * 1024, maxDepth: 100))
+    let response = CodeGenerator.generate(request)
+    FileHandle.standardOutput.write(Data(try response.serializedBytes()))
+} catch {
+    FileHandle.standardError.write(Data("protoc-gen-nkudo: \(error)\n".utf8))
+    exit(1)
+}
