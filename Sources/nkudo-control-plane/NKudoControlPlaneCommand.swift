@@ -27,7 +27,7 @@ struct NKudoControlPlaneCommand: AsyncParsableCommand {
     struct Routes: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the HTTP routes of the contract (method, path, caller, RPC).")
         func run() {
-            for method in NKudoContract.allMethods {
+            for method in ContractRegistry.methods {
                 for binding in method.bindings {
                     print("\(binding.method) \(binding.path) [\(method.caller.rawValue)] -> \(method.serviceName)/\(method.methodName)")
                 }

@@ -6,7 +6,7 @@ import PackagePlugin
 /// It only assembles one command: `protoc` (Debian's protobuf-compiler, found on the
 /// PATH or through `PROTOC_PATH`) parses every `.proto` under `proto/` and hands the
 /// descriptors to our `protoc-gen-nkudo` plugin, which writes one `.pb.swift` per file
-/// into the plugin work directory.
+/// and the contract registry into the plugin work directory.
 @main
 struct NKudoContractPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -18,6 +18,7 @@ struct NKudoContractPlugin: BuildToolPlugin {
         let generator = try context.tool(named: "protoc-gen-nkudo").url
         let outputDirectory = context.pluginWorkDirectoryURL.appending(path: "GeneratedSources")
         let outputs = protoFiles.map { outputDirectory.appending(path: Self.outputName(forProto: $0.relativePath)) }
+            + [outputDirectory.appending(path: Self.registryFileName)]
         var arguments = [
             "--plugin=protoc-gen-nkudo=\(generator.path)",
             "--nkudo_out=\(outputDirectory.path)",
@@ -41,6 +42,9 @@ struct NKudoContractPlugin: BuildToolPlugin {
         let stem = path.hasSuffix(".proto") ? String(path.dropLast(".proto".count)) : path
         return stem.replacingOccurrences(of: "/", with: "_") + ".pb.swift"
     }
+
+    /// The contract-wide registry file (keep in sync with `SwiftNaming.registryFileName`).
+    static let registryFileName = "ContractRegistry.pb.swift"
 
     private func protoFiles(under root: URL) throws -> [(url: URL, relativePath: String)] {
         guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {

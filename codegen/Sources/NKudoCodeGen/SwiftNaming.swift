@@ -9,6 +9,10 @@ public enum SwiftNaming {
         return stem.replacingOccurrences(of: "/", with: "_") + ".pb.swift"
     }
 
+    /// The file listing every message type and service of the contract (the build plugin
+    /// expects it too).
+    public static let registryFileName = "ContractRegistry.pb.swift"
+
     /// Type names Swift reserves or that would shadow common standard-library types.
     static let reservedTypeNames: Set<String> = [
         "Error", "Type", "Protocol", "Self", "Any", "String", "Data", "Date", "Array",
