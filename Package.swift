@@ -99,6 +99,7 @@ let package = Package(
         .testTarget(
             name: "NKudoWireTests",
             dependencies: ["NKudoWire"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -143,7 +143,7 @@ enum ProtoJSONDecoder {
                 return .uint64(try uint64(json, path: path))
             case .float:
                 let value = try floating(json, path: path)
-                if value.isFinite, abs(value) > Double(Float.greatestFiniteMagnitude) {
+                if value.isFinite, !Float(value).isFinite {
                     throw fail(path, "value out of range for float")
                 }
                 return .float(Float(value))
