@@ -15,6 +15,9 @@ let package = Package(
     products: [
         .executable(name: "nkudo-control-plane", targets: ["nkudo-control-plane"]),
         .executable(name: "nkudo-edge", targets: ["nkudo-edge"]),
+        // For the separate Benchmarks/ and Fuzz/ packages.
+        .library(name: "NKudoWire", targets: ["NKudoWire"]),
+        .library(name: "NKudoContract", targets: ["NKudoContract"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -105,6 +108,7 @@ let package = Package(
         .testTarget(
             name: "NKudoCodeGenTests",
             dependencies: ["NKudoCodeGen", "NKudoWire"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -30,13 +30,18 @@ struct CMessageReader {
                 elements.append(try load(field, at: array + position * field.storage.size, messageName: messageName))
             }
             if field.isMap {
-                let entries = elements.map { element -> ProtoValue.MapEntry in
-                    guard case .message(let entry) = element else { return ProtoValue.MapEntry(key: .string(""), value: .string("")) }
-                    let keyType = entry.schema.fields[0].type
-                    let valueType = entry.schema.fields[1].type
-                    return ProtoValue.MapEntry(
-                        key: entry.values[0] ?? .defaultValue(of: keyType),
-                        value: entry.values[1] ?? .defaultValue(of: valueType))
+                // A key repeated on the wire keeps its last value (map semantics).
+                var entries: [ProtoValue.MapEntry] = []
+                var positionByKey: [ProtoValue: Int] = [:]
+                for case .message(let entry) in elements {
+                    let key = entry.values[0] ?? .defaultValue(of: entry.schema.fields[0].type)
+                    let value = entry.values[1] ?? .defaultValue(of: entry.schema.fields[1].type)
+                    if let position = positionByKey[key] {
+                        entries[position].value = value
+                    } else {
+                        positionByKey[key] = entries.count
+                        entries.append(ProtoValue.MapEntry(key: key, value: value))
+                    }
                 }
                 return .map(entries)
             }

@@ -1,0 +1,1 @@
+../../../Tests/NKudoWireTests/KitchenSink.swift
