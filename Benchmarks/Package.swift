@@ -1,0 +1,35 @@
+// swift-tools-version: 6.2
+// Wire-format benchmarks of n-kudo, kept out of the root package so that its build stays
+// lean. Run: `swift run -c release nkudo-wire-bench` (see README.md).
+import PackageDescription
+
+let package = Package(
+    name: "n-kudo-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        // The root package; it must export `.library(name: "NKudoContract", ...)`. Named
+        // explicitly so that the product reference does not depend on the checkout's
+        // directory name (a path dependency's identity is its last path component).
+        .package(name: "n-kudo", path: ".."),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+    ],
+    targets: [
+        // The same protos compiled by protoc-gen-swift 1.39.0 (generated once, committed;
+        // see README.md for the command). No build plugin: swift-protobuf's plugin build
+        // is slow.
+        .target(
+            name: "NKudoSwiftProtobuf",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .executableTarget(
+            name: "nkudo-wire-bench",
+            dependencies: [
+                .product(name: "NKudoContract", package: "n-kudo"),
+                "NKudoSwiftProtobuf",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ]
+        ),
+    ]
+)
