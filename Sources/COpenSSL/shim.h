@@ -8,4 +8,29 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+/* Function-like macros of OpenSSL, as functions Swift can call. */
+
+/* BIO_get_mem_data: the bytes held by a memory BIO (not NUL-terminated); returns their count. */
+static inline long nkudo_BIO_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+
+/* OPENSSL_free: frees memory OpenSSL allocated for the caller (BN_bn2dec, ASN1_STRING_to_UTF8). */
+static inline void nkudo_OPENSSL_free(void *pointer) {
+    OPENSSL_free(pointer);
+}
+
+static inline int nkudo_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+
+static inline GENERAL_NAME *nkudo_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int index) {
+    return sk_GENERAL_NAME_value(names, index);
+}
+
+/* Returns the new count, or 0 on failure; on success the stack owns `name`. */
+static inline int nkudo_sk_GENERAL_NAME_push(GENERAL_NAMES *names, GENERAL_NAME *name) {
+    return sk_GENERAL_NAME_push(names, name);
+}
+
 #endif
