@@ -1,0 +1,282 @@
+internal import CLibPQ
+internal import Logging
+
+/// One PostgreSQL connection: owns one `PGconn*` and closes it (`PQfinish`) in `deinit`.
+///
+/// Every libpq call that can fail goes through `check(_:)`, which drains the result's
+/// SQLSTATE and primary message (or `PQerrorMessage` when libpq returned no result) into
+/// a `StoreError` at once, and records what kind of failure it was for the retry logic.
+///
+/// `@unchecked Sendable`: libpq allows a `PGconn` to move between threads but not to be
+/// used by two at once. The pool guarantees that: it lends a connection to one job at a
+/// time, and a job runs on one thread.
+final class PostgresConnection: SQLConnection, @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let logger: Logger
+
+    /// The kind of the last failure since `beginAttempt()`, when it matters for retrying.
+    private(set) var failure: PostgresFailure?
+    /// Statements of the body (`query`, `execute`, `executeScript`) that succeeded since
+    /// `beginAttempt()`.
+    private(set) var succeededStatements = 0
+    /// Whether `COMMIT` was sent since `beginAttempt()` (its outcome may be unknown).
+    private(set) var commitSent = false
+
+    /// Adopts a `PGconn*`; it is closed when this object goes away. The server's notices
+    /// go to `logger`.
+    init(takingOwnership handle: OpaquePointer, logger: Logger) {
+        self.handle = handle
+        self.logger = logger
+        PQsetNoticeReceiver(
+            handle,
+            { context, result in
+                guard let context, let result else { return }
+                Unmanaged<PostgresConnection>.fromOpaque(context).takeUnretainedValue().log(notice: result)
+            },
+            // Unretained: libpq calls the receiver only inside calls on this connection,
+            // which this object outlives.
+            Unmanaged.passUnretained(self).toOpaque()
+        )
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// Connects with a connection URI (or `key=value` string); a `connect_timeout` of 10 s
+    /// and the application name `nkudo` apply unless the URI sets them.
+    static func connect(url: String, logger: Logger) throws(StoreError) -> PostgresConnection {
+        // Keywords are processed in order, the last value winning: the URI's come last.
+        let keywords = PostgresCStrings(["connect_timeout", "fallback_application_name", "dbname"])
+        let values = PostgresCStrings(["10", "nkudo", url])
+        let handle = keywords.withPointers { keywords in
+            values.withPointers { values in PQconnectdbParams(keywords, values, 1) }
+        }
+        guard let handle else {
+            throw StoreError(.unavailable, "cannot connect to PostgreSQL", underlying: "out of memory")
+        }
+        // Adopted before checking: a failed connection still has to be freed.
+        let connection = PostgresConnection(takingOwnership: handle, logger: logger)
+        guard connection.isHealthy else {
+            throw StoreError(.unavailable, "cannot connect to PostgreSQL", underlying: connection.errorMessage)
+        }
+        return connection
+    }
+
+    /// Whether libpq considers the connection usable (a server gone away unnoticed is
+    /// found out by the next statement).
+    var isHealthy: Bool {
+        PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Whether a transaction is open (or its state unknown).
+    var isInTransaction: Bool {
+        PQtransactionStatus(handle) != PQTRANS_IDLE
+    }
+
+    /// Forgets the failure and statement counts of the previous attempt.
+    func beginAttempt() {
+        failure = nil
+        succeededStatements = 0
+        commitSent = false
+    }
+
+    // MARK: SQLConnection
+
+    func query(_ statement: SQLStatement) throws(StoreError) -> [SQLRow] {
+        let result = try run(statement)
+        succeededStatements += 1
+        return result.rows()
+    }
+
+    @discardableResult
+    func execute(_ statement: SQLStatement) throws(StoreError) -> Int {
+        let result = try run(statement)
+        succeededStatements += 1
+        return result.affectedRows
+    }
+
+    func executeScript(_ sql: String) throws(StoreError) {
+        try check(PQexec(handle, sql))
+        succeededStatements += 1
+    }
+
+    // MARK: Transactions
+
+    /// `BEGIN`; not counted as a statement of the body.
+    func begin() throws(StoreError) {
+        try check(PQexec(handle, "BEGIN"))
+    }
+
+    /// `COMMIT`. A transaction aborted by an error the body caught is rolled back and
+    /// reported, never committed silently.
+    func commit() throws(StoreError) {
+        if PQtransactionStatus(handle) == PQTRANS_INERROR {
+            throw StoreError(.database, "the transaction was aborted by an earlier error")
+        }
+        commitSent = true
+        let result = try check(PQexec(handle, "COMMIT"))
+        guard result.commandStatus == "COMMIT" else {
+            throw StoreError(.database, "the transaction was rolled back", underlying: result.commandStatus)
+        }
+    }
+
+    /// `ROLLBACK` of an open transaction; `false` when the connection cannot roll back.
+    func rollback() -> Bool {
+        guard isInTransaction else { return true }
+        do throws(StoreError) {
+            try check(PQexec(handle, "ROLLBACK"))
+            return !isInTransaction
+        } catch {
+            return false
+        }
+    }
+
+    // MARK: Internals
+
+    /// `PQexecParams` with text parameters and text results; the server infers each
+    /// parameter's type except bytea's.
+    private func run(_ statement: SQLStatement) throws(StoreError) -> PostgresResult {
+        var types: [Oid] = []
+        var texts: [String?] = []
+        types.reserveCapacity(statement.bindings.count)
+        texts.reserveCapacity(statement.bindings.count)
+        for value in statement.bindings {
+            let (type, text) = try Self.parameter(value)
+            types.append(type)
+            texts.append(text)
+        }
+        let values = PostgresCStrings(texts)
+        let result = values.withPointers { values in
+            PQexecParams(handle, statement.sql, Int32(types.count), types, values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    /// A value in PostgreSQL's text input format, with its type OID (0: inferred).
+    private static func parameter(_ value: SQLValue) throws(StoreError) -> (Oid, String?) {
+        switch value {
+        case .null:
+            return (PostgresType.unspecified, nil)
+        case .int(let integer):
+            return (PostgresType.unspecified, String(integer))
+        case .double(let double):
+            // Swift's shortest round-trip form; `inf`, `-inf` and `nan` are valid input too.
+            return (PostgresType.unspecified, "\(double)")
+        case .bool(let bool):
+            return (PostgresType.unspecified, bool ? "true" : "false")
+        case .text(let text):
+            guard !text.utf8.contains(0) else {
+                throw StoreError(.invalid, "PostgreSQL text cannot contain NUL characters")
+            }
+            return (PostgresType.unspecified, text)
+        case .blob(let bytes):
+            return (PostgresType.bytea, Self.hexBytea(bytes))
+        }
+    }
+
+    /// bytea hex input: `\x` followed by two lowercase hex digits per byte.
+    private static func hexBytea(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        text.reserveCapacity(2 + bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The one checker of libpq results: a successful result is adopted and returned;
+    /// anything else becomes a `StoreError`, its kind recorded in `failure`.
+    @discardableResult
+    private func check(_ handle: OpaquePointer?) throws(StoreError) -> PostgresResult {
+        guard let handle else {
+            // libpq could not even produce a result (out of memory, connection gone).
+            let error = PostgresErrorMapping.error(sqlState: nil, connectionLost: !isHealthy, underlying: errorMessage)
+            record(error.failure)
+            throw error.error
+        }
+        let result = PostgresResult(takingOwnership: handle)
+        switch result.status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return result
+        default:
+            let underlying = result.primaryMessage ?? errorMessage
+            let error = PostgresErrorMapping.error(
+                sqlState: result.sqlState,
+                connectionLost: !isHealthy,
+                underlying: underlying
+            )
+            record(error.failure)
+            throw error.error
+        }
+    }
+
+    /// Keeps the gravest failure of the attempt: a statement failing after a
+    /// serialization failure (the transaction is aborted) does not hide it.
+    private func record(_ kind: PostgresFailure?) {
+        guard let kind, failure != .connectionLost else { return }
+        failure = kind
+    }
+
+    /// Logs a notice or warning the server sent (libpq would print it on stderr): its
+    /// primary message only, as DETAIL may quote row values.
+    private func log(notice result: OpaquePointer) {
+        let severity = nkudo_pq_result_severity(result).map { String(cString: $0) } ?? "NOTICE"
+        let message = nkudo_pq_result_primary_message(result).map { String(cString: $0) } ?? ""
+        logger.log(
+            level: severity == "WARNING" ? .warning : .debug,
+            "PostgreSQL notice",
+            metadata: [DriverLogKey.noticeSeverity: "\(severity)", DriverLogKey.notice: "\(message)"]
+        )
+    }
+
+    /// `PQerrorMessage`, trimmed.
+    private var errorMessage: String {
+        let message = PQerrorMessage(handle).map { String(cString: $0) } ?? ""
+        return String(message.reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
+
+/// Failures the databases react to beyond reporting them.
+enum PostgresFailure: Sendable, Hashable {
+    /// The connection is broken (server restarted, backend terminated, network).
+    case connectionLost
+    /// Serialization failure or deadlock: the transaction was rolled back and may be retried.
+    case serialization
+}
+
+/// SQLSTATE to `StoreError` codes.
+enum PostgresErrorMapping {
+    /// The error of a failed statement and the failure kind the retry logic needs.
+    ///
+    /// `underlying` is the server's primary message (or libpq's): never the DETAIL
+    /// field, which quotes row values.
+    static func error(sqlState: String?, connectionLost: Bool, underlying: String) -> (error: StoreError, failure: PostgresFailure?) {
+        if connectionLost || sqlState.map(isConnectionFailure) == true {
+            return (StoreError(.unavailable, "the PostgreSQL connection was lost", underlying: underlying), .connectionLost)
+        }
+        switch sqlState {
+        case "23505":
+            return (StoreError(.conflict, "unique constraint violated", underlying: underlying), nil)
+        case "23503":
+            return (StoreError(.notFound, "referenced row does not exist", underlying: underlying), nil)
+        case "23514", "23502":
+            return (StoreError(.invalid, "value rejected by a constraint", underlying: underlying), nil)
+        case let state? where state.hasPrefix("22"):
+            return (StoreError(.invalid, "invalid value", underlying: underlying), nil)
+        case "40001", "40P01":
+            return (StoreError(.database, "the transaction could not be serialized", underlying: underlying), .serialization)
+        default:
+            return (StoreError(.database, "SQL statement failed", underlying: underlying), nil)
+        }
+    }
+
+    /// Class 08 (connection exception) but 08P01 (`protocol_violation`, e.g. a wrong
+    /// number of parameters, on a healthy connection), and the shutdown states of class 57
+    /// (`admin_shutdown`, `crash_shutdown`, `cannot_connect_now`).
+    private static func isConnectionFailure(_ sqlState: String) -> Bool {
+        (sqlState.hasPrefix("08") && sqlState != "08P01") || ["57P01", "57P02", "57P03"].contains(sqlState)
+    }
+}

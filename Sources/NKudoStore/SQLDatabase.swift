@@ -1,0 +1,85 @@
+/// The SQL dialects the store runs on.
+public enum SQLDialect: String, Sendable, Hashable {
+    /// SQLite, the embedded default.
+    case sqlite
+    /// PostgreSQL through libpq.
+    case postgres
+}
+
+/// A value bound to a statement parameter or read from a result column.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob([UInt8])
+    case bool(Bool)
+}
+
+/// One SQL statement with its bound parameters. The SQL text uses `$1, $2, …`
+/// placeholders in both dialects (the SQLite driver maps them to `?1, ?2, …`), and
+/// values are always bound, never spliced into the text.
+public struct SQLStatement: Sendable, Hashable, CustomStringConvertible {
+    /// The SQL text with `$n` placeholders.
+    public let sql: String
+    /// The values of `$1`, `$2`, ….
+    public let bindings: [SQLValue]
+
+    /// A statement with bound parameters; `raw` marks the SQL text as trusted code.
+    public init(raw sql: String, _ bindings: [SQLValue] = []) {
+        self.sql = sql
+        self.bindings = bindings
+    }
+
+    /// The SQL text only: bound values may be secrets and never appear in logs.
+    public var description: String { sql }
+}
+
+/// One result row, by column name.
+public struct SQLRow: Sendable {
+    /// Column names in result order.
+    public let columns: [String]
+    /// Values in result order.
+    public let values: [SQLValue]
+
+    /// Creates a row.
+    public init(columns: [String], values: [SQLValue]) {
+        self.columns = columns
+        self.values = values
+    }
+
+    /// The value of a column (`.null` when the row has no such column).
+    public subscript(column: String) -> SQLValue {
+        guard let index = columns.firstIndex(of: column) else { return .null }
+        return values[index]
+    }
+}
+
+/// A connection lent to a `withConnection`/`withTransaction` body. Its calls block: the
+/// database runs bodies on its own threads, never on an event loop.
+public protocol SQLConnection {
+    /// Runs a statement and returns its rows.
+    func query(_ statement: SQLStatement) throws(StoreError) -> [SQLRow]
+    /// Runs a statement and returns the number of rows it changed.
+    @discardableResult
+    func execute(_ statement: SQLStatement) throws(StoreError) -> Int
+    /// Runs several `;`-separated statements without parameters (migrations).
+    func executeScript(_ sql: String) throws(StoreError)
+}
+
+/// A database: a bounded set of connections of one dialect.
+public protocol SQLDatabase: Sendable {
+    /// The dialect of the SQL this database speaks.
+    var dialect: SQLDialect { get }
+
+    /// Runs `body` with a connection, off the caller's thread.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws(StoreError) -> T) async throws(StoreError) -> T
+
+    /// Runs `body` in a transaction (committed when it returns, rolled back when it
+    /// throws), off the caller's thread. On SQLite the transaction takes the write lock
+    /// up front (`BEGIN IMMEDIATE`).
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws(StoreError) -> T) async throws(StoreError) -> T
+
+    /// Closes every connection; later calls fail.
+    func close() async
+}

@@ -1,0 +1,392 @@
+import Foundation
+import NKudoContract
+
+// How the store's values live in SQL: timestamps are BIGINT Unix microseconds (UTC),
+// booleans INTEGER 0/1, states TEXT. The same in both dialects.
+
+// MARK: Time
+
+extension Date {
+    /// Microseconds since the Unix epoch, rounded: the store's timestamp column value.
+    var unixMicroseconds: Int64 {
+        Int64((timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
+    /// The date of a stored timestamp.
+    init(unixMicroseconds micros: Int64) {
+        let (seconds, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+        self.init(timeIntervalSince1970: TimeInterval(seconds) + TimeInterval(remainder) / 1_000_000)
+    }
+}
+
+extension ProtoTimestamp {
+    /// The timestamp of a stored value, exactly (no detour through `Double`).
+    init(unixMicroseconds micros: Int64) {
+        var seconds = micros / 1_000_000
+        var remainder = micros % 1_000_000
+        if remainder < 0 {
+            seconds -= 1
+            remainder += 1_000_000
+        }
+        self.init(seconds: seconds, nanos: Int32(remainder * 1000))
+    }
+}
+
+// MARK: Binding
+
+extension SQLValue {
+    /// A timestamp column value.
+    static func timestamp(_ date: Date) -> SQLValue {
+        .int(date.unixMicroseconds)
+    }
+
+    /// A nullable timestamp column value.
+    static func timestamp(_ date: Date?) -> SQLValue {
+        date.map { .int($0.unixMicroseconds) } ?? .null
+    }
+
+    /// A boolean column value (INTEGER 0/1).
+    static func flag(_ value: Bool) -> SQLValue {
+        .int(value ? 1 : 0)
+    }
+
+    /// A nullable text column value; `nil` and blank strings are NULL.
+    static func nonBlank(_ text: String?) -> SQLValue {
+        guard let text = text?.nonBlank else { return .null }
+        return .text(text)
+    }
+
+    /// A stored enum's text.
+    static func stored<E: StoredEnum>(_ value: E) -> SQLValue {
+        .text(value.storedName ?? "")
+    }
+}
+
+extension String {
+    /// The string, or `nil` when it is empty after trimming whitespace.
+    var nonBlank: String? {
+        trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : self
+    }
+}
+
+// MARK: Reading columns
+
+extension SQLRow {
+    /// A non-NULL TEXT column.
+    func text(_ column: String) throws(StoreError) -> String {
+        guard case .text(let text) = self[column] else { throw unexpected(column, "text") }
+        return text
+    }
+
+    /// A nullable TEXT column; NULL and `""` are `nil` (the contract omits empty strings).
+    func optionalText(_ column: String) throws(StoreError) -> String? {
+        switch self[column] {
+        case .null: return nil
+        case .text(let text): return text.isEmpty ? nil : text
+        default: throw unexpected(column, "text or NULL")
+        }
+    }
+
+    /// A non-NULL integer column.
+    func int64(_ column: String) throws(StoreError) -> Int64 {
+        guard case .int(let value) = self[column] else { throw unexpected(column, "integer") }
+        return value
+    }
+
+    /// A nullable integer column.
+    func optionalInt64(_ column: String) throws(StoreError) -> Int64? {
+        switch self[column] {
+        case .null: return nil
+        case .int(let value): return value
+        default: throw unexpected(column, "integer or NULL")
+        }
+    }
+
+    /// A non-NULL 32-bit integer column.
+    func int32(_ column: String) throws(StoreError) -> Int32 {
+        let value = try int64(column)
+        guard let narrowed = Int32(exactly: value) else { throw unexpected(column, "32-bit integer") }
+        return narrowed
+    }
+
+    /// A boolean column (INTEGER 0/1).
+    func flag(_ column: String) throws(StoreError) -> Bool {
+        switch self[column] {
+        case .int(let value): return value != 0
+        case .bool(let value): return value
+        default: throw unexpected(column, "0 or 1")
+        }
+    }
+
+    /// A non-NULL timestamp column as a date.
+    func date(_ column: String) throws(StoreError) -> Date {
+        Date(unixMicroseconds: try int64(column))
+    }
+
+    /// A nullable timestamp column as a date.
+    func optionalDate(_ column: String) throws(StoreError) -> Date? {
+        try optionalInt64(column).map(Date.init(unixMicroseconds:))
+    }
+
+    /// A timestamp column as a contract timestamp; NULL is `nil`.
+    func timestamp(_ column: String) throws(StoreError) -> ProtoTimestamp? {
+        try optionalInt64(column).map(ProtoTimestamp.init(unixMicroseconds:))
+    }
+
+    /// A state column.
+    func stored<E: StoredEnum>(_ column: String, as type: E.Type = E.self) throws(StoreError) -> E {
+        let name = try text(column)
+        guard let value = E(storedName: name) else { throw unexpected(column, "\(E.self) name") }
+        return value
+    }
+
+    private func unexpected(_ column: String, _ expected: String) -> StoreError {
+        StoreError(.database, "unexpected value in column \(column)", underlying: "expected \(expected)")
+    }
+}
+
+// MARK: Stored enums
+
+/// A contract enum stored as TEXT under fixed names (the original's state strings).
+protocol StoredEnum: Hashable {
+    /// Every value the schema allows, with its stored name.
+    static var storedNames: [Self: String] { get }
+}
+
+extension StoredEnum {
+    /// The stored name; `nil` for values the schema does not allow (e.g. UNSPECIFIED).
+    var storedName: String? { Self.storedNames[self] }
+
+    /// The value stored under `name`.
+    init?(storedName name: String) {
+        guard let value = Self.storedNames.first(where: { $0.value == name })?.key else { return nil }
+        self = value
+    }
+}
+
+extension Site.ConnectivityState: StoredEnum {
+    static let storedNames: [Self: String] = [.online: "ONLINE", .partial: "PARTIAL", .offline: "OFFLINE"]
+}
+
+extension NKudoContract.Host.AgentState: StoredEnum {
+    static let storedNames: [Self: String] = [.online: "ONLINE", .degraded: "DEGRADED", .offline: "OFFLINE"]
+}
+
+extension MicroVM.State: StoredEnum {
+    static let storedNames: [Self: String] = [
+        .creating: "CREATING", .stopped: "STOPPED", .running: "RUNNING",
+        .deleting: "DELETING", .error: "ERROR", .deleted: "DELETED",
+    ]
+}
+
+extension Plan.Status: StoredEnum {
+    static let storedNames: [Self: String] = [
+        .pending: "PENDING", .inProgress: "IN_PROGRESS", .succeeded: "SUCCEEDED", .failed: "FAILED", .cancelled: "CANCELLED",
+    ]
+
+    /// Whether the plan is finished (its executions no longer change).
+    var isTerminal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+extension Execution.State: StoredEnum {
+    static let storedNames: [Self: String] = [
+        .pending: "PENDING", .inProgress: "IN_PROGRESS", .succeeded: "SUCCEEDED", .failed: "FAILED", .cancelled: "CANCELLED",
+    ]
+
+    /// Whether the execution is finished.
+    var isTerminal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+extension Execution.Operation: StoredEnum {
+    static let storedNames: [Self: String] = [.create: "CREATE", .start: "START", .stop: "STOP", .delete: "DELETE"]
+}
+
+extension ExecutionLog.Severity: StoredEnum {
+    static let storedNames: [Self: String] = [.debug: "DEBUG", .info: "INFO", .warn: "WARN", .error: "ERROR"]
+}
+
+extension NetbirdStatus.State: StoredEnum {
+    static let storedNames: [Self: String] = [
+        .unspecified: "UNSPECIFIED", .connected: "CONNECTED", .degraded: "DEGRADED", .notConfigured: "NOT_CONFIGURED",
+    ]
+}
+
+// MARK: Rows to records
+
+/// The column lists the row decoders below read, one per table.
+enum StoreColumns {
+    static let tenant = "id, slug, name, primary_region, data_retention_days, created_at, updated_at"
+    static let site = "id, tenant_id, name, external_key, location_country_code, connectivity_state, last_heartbeat_at, created_at"
+    static let apiKey = "id, tenant_id, name, expires_at"
+    static let agent = """
+        id, tenant_id, site_id, host_id, cert_serial, cert_expires_at, refresh_token_hash, state, heartbeat_seq, last_heartbeat_at
+        """
+    static let microVM = "id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib, last_transition_at, updated_at"
+    static let execution = """
+        id, tenant_id, site_id, host_id, agent_id, plan_id, vm_id, operation_id, operation_type, state, error_code, \
+        error_message, updated_at, started_at, completed_at
+        """
+    static let executionLog = "id, tenant_id, execution_id, sequence, severity, message, emitted_at, ingested_at"
+
+    /// The host columns of `listHosts`, from `hosts h` left-joined with `agents a`.
+    static let host = """
+        h.id, h.tenant_id, h.site_id, h.hostname, h.cpu_cores_total, h.memory_bytes_total, h.storage_bytes_total, \
+        h.kvm_available, h.cloud_hypervisor_available, h.last_facts_at, h.netbird_connected, h.netbird_state, \
+        h.netbird_reason, h.netbird_peer_id, h.netbird_ipv4, h.netbird_management_url, h.netbird_network_id, \
+        h.netbird_fqdn, h.netbird_management_connected, h.netbird_signal_connected, h.netbird_peers_connected, \
+        h.netbird_peers_total, h.netbird_updated_at, a.state AS agent_state, a.last_heartbeat_at AS agent_last_heartbeat_at
+        """
+}
+
+extension Tenant {
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            slug: try row.text("slug"),
+            name: try row.text("name"),
+            primaryRegion: try row.text("primary_region"),
+            dataRetentionDays: try row.int32("data_retention_days"),
+            createdAt: try row.timestamp("created_at"),
+            updatedAt: try row.timestamp("updated_at")
+        )
+    }
+}
+
+extension Site {
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantId: try row.text("tenant_id"),
+            name: try row.text("name"),
+            externalKey: try row.optionalText("external_key"),
+            locationCountryCode: try row.optionalText("location_country_code"),
+            connectivityState: try row.stored("connectivity_state"),
+            lastHeartbeatAt: try row.timestamp("last_heartbeat_at"),
+            createdAt: try row.timestamp("created_at")
+        )
+    }
+}
+
+extension APIKeyRecord {
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantID: try row.text("tenant_id"),
+            name: try row.text("name"),
+            expiresAt: try row.optionalDate("expires_at")
+        )
+    }
+}
+
+extension AgentRecord {
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantID: try row.text("tenant_id"),
+            siteID: try row.text("site_id"),
+            hostID: try row.text("host_id"),
+            certificateSerial: try row.text("cert_serial"),
+            certificateExpiresAt: try row.date("cert_expires_at"),
+            refreshTokenHash: try row.text("refresh_token_hash"),
+            state: try row.stored("state"),
+            heartbeatSeq: try row.int64("heartbeat_seq"),
+            lastHeartbeatAt: try row.optionalDate("last_heartbeat_at")
+        )
+    }
+}
+
+extension NKudoContract.Host {
+    /// A row of `StoreColumns.host`: the agent's state is OFFLINE when the host has none,
+    /// `netbird` is omitted when the host never reported it.
+    init(row: SQLRow) throws(StoreError) {
+        let agentState: NKudoContract.Host.AgentState =
+            row["agent_state"] == .null ? .offline : try row.stored("agent_state")
+        var netbird: NetbirdStatus?
+        if try row.optionalInt64("netbird_updated_at") != nil {
+            netbird = NetbirdStatus(
+                connected: try row.flag("netbird_connected"),
+                state: try row.stored("netbird_state"),
+                reason: try row.text("netbird_reason"),
+                peerId: try row.optionalText("netbird_peer_id"),
+                ipv4: try row.optionalText("netbird_ipv4"),
+                managementUrl: try row.optionalText("netbird_management_url"),
+                networkId: try row.optionalText("netbird_network_id"),
+                peersConnected: try row.int32("netbird_peers_connected"),
+                peersTotal: try row.int32("netbird_peers_total"),
+                managementConnected: try row.flag("netbird_management_connected"),
+                signalConnected: try row.flag("netbird_signal_connected"),
+                fqdn: try row.optionalText("netbird_fqdn")
+            )
+        }
+        self.init(
+            id: try row.text("id"),
+            tenantId: try row.text("tenant_id"),
+            siteId: try row.text("site_id"),
+            hostname: try row.text("hostname"),
+            cpuCoresTotal: try row.int32("cpu_cores_total"),
+            memoryBytesTotal: try row.int64("memory_bytes_total"),
+            storageBytesTotal: try row.int64("storage_bytes_total"),
+            kvmAvailable: try row.flag("kvm_available"),
+            cloudHypervisorAvailable: try row.flag("cloud_hypervisor_available"),
+            lastFactsAt: try row.timestamp("last_facts_at"),
+            agentState: agentState,
+            agentLastHeartbeatAt: try row.timestamp("agent_last_heartbeat_at"),
+            netbird: netbird
+        )
+    }
+}
+
+extension MicroVM {
+    /// A row of `StoreColumns.microVM`; `host_id` is `""` while no host is assigned.
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantId: try row.text("tenant_id"),
+            siteId: try row.text("site_id"),
+            hostId: try row.optionalText("host_id") ?? "",
+            name: try row.text("name"),
+            state: try row.stored("state"),
+            vcpuCount: try row.int32("vcpu_count"),
+            memoryMib: try row.int64("memory_mib"),
+            lastTransitionAt: try row.timestamp("last_transition_at"),
+            updatedAt: try row.timestamp("updated_at")
+        )
+    }
+}
+
+extension Execution {
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantId: try row.text("tenant_id"),
+            siteId: try row.text("site_id"),
+            hostId: try row.optionalText("host_id"),
+            agentId: try row.optionalText("agent_id"),
+            planId: try row.text("plan_id"),
+            vmId: try row.optionalText("vm_id"),
+            operationId: try row.text("operation_id"),
+            operationType: try row.stored("operation_type"),
+            state: try row.stored("state"),
+            errorCode: try row.optionalText("error_code"),
+            errorMessage: try row.optionalText("error_message"),
+            updatedAt: try row.timestamp("updated_at"),
+            startedAt: try row.timestamp("started_at"),
+            completedAt: try row.timestamp("completed_at")
+        )
+    }
+}
+
+extension ExecutionLog {
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.int64("id"),
+            tenantId: try row.text("tenant_id"),
+            executionId: try row.text("execution_id"),
+            sequence: try row.int64("sequence"),
+            severity: try row.stored("severity"),
+            message: try row.text("message"),
+            emittedAt: try row.timestamp("emitted_at"),
+            ingestedAt: try row.timestamp("ingested_at")
+        )
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+public import Logging
+import NKudoContract
+
+/// The one `Store` implementation, for SQLite and PostgreSQL alike: every operation is the
+/// same SQL text on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`, portable types).
+/// The dialects differ only in row locks, which ``SQLDialect/lockClause(_:)`` adds for
+/// PostgreSQL; SQLite needs none because its transactions hold the write lock from
+/// `BEGIN IMMEDIATE` on.
+///
+/// Every operation that changes more than one row runs in one transaction. Correctness
+/// across several control-plane replicas on one PostgreSQL never relies on catching an
+/// error inside a transaction: one-time tokens are consumed by a conditional `UPDATE`,
+/// idempotency keys and per-site plan versions are protected by a row lock on the site
+/// plus unique constraints, plan leases by `FOR UPDATE SKIP LOCKED`.
+public final class SQLStore: Store {
+    let database: any SQLDatabase
+    let logger: Logger
+
+    /// A store on `database`. Nothing is read or written until the first call.
+    ///
+    /// - Parameters:
+    ///   - database: The SQLite or PostgreSQL database.
+    ///   - logger: The logger of the store's events.
+    public init(database: any SQLDatabase, logger: Logger) {
+        self.database = database
+        var logger = logger
+        logger[metadataKey: StoreLogKey.dialect] = "\(database.dialect.rawValue)"
+        self.logger = logger
+    }
+
+    var dialect: SQLDialect { database.dialect }
+
+    private var migrationRunner: MigrationRunner {
+        MigrationRunner(database: database, migrations: Migration.embedded(for: database.dialect), logger: logger)
+    }
+
+    // MARK: Lifecycle
+
+    public func migrate() async throws(StoreError) -> [String] {
+        try await migrationRunner.migrate().map(\.name)
+    }
+
+    public func checkSchema() async throws(StoreError) {
+        let pending = try await migrationRunner.pendingMigrations()
+        guard pending.isEmpty else {
+            throw StoreError(
+                .schemaBehind,
+                "the database schema is behind this build; run `nkudo-control-plane migrate`",
+                underlying: "pending migrations: \(pending.map(\.name).joined(separator: ", "))"
+            )
+        }
+    }
+
+    public func ping() async throws(StoreError) {
+        try await database.withConnection { connection throws(StoreError) in
+            _ = try connection.query(SQLStatement(raw: "SELECT 1 AS ok"))
+        }
+    }
+
+    public func close() async {
+        await database.close()
+    }
+
+    // MARK: Audit and statistics
+
+    public func recordAudit(_ event: AuditEvent) async throws(StoreError) {
+        try await database.withTransaction { connection throws(StoreError) in
+            try Self.insertAudit(event, on: connection)
+        }
+    }
+
+    /// Every known plan status and agent state is present, with 0 when there is none.
+    public func statistics() async throws(StoreError) -> StoreStatistics {
+        try await database.withConnection { connection throws(StoreError) in
+            var plans = Dictionary(uniqueKeysWithValues: Plan.Status.storedNames.values.map { ($0, 0) })
+            for row in try connection.query(SQLStatement(raw: "SELECT status AS name, COUNT(*) AS n FROM plans GROUP BY status")) {
+                plans[try row.text("name")] = Int(try row.int64("n"))
+            }
+            var agents = Dictionary(uniqueKeysWithValues: NKudoContract.Host.AgentState.storedNames.values.map { ($0, 0) })
+            for row in try connection.query(SQLStatement(raw: "SELECT state AS name, COUNT(*) AS n FROM agents GROUP BY state")) {
+                agents[try row.text("name")] = Int(try row.int64("n"))
+            }
+            return StoreStatistics(plansByStatus: plans, agentsByState: agents)
+        }
+    }
+
+    /// Appends an audit event within the caller's transaction.
+    static func insertAudit(_ event: AuditEvent, on connection: any SQLConnection) throws(StoreError) {
+        try connection.execute(
+            SQLStatement(
+                raw: """
+                    INSERT INTO audit_events (tenant_id, site_id, actor_type, actor_id, action, resource_type, resource_id,
+                                              request_id, source_ip, metadata_json, occurred_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    """,
+                [
+                    .nonBlank(event.tenantID), .nonBlank(event.siteID), .text(event.actorType.rawValue), .nonBlank(event.actorID),
+                    .text(event.action), .text(event.resourceType), .text(event.resourceID), .nonBlank(event.requestID),
+                    .nonBlank(event.sourceIP), .text(event.metadataJSON.nonBlank ?? "{}"), .timestamp(event.occurredAt),
+                ]
+            )
+        )
+    }
+
+    /// A JSON object of string values, keys sorted (audit metadata).
+    static func jsonObject(_ values: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(values) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The row locks a query takes on PostgreSQL.
+enum RowLock {
+    /// `FOR UPDATE`: wait for the row.
+    case update
+    /// `FOR UPDATE SKIP LOCKED`: leave rows another transaction holds to it.
+    case updateSkipLocked
+}
+
+extension SQLDialect {
+    /// The clause that ends a `SELECT` taking `lock`: on PostgreSQL the row lock, on
+    /// SQLite nothing (a transaction there holds the database's write lock from its
+    /// start, so the rows cannot change under it).
+    func lockClause(_ lock: RowLock) -> String {
+        switch (self, lock) {
+        case (.sqlite, _): return ""
+        case (.postgres, .update): return "FOR UPDATE"
+        case (.postgres, .updateSkipLocked): return "FOR UPDATE SKIP LOCKED"
+        }
+    }
+}
+
+/// Metadata keys of the store's log messages.
+enum StoreLogKey {
+    static let dialect = "store.dialect"
+    static let tenantID = "tenant.id"
+    static let siteID = "site.id"
+    static let hostID = "host.id"
+    static let agentID = "agent.id"
+    static let planID = "plan.id"
+    static let planVersion = "plan.version"
+    static let planStatus = "plan.status"
+    static let vmID = "vm.id"
+    static let planIDs = "plan.ids"
+    static let hostname = "host.hostname"
+    static let count = "count"
+    static let sitesChanged = "sites.changed"
+    static let vmTransitions = "vm.transitions"
+    static let heartbeatSeq = "heartbeat.seq"
+    static let storedHeartbeatSeq = "heartbeat.stored_seq"
+}

@@ -1,0 +1,45 @@
+/// Why a store operation failed.
+///
+/// `description` never contains bound values (they may be secrets).
+public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// An opaque, stable category.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        let rawValue: String
+        public var description: String { rawValue }
+
+        /// A row the operation needs does not exist (or belongs to another tenant).
+        public static let notFound = Code(rawValue: "not_found")
+        /// A uniqueness rule was violated (duplicate slug, name, idempotency key, …).
+        public static let conflict = Code(rawValue: "conflict")
+        /// The caller may not do this (e.g. results from an agent that holds no lease).
+        public static let forbidden = Code(rawValue: "forbidden")
+        /// The request is invalid for the stored state.
+        public static let invalid = Code(rawValue: "invalid")
+        /// A one-time credential is unknown, used or expired.
+        public static let unauthorized = Code(rawValue: "unauthorized")
+        /// The database cannot be reached or refused the connection.
+        public static let unavailable = Code(rawValue: "unavailable")
+        /// The schema is older than this build (run `nkudo-control-plane migrate`).
+        public static let schemaBehind = Code(rawValue: "schema_behind")
+        /// Any other database failure.
+        public static let database = Code(rawValue: "database")
+    }
+
+    /// The category.
+    public let code: Code
+    /// What happened, for logs and (for client errors) for the response.
+    public let message: String
+    /// The driver's own message (e.g. `PQerrorMessage`), for logs only.
+    public let underlying: String?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, underlying: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        underlying.map { "\(code): \(message) (\($0))" } ?? "\(code): \(message)"
+    }
+}

@@ -1,0 +1,553 @@
+public import Foundation
+public import NKudoContract
+
+/// A tenant to create.
+public struct NewTenant: Sendable, Hashable {
+    public var id: String
+    public var slug: String
+    public var name: String
+    public var primaryRegion: String
+    public var dataRetentionDays: Int32
+    public var createdAt: Date
+
+    public init(id: String, slug: String, name: String, primaryRegion: String, dataRetentionDays: Int32, createdAt: Date) {
+        self.id = id
+        self.slug = slug
+        self.name = name
+        self.primaryRegion = primaryRegion
+        self.dataRetentionDays = dataRetentionDays
+        self.createdAt = createdAt
+    }
+}
+
+/// An API key to store.
+public struct NewAPIKey: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    /// SHA-256 hex of the full key string.
+    public var keyHash: String
+    public var expiresAt: Date?
+    public var createdAt: Date
+
+    public init(id: String, tenantID: String, name: String, keyHash: String, expiresAt: Date?, createdAt: Date) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.keyHash = keyHash
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+    }
+}
+
+/// A stored API key (never the key itself).
+public struct APIKeyRecord: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var expiresAt: Date?
+
+    public init(id: String, tenantID: String, name: String, expiresAt: Date?) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A site to create.
+public struct NewSite: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var externalKey: String?
+    public var locationCountryCode: String?
+    public var createdAt: Date
+
+    public init(id: String, tenantID: String, name: String, externalKey: String?, locationCountryCode: String?, createdAt: Date) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.externalKey = externalKey
+        self.locationCountryCode = locationCountryCode
+        self.createdAt = createdAt
+    }
+}
+
+/// An enrollment token to store.
+public struct NewEnrollmentToken: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var siteID: String
+    /// SHA-256 hex of the token.
+    public var tokenHash: String
+    public var expiresAt: Date
+    public var createdAt: Date
+
+    public init(id: String, tenantID: String, siteID: String, tokenHash: String, expiresAt: Date, createdAt: Date) {
+        self.id = id
+        self.tenantID = tenantID
+        self.siteID = siteID
+        self.tokenHash = tokenHash
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+    }
+}
+
+/// A stored enrollment token.
+public struct EnrollmentTokenRecord: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var siteID: String
+    public var expiresAt: Date
+
+    public init(id: String, tenantID: String, siteID: String, expiresAt: Date) {
+        self.id = id
+        self.tenantID = tenantID
+        self.siteID = siteID
+        self.expiresAt = expiresAt
+    }
+}
+
+/// An enrollment: the token presented and the agent to create (its certificate is
+/// already issued for `agentID`; the store only records its serial).
+public struct NewEnrollment: Sendable, Hashable {
+    /// SHA-256 hex of the presented token.
+    public var tokenHash: String
+    public var agentID: String
+    /// Used when the site has no host of this hostname yet.
+    public var hostID: String
+    public var hostname: String
+    public var agentVersion: String
+    public var os: String
+    public var arch: String
+    public var kernelVersion: String?
+    /// Decimal serial of the issued client certificate.
+    public var certificateSerial: String
+    public var certificateExpiresAt: Date
+    /// SHA-256 hex of the refresh token.
+    public var refreshTokenHash: String
+    /// Host fingerprint hashes as sent by the agent (may be empty).
+    public var machineIDSHA256: String
+    public var primaryMACSHA256: String
+
+    public init(tokenHash: String, agentID: String, hostID: String, hostname: String, agentVersion: String, os: String, arch: String,
+                kernelVersion: String?, certificateSerial: String, certificateExpiresAt: Date, refreshTokenHash: String,
+                machineIDSHA256: String, primaryMACSHA256: String) {
+        self.tokenHash = tokenHash
+        self.agentID = agentID
+        self.hostID = hostID
+        self.hostname = hostname
+        self.agentVersion = agentVersion
+        self.os = os
+        self.arch = arch
+        self.kernelVersion = kernelVersion
+        self.certificateSerial = certificateSerial
+        self.certificateExpiresAt = certificateExpiresAt
+        self.refreshTokenHash = refreshTokenHash
+        self.machineIDSHA256 = machineIDSHA256
+        self.primaryMACSHA256 = primaryMACSHA256
+    }
+}
+
+/// Who an enrollment created.
+public struct EnrollmentRecord: Sendable, Hashable {
+    public var tenantID: String
+    public var siteID: String
+    public var hostID: String
+    public var agentID: String
+
+    public init(tenantID: String, siteID: String, hostID: String, agentID: String) {
+        self.tenantID = tenantID
+        self.siteID = siteID
+        self.hostID = hostID
+        self.agentID = agentID
+    }
+}
+
+/// A stored agent.
+public struct AgentRecord: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var siteID: String
+    public var hostID: String
+    /// Decimal serial of the only certificate that authenticates this agent.
+    public var certificateSerial: String
+    public var certificateExpiresAt: Date
+    /// SHA-256 hex of the current refresh token.
+    public var refreshTokenHash: String
+    public var state: NKudoContract.Host.AgentState
+    public var heartbeatSeq: Int64
+    public var lastHeartbeatAt: Date?
+
+    public init(id: String, tenantID: String, siteID: String, hostID: String, certificateSerial: String, certificateExpiresAt: Date,
+                refreshTokenHash: String, state: NKudoContract.Host.AgentState, heartbeatSeq: Int64, lastHeartbeatAt: Date?) {
+        self.id = id
+        self.tenantID = tenantID
+        self.siteID = siteID
+        self.hostID = hostID
+        self.certificateSerial = certificateSerial
+        self.certificateExpiresAt = certificateExpiresAt
+        self.refreshTokenHash = refreshTokenHash
+        self.state = state
+        self.heartbeatSeq = heartbeatSeq
+        self.lastHeartbeatAt = lastHeartbeatAt
+    }
+}
+
+/// A certificate renewal: new serial and refresh token, applied only if the agent still
+/// has the expected serial (renewal by certificate) or refresh token hash (renewal by
+/// refresh token).
+public struct CredentialRotation: Sendable, Hashable {
+    public enum Expectation: Sendable, Hashable {
+        case certificateSerial(String)
+        case refreshTokenHash(String)
+    }
+
+    public var agentID: String
+    public var expected: Expectation
+    public var newCertificateSerial: String
+    public var newCertificateExpiresAt: Date
+    public var newRefreshTokenHash: String
+
+    public init(agentID: String, expected: Expectation, newCertificateSerial: String, newCertificateExpiresAt: Date, newRefreshTokenHash: String) {
+        self.agentID = agentID
+        self.expected = expected
+        self.newCertificateSerial = newCertificateSerial
+        self.newCertificateExpiresAt = newCertificateExpiresAt
+        self.newRefreshTokenHash = newRefreshTokenHash
+    }
+}
+
+/// Lease parameters of plan delivery.
+public struct LeaseOptions: Sendable, Hashable {
+    /// At most this many plans per call (≥ 1).
+    public var limit: Int
+    /// Lease length.
+    public var ttl: TimeInterval
+
+    public init(limit: Int, ttl: TimeInterval) {
+        self.limit = limit
+        self.ttl = ttl
+    }
+}
+
+/// A heartbeat, already normalised by the service (defaults applied, states parsed).
+public struct HeartbeatIngest: Sendable, Hashable {
+    public struct ReportedVM: Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var state: MicroVM.State
+        public var vcpuCount: Int32
+        public var memoryMiB: Int64
+        public var updatedAt: Date
+
+        public init(id: String, name: String, state: MicroVM.State, vcpuCount: Int32, memoryMiB: Int64, updatedAt: Date) {
+            self.id = id
+            self.name = name
+            self.state = state
+            self.vcpuCount = vcpuCount
+            self.memoryMiB = memoryMiB
+            self.updatedAt = updatedAt
+        }
+    }
+
+    public struct ExecutionUpdate: Sendable, Hashable {
+        public var executionID: String
+        public var state: Execution.State
+        public var errorCode: String?
+        public var errorMessage: String?
+        public var updatedAt: Date
+
+        public init(executionID: String, state: Execution.State, errorCode: String?, errorMessage: String?, updatedAt: Date) {
+            self.executionID = executionID
+            self.state = state
+            self.errorCode = errorCode
+            self.errorMessage = errorMessage
+            self.updatedAt = updatedAt
+        }
+    }
+
+    public var agentID: String
+    /// 0 when the agent does not number its heartbeats (never stale then).
+    public var heartbeatSeq: Int64
+    /// nil keeps the stored value.
+    public var agentVersion: String?
+    public var os: String?
+    public var arch: String?
+    public var kernelVersion: String?
+    /// nil keeps the stored hostname (never overwritten with a placeholder).
+    public var hostname: String?
+    public var cpuCoresTotal: Int32
+    public var memoryBytesTotal: Int64
+    public var storageBytesTotal: Int64
+    public var kvmAvailable: Bool
+    public var cloudHypervisorAvailable: Bool
+    public var netbird: NetbirdStatus?
+    public var microVMs: [ReportedVM]
+    public var executionUpdates: [ExecutionUpdate]
+
+    public init(agentID: String, heartbeatSeq: Int64, agentVersion: String?, os: String?, arch: String?, kernelVersion: String?,
+                hostname: String?, cpuCoresTotal: Int32, memoryBytesTotal: Int64, storageBytesTotal: Int64, kvmAvailable: Bool,
+                cloudHypervisorAvailable: Bool, netbird: NetbirdStatus?, microVMs: [ReportedVM], executionUpdates: [ExecutionUpdate]) {
+        self.agentID = agentID
+        self.heartbeatSeq = heartbeatSeq
+        self.agentVersion = agentVersion
+        self.os = os
+        self.arch = arch
+        self.kernelVersion = kernelVersion
+        self.hostname = hostname
+        self.cpuCoresTotal = cpuCoresTotal
+        self.memoryBytesTotal = memoryBytesTotal
+        self.storageBytesTotal = storageBytesTotal
+        self.kvmAvailable = kvmAvailable
+        self.cloudHypervisorAvailable = cloudHypervisorAvailable
+        self.netbird = netbird
+        self.microVMs = microVMs
+        self.executionUpdates = executionUpdates
+    }
+}
+
+/// A plan leased to an agent.
+public struct LeasedPlanRecord: Sendable, Hashable {
+    public struct Action: Sendable, Hashable {
+        /// The action's own execution id.
+        public var executionID: String
+        /// The operation id (unique within the plan).
+        public var operationID: String
+        public var operation: Execution.Operation
+        public var vmID: String
+        /// CREATE only.
+        public var name: String
+        public var vcpuCount: Int32
+        public var memoryMiB: Int64
+
+        public init(executionID: String, operationID: String, operation: Execution.Operation, vmID: String, name: String, vcpuCount: Int32, memoryMiB: Int64) {
+            self.executionID = executionID
+            self.operationID = operationID
+            self.operation = operation
+            self.vmID = vmID
+            self.name = name
+            self.vcpuCount = vcpuCount
+            self.memoryMiB = memoryMiB
+        }
+    }
+
+    public var planID: String
+    public var leaseExpiresAt: Date
+    /// In submission order.
+    public var actions: [Action]
+
+    public init(planID: String, leaseExpiresAt: Date, actions: [Action]) {
+        self.planID = planID
+        self.leaseExpiresAt = leaseExpiresAt
+        self.actions = actions
+    }
+}
+
+/// A plan to apply (validated and defaulted by the service).
+public struct NewPlan: Sendable, Hashable {
+    public struct Action: Sendable, Hashable {
+        public var operationID: String
+        public var operation: Execution.Operation
+        /// Required for START/STOP/DELETE (must name a VM of the site); CREATE: given or generated.
+        public var vmID: String
+        public var name: String
+        public var vcpuCount: Int32
+        public var memoryMiB: Int64
+        /// The submitted action as JSON, kept for audit.
+        public var payloadJSON: String
+
+        public init(operationID: String, operation: Execution.Operation, vmID: String, name: String, vcpuCount: Int32, memoryMiB: Int64, payloadJSON: String) {
+            self.operationID = operationID
+            self.operation = operation
+            self.vmID = vmID
+            self.name = name
+            self.vcpuCount = vcpuCount
+            self.memoryMiB = memoryMiB
+            self.payloadJSON = payloadJSON
+        }
+    }
+
+    public var planID: String
+    public var tenantID: String
+    public var siteID: String
+    public var idempotencyKey: String
+    /// SHA-256 hex of the canonical request (a replay must match it).
+    public var requestHash: String
+    public var clientRequestID: String?
+    /// One execution id per action, in order.
+    public var executionIDs: [String]
+    public var actions: [Action]
+
+    public init(planID: String, tenantID: String, siteID: String, idempotencyKey: String, requestHash: String, clientRequestID: String?, executionIDs: [String], actions: [Action]) {
+        self.planID = planID
+        self.tenantID = tenantID
+        self.siteID = siteID
+        self.idempotencyKey = idempotencyKey
+        self.requestHash = requestHash
+        self.clientRequestID = clientRequestID
+        self.executionIDs = executionIDs
+        self.actions = actions
+    }
+}
+
+/// The result of applying a plan.
+public struct AppliedPlan: Sendable, Hashable {
+    public var planID: String
+    public var planVersion: Int64
+    public var status: Plan.Status
+    public var deduplicated: Bool
+    /// In submission order.
+    public var executions: [Execution]
+
+    public init(planID: String, planVersion: Int64, status: Plan.Status, deduplicated: Bool, executions: [Execution]) {
+        self.planID = planID
+        self.planVersion = planVersion
+        self.status = status
+        self.deduplicated = deduplicated
+        self.executions = executions
+    }
+}
+
+/// Action results reported by an agent.
+public struct ResultReport: Sendable, Hashable {
+    public struct Result: Sendable, Hashable {
+        /// The operation id (`action_id` on the wire); blank entries are skipped.
+        public var operationID: String
+        public var ok: Bool
+        public var errorCode: String?
+        public var message: String?
+        public var startedAt: Date?
+        public var finishedAt: Date
+
+        public init(operationID: String, ok: Bool, errorCode: String?, message: String?, startedAt: Date?, finishedAt: Date) {
+            self.operationID = operationID
+            self.ok = ok
+            self.errorCode = errorCode
+            self.message = message
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+        }
+    }
+
+    public var agentID: String
+    /// The plan; the service resolves `execution_id` (plan id or execution id) first.
+    public var planID: String
+    public var results: [Result]
+
+    public init(agentID: String, planID: String, results: [Result]) {
+        self.agentID = agentID
+        self.planID = planID
+        self.results = results
+    }
+}
+
+/// A log entry from an agent.
+public struct LogEntry: Sendable, Hashable {
+    /// An execution id, or a plan id together with `actionID`.
+    public var executionID: String
+    public var actionID: String?
+    public var sequence: Int64
+    public var severity: ExecutionLog.Severity
+    public var message: String
+    public var emittedAt: Date
+
+    public init(executionID: String, actionID: String?, sequence: Int64, severity: ExecutionLog.Severity, message: String, emittedAt: Date) {
+        self.executionID = executionID
+        self.actionID = actionID
+        self.sequence = sequence
+        self.severity = severity
+        self.message = message
+        self.emittedAt = emittedAt
+    }
+}
+
+/// Counts of a log ingestion.
+public struct LogIngestResult: Sendable, Hashable {
+    /// Newly stored entries.
+    public var accepted: Int
+    /// Duplicates and entries for unknown executions.
+    public var dropped: Int
+
+    public init(accepted: Int, dropped: Int) {
+        self.accepted = accepted
+        self.dropped = dropped
+    }
+}
+
+/// One page of logs.
+public struct LogPage: Sendable, Hashable {
+    public var logs: [ExecutionLog]
+    /// Pass back to get the next (older) page; nil on the last page.
+    public var nextCursor: String?
+
+    public init(logs: [ExecutionLog], nextCursor: String?) {
+        self.logs = logs
+        self.nextCursor = nextCursor
+    }
+}
+
+/// What an offline sweep changed.
+public struct SweepResult: Sendable, Hashable {
+    public var agentsMarkedOffline: Int
+    public var sitesChanged: Int
+
+    public init(agentsMarkedOffline: Int, sitesChanged: Int) {
+        self.agentsMarkedOffline = agentsMarkedOffline
+        self.sitesChanged = sitesChanged
+    }
+}
+
+/// An audit event.
+public struct AuditEvent: Sendable, Hashable {
+    public enum ActorType: String, Sendable, Hashable {
+        case user = "USER"
+        case agent = "AGENT"
+        case system = "SYSTEM"
+    }
+
+    /// nil for events without a tenant (e.g. a failed admin authentication).
+    public var tenantID: String?
+    public var siteID: String?
+    public var actorType: ActorType
+    /// API key id or agent id; nil for SYSTEM.
+    public var actorID: String?
+    /// e.g. `tenant.create`, `agent.enroll`, `auth.failure`, `microvm.transition`.
+    public var action: String
+    public var resourceType: String
+    public var resourceID: String
+    public var requestID: String?
+    public var sourceIP: String?
+    /// A JSON object.
+    public var metadataJSON: String
+    public var occurredAt: Date
+
+    public init(tenantID: String?, siteID: String?, actorType: ActorType, actorID: String?, action: String, resourceType: String,
+                resourceID: String, requestID: String?, sourceIP: String?, metadataJSON: String = "{}", occurredAt: Date) {
+        self.tenantID = tenantID
+        self.siteID = siteID
+        self.actorType = actorType
+        self.actorID = actorID
+        self.action = action
+        self.resourceType = resourceType
+        self.resourceID = resourceID
+        self.requestID = requestID
+        self.sourceIP = sourceIP
+        self.metadataJSON = metadataJSON
+        self.occurredAt = occurredAt
+    }
+}
+
+/// Counts for metrics.
+public struct StoreStatistics: Sendable, Hashable {
+    /// Plans by status name (`PENDING`, …).
+    public var plansByStatus: [String: Int]
+    /// Agents by state name (`ONLINE`, …).
+    public var agentsByState: [String: Int]
+
+    public init(plansByStatus: [String: Int], agentsByState: [String: Int]) {
+        self.plansByStatus = plansByStatus
+        self.agentsByState = agentsByState
+    }
+}

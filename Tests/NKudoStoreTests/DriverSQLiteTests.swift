@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+@testable import NKudoStore
+
+/// SQLite-only driver behaviour: the database file and connection settings.
+@Suite("SQLite driver")
+struct DriverSQLiteTests {
+    @Test("the database file and its WAL are created with mode 0600")
+    func fileModeIs0600() async throws {
+        try await withTestDatabase(.sqlite) { storage, database in
+            try await database.withTransaction { connection throws(StoreError) in
+                try connection.executeScript("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            }
+            for path in [storage.location, storage.location + "-wal"] {
+                let attributes = try FileManager.default.attributesOfItem(atPath: path)
+                #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(path)")
+            }
+        }
+    }
+
+    @Test("every connection runs in WAL mode with foreign keys and synchronous=NORMAL")
+    func connectionSettings() async throws {
+        try await withTestDatabase(.sqlite, maxConnections: 3) { _, database in
+            let settings = try await withThrowingTaskGroup(of: [SQLValue].self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        try await database.withConnection { connection throws(StoreError) in
+                            usleep(50_000)
+                            return try ["journal_mode", "foreign_keys", "synchronous"].map { pragma throws(StoreError) in
+                                try connection.query(SQLStatement(raw: "PRAGMA \(pragma)")).first?.values.first ?? .null
+                            }
+                        }
+                    }
+                }
+                return try await group.reduce(into: [[SQLValue]]()) { $0.append($1) }
+            }
+            #expect(settings.count == 3)
+            for values in settings {
+                // synchronous: 1 is NORMAL.
+                #expect(values == [.text("wal"), .int(1), .int(1)])
+            }
+        }
+    }
+
+    @Test("a missing directory is .invalid")
+    func missingDirectoryIsInvalid() {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nkudo-missing-\(UUID().uuidString)/db.sqlite").path
+        #expect(throws: StoreError.self) {
+            _ = try SQLiteDatabase(path: path, logger: silentLogger)
+        }
+        do {
+            _ = try SQLiteDatabase(path: path, logger: silentLogger)
+        } catch {
+            #expect(error.code == .invalid)
+        }
+    }
+
+    @Test("an existing database file is opened, not replaced")
+    func reopensExistingFile() async throws {
+        try await withTestDatabase(.sqlite) { storage, database in
+            try await database.withConnection { connection throws(StoreError) in
+                try connection.executeScript("CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (42);")
+            }
+            let second = try storage.open(maxConnections: 1)
+            let rows = try await second.withConnection { connection throws(StoreError) in
+                try connection.query(SQLStatement(raw: "SELECT x FROM kept"))
+            }
+            await second.close()
+            #expect(rows.first?["x"] == .int(42))
+        }
+    }
+
+    @Test("a write lock held past the busy timeout is .unavailable")
+    func busyTimeoutIsUnavailable() async throws {
+        try await withTestDatabase(.sqlite) { storage, database in
+            let impatient = try SQLiteDatabase(path: storage.location, maxConnections: 1, busyTimeout: .milliseconds(50), logger: silentLogger)
+            async let holder: Void = database.withTransaction { _ throws(StoreError) in _ = usleep(500_000) }
+            try await Task.sleep(for: .milliseconds(100))
+            let error = await storeError {
+                try await impatient.withTransaction { _ throws(StoreError) in }
+            }
+            try await holder
+            await impatient.close()
+            #expect(error?.code == .unavailable)
+        }
+    }
+}
