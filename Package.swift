@@ -21,6 +21,14 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, one system-library target each.
@@ -80,11 +88,66 @@ let package = Package(
             plugins: ["NKudoContractPlugin"]
         ),
 
+        // PKI over OpenSSL libcrypto: keys, CSRs, CA, issuing and parsing certificates.
+        .target(
+            name: "NKudoPKI",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Storage: one Store, SQLite (embedded default) and PostgreSQL (libpq) drivers,
+        // migrations from Migrations/ embedded at build time.
+        .target(
+            name: "NKudoStore",
+            dependencies: [
+                "CSQLite",
+                "CLibPQ",
+                "NKudoContract",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings,
+            plugins: ["NKudoMigrationsPlugin"]
+        ),
+        .executableTarget(
+            name: "nkudo-embed-migrations",
+            path: "codegen/Sources/nkudo-embed-migrations",
+            swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "NKudoMigrationsPlugin",
+            capability: .buildTool(),
+            dependencies: ["nkudo-embed-migrations"],
+            path: "codegen/Plugins/NKudoMigrationsPlugin"
+        ),
+
+        // The control plane: Hummingbird app serving the contract's route tables.
+        .target(
+            name: "NKudoControlPlane",
+            dependencies: [
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Executables.
         .executableTarget(
             name: "nkudo-control-plane",
             dependencies: [
                 "NKudoContract",
+                "NKudoControlPlane",
+                "NKudoStore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -109,6 +172,34 @@ let package = Package(
             name: "NKudoCodeGenTests",
             dependencies: ["NKudoCodeGen", "NKudoWire"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NKudoPKITests",
+            dependencies: ["NKudoPKI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NKudoStoreTests",
+            dependencies: ["NKudoStore", "NKudoContract"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NKudoControlPlaneTests",
+            dependencies: [
+                "NKudoControlPlane",
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,9 @@
 import ArgumentParser
+import Foundation
+import Logging
 import NKudoContract
+import NKudoControlPlane
+import NKudoStore
 
 /// `nkudo-control-plane`: the multi-tenant control plane of n-kudo.
 @main
@@ -8,18 +12,114 @@ struct NKudoControlPlaneCommand: AsyncParsableCommand {
         commandName: "nkudo-control-plane",
         abstract: "The n-kudo control plane: onboards edge hosts and hands out microVM plans over HTTPS.",
         discussion: """
-            The HTTPS API serves every RPC of the contract in proto/ as JSON and binary protobuf.
-            This build carries the contract and its wire layer; the server follows.
+            Every RPC of the contract in proto/ is served at its HTTP binding(s) and its Connect path, \
+            as JSON and binary protobuf. Without DATABASE_URL the store is SQLite in NKUDO_DATA_DIR.
             """,
         version: NKudoVersion.current,
-        subcommands: [Version.self, Routes.self]
+        subcommands: [Serve.self, Migrate.self, Routes.self, Version.self],
+        defaultSubcommand: Serve.self
     )
+}
 
-    /// `version`: prints the version.
-    struct Version: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the version.")
-        func run() {
-            print(NKudoVersion.current)
+/// Settings given as `--flag value` / `--flag=value`, one per environment variable of
+/// ``ControlPlaneConfiguration/settings``.
+struct SettingFlags: ParsableArguments {
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var arguments: [String] = []
+
+    /// The flags by environment name; unknown flags and missing values are errors.
+    func values() throws -> [String: String] {
+        let byFlag = Dictionary(uniqueKeysWithValues: ControlPlaneConfiguration.settings.map { ("--" + $0.flagName, $0.environmentName) })
+        var values: [String: String] = [:]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let name = byFlag[parts[0]] else {
+                throw ValidationError("unknown option '\(argument)'; see --help for the settings")
+            }
+            if parts.count == 2 {
+                values[name] = parts[1]
+            } else {
+                guard index + 1 < arguments.count else { throw ValidationError("missing value for '\(argument)'") }
+                index += 1
+                values[name] = arguments[index]
+            }
+            index += 1
+        }
+        return values
+    }
+
+    /// The configuration: flags over environment over defaults.
+    func configuration() throws -> ControlPlaneConfiguration {
+        do {
+            return try ControlPlaneConfiguration.resolve(flags: try values(), environment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    static var settingsHelp: String {
+        "Settings (flag, or environment variable; default):\n" + ControlPlaneConfiguration.settings.map { setting in
+            "  --\(setting.flagName) (\(setting.environmentName); default \(setting.defaultDescription))\n      \(setting.help)"
+        }.joined(separator: "\n")
+    }
+}
+
+/// Bootstraps logging once, for the executable.
+func makeLogger(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "nkudo.control-plane")
+}
+
+extension NKudoControlPlaneCommand {
+    /// `serve` (default): run the HTTPS API.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the HTTPS API (default).",
+            discussion: SettingFlags.settingsHelp)
+
+        @OptionGroup var settings: SettingFlags
+
+        func validate() throws {
+            _ = try settings.configuration()
+        }
+
+        func run() async throws {
+            let configuration = try settings.configuration()
+            let logger = makeLogger(level: configuration.logLevel)
+            do {
+                try await ControlPlane.serve(configuration: configuration, logger: logger) { line in print(line) }
+            } catch let error as StoreError where error.code == .schemaBehind {
+                throw ValidationError("\(error.message): run `nkudo-control-plane migrate` with the same DATABASE_URL first")
+            }
+        }
+    }
+
+    /// `migrate`: apply the embedded migrations.
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the store's migrations (idempotent; safe with several replicas).",
+            discussion: SettingFlags.settingsHelp)
+
+        @OptionGroup var settings: SettingFlags
+
+        func run() async throws {
+            let configuration = try settings.configuration()
+            let logger = makeLogger(level: configuration.logLevel)
+            let (store, description) = try ControlPlane.openStore(configuration, logger: logger)
+            do {
+                let applied = try await store.migrate()
+                await store.close()
+                print(applied.isEmpty ? "migrations: \(description) is up to date" : "migrations applied to \(description): \(applied.joined(separator: ", "))")
+            } catch {
+                await store.close()
+                throw error
+            }
         }
     }
 
@@ -33,6 +133,14 @@ struct NKudoControlPlaneCommand: AsyncParsableCommand {
                 }
                 print("POST \(method.connectPath) [\(method.caller.rawValue)] (Connect)")
             }
+        }
+    }
+
+    /// `version`: prints the version.
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the version.")
+        func run() {
+            print(NKudoVersion.current)
         }
     }
 }

@@ -1,0 +1,109 @@
+public import Foundation
+public import HTTPTypes
+import Logging
+public import NKudoContract
+public import NKudoPKI
+public import NKudoStore
+
+/// The control plane's ``CallerAuthenticator``.
+///
+/// - admin RPCs: `X-Admin-Key`, trimmed, compared in constant time;
+/// - tenant RPCs: `X-API-Key`, looked up by SHA-256 (never stored in clear), not revoked or expired;
+/// - agent RPCs: the TLS client certificate must be issued by our CA, unexpired, carry
+///   client-auth usage, and its CN (agent id) and serial must be the agent's current ones.
+///   The TLS layer accepts any certificate so that all of this answers 401, not a
+///   handshake failure. Certificate renewal also accepts an expired certificate of ours
+///   (the refresh token must then match).
+///
+/// Authentication failures are audited.
+public struct ControlPlaneAuthenticator: CallerAuthenticator {
+    let adminKey: [UInt8]
+    let store: any Store
+    let authority: Certificate
+    let now: @Sendable () -> Date
+
+    /// Creates the authenticator.
+    public init(adminKey: String, store: any Store, authority: Certificate, now: @escaping @Sendable () -> Date) {
+        self.adminKey = Array(adminKey.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        self.store = store
+        self.authority = authority
+        self.now = now
+    }
+
+    public func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?,
+                             requestID: String, remoteAddress: String?) async throws -> Caller {
+        switch method.caller {
+        case .none:
+            return .anonymous
+        case .admin:
+            let presented = (headers[.adminKey] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !adminKey.isEmpty, Digest.constantTimeEquals(Array(presented.utf8), adminKey) else {
+                throw await failure("invalid admin key", method: method, requestID: requestID, remoteAddress: remoteAddress)
+            }
+            return .admin
+        case .tenant:
+            let presented = (headers[.apiKey] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !presented.isEmpty else {
+                throw await failure("missing api key", method: method, requestID: requestID, remoteAddress: remoteAddress)
+            }
+            let record: APIKeyRecord?
+            do {
+                record = try await store.apiKey(hash: Digest.sha256Hex(presented), now: now())
+            } catch {
+                throw ServiceEnvironment.map(error)
+            }
+            guard let record else {
+                throw await failure("invalid api key", method: method, requestID: requestID, remoteAddress: remoteAddress)
+            }
+            return .tenant(record)
+        case .agent:
+            return try await authenticateAgent(method: method, der: await peerCertificate(), requestID: requestID, remoteAddress: remoteAddress)
+        }
+    }
+
+    private func authenticateAgent(method: RPCMethod, der: [UInt8]?, requestID: String, remoteAddress: String?) async throws -> Caller {
+        let renewal = method.methodName == "RenewCertificate"
+        guard let der else {
+            throw await failure("missing client certificate", method: method, requestID: requestID, remoteAddress: remoteAddress)
+        }
+        guard let certificate = try? Certificate(der: der), certificate.isIssued(by: authority), certificate.hasClientAuthUsage,
+              let commonName = certificate.commonName, let agentID = Identifiers.canonicalUUID(commonName) else {
+            throw await failure("invalid client certificate", method: method, requestID: requestID, remoteAddress: remoteAddress)
+        }
+        let expired = !certificate.isValid(at: now())
+        if expired && !renewal {
+            throw await failure("client certificate expired: renew it with the refresh token", method: method, requestID: requestID,
+                                remoteAddress: remoteAddress)
+        }
+        let agent: AgentRecord?
+        do {
+            agent = try await store.agent(id: agentID)
+        } catch {
+            throw ServiceEnvironment.map(error)
+        }
+        guard let agent else {
+            throw await failure("unknown agent", method: method, requestID: requestID, remoteAddress: remoteAddress)
+        }
+        guard agent.certificateSerial == certificate.serialNumberDecimal else {
+            throw await failure("certificate serial mismatch", method: method, requestID: requestID, remoteAddress: remoteAddress,
+                                tenantID: agent.tenantID)
+        }
+        return expired ? .agentWithExpiredCertificate(agent) : .agent(agent)
+    }
+
+    /// Audits the failure and returns the 401 to throw.
+    private func failure(_ reason: String, method: RPCMethod, requestID: String, remoteAddress: String?, tenantID: String? = nil) async -> APIError {
+        let event = AuditEvent(tenantID: tenantID, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure",
+                               resourceType: "rpc", resourceID: "\(method.serviceName)/\(method.methodName)", requestID: requestID,
+                               sourceIP: remoteAddress, metadataJSON: "{\"reason\":\"\(reason)\"}", occurredAt: now())
+        try? await store.recordAudit(event)
+        return APIError.unauthorized(reason)
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Admin-Key`.
+    static let adminKey = HTTPField.Name("X-Admin-Key")!
+    /// `X-API-Key`.
+    static let apiKey = HTTPField.Name("X-API-Key")!
+}

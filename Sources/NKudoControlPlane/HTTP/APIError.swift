@@ -1,0 +1,63 @@
+public import HTTPTypes
+
+/// An error a service or the HTTP layer answers with: an HTTP status for the REST
+/// bindings, a Connect error code for the Connect paths, and a message for the client.
+///
+/// Anything thrown that is not an `APIError` (or a decode error) is an internal error:
+/// the client gets 500 with the request id only; the detail goes to the log.
+public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Status on the REST bindings.
+    public let status: HTTPResponse.Status
+    /// Connect error code (`invalid_argument`, `unauthenticated`, …), also the `code` of the error body.
+    public let code: String
+    /// The message for the client (never secrets or internal detail).
+    public let message: String
+
+    /// Creates an error.
+    public init(status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    /// 400: the request is malformed or invalid.
+    public static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, code: "invalid_argument", message: message) }
+    /// 401: missing or wrong credentials.
+    public static func unauthorized(_ message: String) -> APIError { APIError(status: .unauthorized, code: "unauthenticated", message: message) }
+    /// 403: authenticated but not allowed.
+    public static func forbidden(_ message: String) -> APIError { APIError(status: .forbidden, code: "permission_denied", message: message) }
+    /// 404: no such resource (in the caller's tenant).
+    public static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message) }
+    /// 409: conflicts with the stored state.
+    public static func conflict(_ message: String) -> APIError { APIError(status: .conflict, code: "already_exists", message: message) }
+    /// 413: body larger than the limit.
+    public static func payloadTooLarge(_ limit: Int) -> APIError {
+        APIError(status: .contentTooLarge, code: "resource_exhausted", message: "request body exceeds \(limit) bytes")
+    }
+    /// 415: a body in a format the route does not speak.
+    public static func unsupportedMediaType(_ contentType: String?) -> APIError {
+        APIError(status: .unsupportedMediaType, code: "invalid_argument",
+                 message: "unsupported content type \(contentType.map { "\"\($0.prefix(64))\"" } ?? "(none)"); use application/json or application/x-protobuf")
+    }
+    /// 503: a dependency (the database) is unavailable.
+    public static func unavailable(_ message: String) -> APIError { APIError(status: .serviceUnavailable, code: "unavailable", message: message) }
+
+    /// The HTTP status of a Connect error code (Connect protocol specification).
+    static func connectStatus(for code: String) -> HTTPResponse.Status {
+        switch code {
+        case "canceled", "deadline_exceeded": return .requestTimeout
+        case "invalid_argument", "out_of_range": return .badRequest
+        case "not_found": return .notFound
+        case "already_exists", "aborted": return .conflict
+        case "permission_denied": return .forbidden
+        case "resource_exhausted": return .tooManyRequests
+        case "failed_precondition": return .preconditionFailed
+        case "unimplemented": return .notImplemented
+        case "unavailable": return .serviceUnavailable
+        case "unauthenticated": return .unauthorized
+        default: return .internalServerError
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+public import HTTPTypes
+public import Hummingbird
+public import Logging
+import NIOCore
+public import NKudoContract
+
+/// Serves the contract: matches a request to an RPC (HTTP binding or Connect path),
+/// authenticates the caller, decodes the request per `Content-Type`, calls the service,
+/// encodes the response per `Accept` (default: the request's format) and maps errors to
+/// statuses with an error body. No service touches JSON or bytes.
+public struct ControlPlaneResponder: HTTPResponder {
+    public typealias Context = ControlPlaneRequestContext
+
+    /// A non-RPC endpoint (`/readyz`, `/metrics`).
+    public typealias PlainEndpoint = @Sendable () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8])
+
+    let router: ContractRouter<CallContext>
+    let authenticator: any CallerAuthenticator
+    let maxBodyBytes: Int
+    let limits: WireLimits
+    let metrics: HTTPMetrics
+    let logger: Logger
+    let plainEndpoints: [String: PlainEndpoint]
+
+    /// Creates the responder.
+    public init(routes: [RPCRoute<CallContext>], authenticator: any CallerAuthenticator, maxBodyBytes: Int,
+                metrics: HTTPMetrics, logger: Logger, plainEndpoints: [String: PlainEndpoint]) {
+        self.router = ContractRouter(routes: routes)
+        self.authenticator = authenticator
+        self.maxBodyBytes = maxBodyBytes
+        self.limits = WireLimits(maxBytes: maxBodyBytes, maxDepth: 64)
+        self.metrics = metrics
+        self.logger = logger
+        self.plainEndpoints = plainEndpoints
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        let requestID = Self.requestID(from: request.headers[.xRequestID])
+        var logger = self.logger
+        logger[metadataKey: "request_id"] = .string(requestID)
+        let path = String(request.uri.path)
+        var routeName = "unmatched"
+        var response: Response
+        if request.method == .get || request.method == .head, let endpoint = plainEndpoints[path] {
+            routeName = "GET \(path)"
+            let (status, contentType, body) = await endpoint()
+            response = Self.response(status: status, contentType: contentType, body: request.method == .head ? [] : body)
+        } else {
+            switch router.match(method: request.method, path: path) {
+            case .found(let endpoint, let parameters):
+                routeName = endpoint.name
+                logger[metadataKey: "route"] = .string(routeName)
+                response = await serve(endpoint, parameters: parameters, request: request, context: context, requestID: requestID, logger: logger)
+            case .methodNotAllowed(let allowed):
+                response = errorResponse(APIError(status: .methodNotAllowed, code: "invalid_argument",
+                                                  message: "method \(request.method.rawValue) not allowed on \(path.prefix(200))"),
+                                         format: .json, connect: false, requestID: requestID)
+                response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+            case .notFound:
+                response = errorResponse(.notFound("no route for \(request.method.rawValue) \(path.prefix(200))"), format: .json,
+                                         connect: false, requestID: requestID)
+            }
+        }
+        response.headers[.xRequestID] = requestID
+        let duration = ContinuousClock.now - started
+        metrics.record(route: routeName, status: response.status.code, duration: duration)
+        logger.info("request", metadata: [
+            "method": .string(request.method.rawValue),
+            "path": .string(String(path.prefix(200))),
+            "route": .string(routeName),
+            "status": .stringConvertible(response.status.code),
+            "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+        ])
+        return response
+    }
+
+    private func serve(_ endpoint: ContractRouter<CallContext>.Endpoint, parameters: [String: String], request: Request,
+                       context: Context, requestID: String, logger: Logger) async -> Response {
+        let method = endpoint.route.method
+        let connect = endpoint.binding == nil
+        let hasBody = connect || endpoint.binding?.body == "*"
+        var format = WireFormat.json
+        var request = request
+        do {
+            let contentType = request.headers[.contentType]
+            if hasBody {
+                guard let contentType, let requestFormat = WireFormat(contentType: contentType) else {
+                    throw APIError.unsupportedMediaType(contentType)
+                }
+                format = requestFormat
+            }
+            let caller = try await authenticator.authenticate(
+                method: method, headers: request.headers, peerCertificate: { await Self.peerCertificate(context.channel) },
+                requestID: requestID, remoteAddress: Self.remoteAddress(context.channel))
+            var body: [UInt8]?
+            if hasBody {
+                do {
+                    let buffer = try await request.collectBody(upTo: maxBodyBytes)
+                    body = Array(buffer.readableBytesView)
+                } catch is NIOTooManyBytesError {
+                    throw APIError.payloadTooLarge(maxBodyBytes)
+                } catch let error as HTTPError where error.status == .contentTooLarge {
+                    throw APIError.payloadTooLarge(maxBodyBytes)
+                }
+                if body?.isEmpty ?? true, format == .json {
+                    throw APIError.badRequest("request body is empty; send a JSON object (or {} for no fields)")
+                }
+            }
+            let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+            let message = try RequestMessageBuilder.build(method: method, body: body, format: format, pathParameters: parameters,
+                                                          query: query, limits: limits)
+            let call = CallContext(caller: caller, requestID: requestID, logger: logger, remoteAddress: Self.remoteAddress(context.channel))
+            let result = try await endpoint.route.handle(message, call)
+            let responseFormat = WireFormat.preferred(accept: request.headers[.accept], fallback: format)
+            let bytes = responseFormat == .json ? try result.jsonBytes() : try result.serializedBytes()
+            let status = connect ? HTTPResponse.Status.ok : HTTPResponse.Status(code: endpoint.binding?.successStatus ?? 200)
+            return Self.response(status: status, contentType: connect ? responseFormat.connectContentType : responseFormat.contentType,
+                                 body: request.method == .head ? [] : bytes)
+        } catch let error as APIError {
+            if error.status.code >= 500 {
+                logger.error("request failed", metadata: ["error": .string(error.description)])
+            }
+            return errorResponse(error, format: WireFormat.preferred(accept: request.headers[.accept], fallback: format), connect: connect, requestID: requestID)
+        } catch let error as WireError {
+            return errorResponse(.badRequest(Self.describe(error)), format: .json, connect: connect, requestID: requestID)
+        } catch {
+            logger.error("internal error", metadata: ["error": .string(String(describing: error))])
+            return errorResponse(APIError(status: .internalServerError, code: "internal", message: "internal error (request id \(requestID))"),
+                                 format: .json, connect: connect, requestID: requestID)
+        }
+    }
+
+    /// A decode error for the client: the message type, the field or JSON path, the reason.
+    static func describe(_ error: WireError) -> String {
+        "malformed request: \(error.description)"
+    }
+
+    func errorResponse(_ error: APIError, format: WireFormat, connect: Bool, requestID: String) -> Response {
+        if connect {
+            var body = Data()
+            if let encoded = try? JSONSerialization.data(withJSONObject: ["code": error.code, "message": error.message], options: [.sortedKeys]) {
+                body = encoded
+            }
+            let status = error.status == .unsupportedMediaType ? error.status : APIError.connectStatus(for: error.code)
+            return Self.response(status: status, contentType: "application/json", body: Array(body))
+        }
+        let message = ErrorMessage(error: error.message, code: error.code, requestId: requestID)
+        let bytes = (format == .binary ? try? message.serializedBytes() : try? message.jsonBytes()) ?? []
+        return Self.response(status: error.status, contentType: format.contentType, body: bytes)
+    }
+
+    static func response(status: HTTPResponse.Status, contentType: String, body: [UInt8]) -> Response {
+        var headers = HTTPFields()
+        if !body.isEmpty { headers[.contentType] = contentType }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The client's request id when it is sane (1–128 visible ASCII characters), else a new UUID.
+    static func requestID(from header: String?) -> String {
+        if let header {
+            let trimmed = header.trimmingCharacters(in: .whitespaces)
+            if !trimmed.isEmpty, trimmed.count <= 128, trimmed.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+                return trimmed
+            }
+        }
+        return UUID().uuidString.lowercased()
+    }
+
+    static func peerCertificate(_ channel: any Channel) async -> [UInt8]? {
+        guard let certificate = try? await channel.nioSSLPeerCertificateDER() else { return nil }
+        return certificate
+    }
+
+    static func remoteAddress(_ channel: any Channel) -> String? {
+        channel.remoteAddress?.ipAddress
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Request-ID`.
+    static let xRequestID = HTTPField.Name("X-Request-ID")!
+}

@@ -1,0 +1,133 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+public import Logging
+import NIOCore
+import NIOSSL
+import NKudoContract
+import NKudoPKI
+public import NKudoStore
+public import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// Assembles the control plane from a configuration: the store, the PKI, the services
+/// bound to the contract's route tables, TLS, the sweeper, metrics.
+public enum ControlPlane {
+    /// Opens the store the configuration names: PostgreSQL for `DATABASE_URL`, else
+    /// SQLite in the data directory (created 0700).
+    public static func openStore(_ configuration: ControlPlaneConfiguration, logger: Logger) throws -> (store: any Store, description: String) {
+        if let url = configuration.databaseURL {
+            let database = try PostgresDatabase(url: url, maxConnections: configuration.databaseMaxConnections, logger: logger)
+            return (SQLStore(database: database, logger: logger), "PostgreSQL")
+        }
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let database = try SQLiteDatabase(path: configuration.sqlitePath, logger: logger)
+        return (SQLStore(database: database, logger: logger), "SQLite \(configuration.sqlitePath)")
+    }
+
+    /// The route table: every service of the contract bound to its implementation.
+    static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
+                       now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
+        let environment = ServiceEnvironment(store: store, now: now)
+        let seconds = { (duration: Duration) in TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18 }
+        let agent = AgentServiceImplementation(
+            environment: environment, authority: pki.authority, caCertificatePEM: pki.caCertificatePEM, caFingerprint: pki.caFingerprint,
+            agentCertificateTTL: seconds(configuration.agentCertificateTTL),
+            heartbeatIntervalSeconds: Int32(max(1, configuration.heartbeatInterval.components.seconds)),
+            lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: seconds(configuration.planLeaseTTL)))
+        let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: seconds(configuration.defaultEnrollmentTTL),
+                                                 caFingerprint: pki.caFingerprint)
+        return HealthService.routes(for: HealthServiceImplementation(now: now))
+            + AdminService.routes(for: AdminServiceImplementation(environment: environment))
+            + TenantService.routes(for: tenant)
+            + AgentService.routes(for: agent)
+    }
+
+    /// The HTTP application (TLS 1.3 only; client certificates requested, verified per route).
+    public static func makeApplication(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
+                                       registry: PrometheusCollectorRegistry, logger: Logger,
+                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let now: @Sendable () -> Date = { Date() }
+        let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate, now: now)
+        let statistics = StoreMetrics(store: store, registry: registry)
+        let responder = ControlPlaneResponder(
+            routes: routes(configuration: configuration, store: store, pki: pki, now: now), authenticator: authenticator,
+            maxBodyBytes: configuration.maxBodyBytes, metrics: HTTPMetrics(registry: registry), logger: logger,
+            plainEndpoints: [
+                "/readyz": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
+                    do {
+                        try await store.ping()
+                        try await store.checkSchema()
+                        return (.ok, "application/json", Array(#"{"status":"ready"}"#.utf8))
+                    } catch {
+                        logger.warning("not ready", metadata: ["error": .string(String(describing: error))])
+                        return (.serviceUnavailable, "application/json", Array(#"{"status":"unavailable","error":"store not ready"}"#.utf8))
+                    }
+                },
+                "/metrics": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
+                    await statistics.refresh()
+                    var buffer: [UInt8] = []
+                    registry.emit(into: &buffer)
+                    return (.ok, "text/plain; version=0.0.4", buffer)
+                },
+            ])
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pki.serverCertificatePEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.serverKeyPEM.utf8), format: .pem)))
+        tls.minimumTLSVersion = .tlsv13
+        tls.certificateVerification = .optionalVerification
+        tls.applicationProtocols = ["http/1.1"]
+        let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds))
+        return Application(
+            responder: responder,
+            server: try .tls(.http1(configuration: http1), configuration: TLSChannelConfiguration(
+                tlsConfiguration: tls,
+                customAsyncVerificationCallback: { _ in .certificateVerified })),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.listenHost, port: configuration.listenPort),
+                                                    serverName: "n-kudo"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.listenPort) },
+            logger: logger)
+    }
+
+    /// Runs the control plane until SIGTERM/SIGINT: migrates SQLite (PostgreSQL must be
+    /// current: `nkudo-control-plane migrate`), loads or generates the PKI, serves HTTPS,
+    /// sweeps offline agents; on shutdown drains requests, stops the sweeper, closes the store.
+    public static func serve(configuration: ControlPlaneConfiguration, logger: Logger,
+                             announce: @escaping @Sendable (String) -> Void) async throws {
+        let (store, storeDescription) = try openStore(configuration, logger: logger)
+        do {
+            if configuration.databaseURL == nil {
+                let applied = try await store.migrate()
+                if !applied.isEmpty { logger.notice("migrated SQLite store", metadata: ["applied": .string(applied.joined(separator: ","))]) }
+            } else {
+                try await store.checkSchema()
+            }
+            let pki = try ControlPlanePKI.load(configuration: configuration, now: Date(), logger: logger)
+            let registry = PrometheusCollectorRegistry()
+            let host = configuration.listenHost == "0.0.0.0" ? "localhost" : configuration.listenHost
+            let application = try makeApplication(configuration: configuration, store: store, pki: pki, registry: registry, logger: logger) { port in
+                announce("n-kudo control plane listening on https://\(host):\(port) (store: \(storeDescription))")
+                announce("CA fingerprint (pin with nkudo-edge enroll --ca-fingerprint): sha256:\(pki.caFingerprint)")
+                if let path = pki.adminKeyPath {
+                    announce("admin key (X-Admin-Key) is in \(path)")
+                }
+            }
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: application)]
+            if configuration.offlineSweepInterval > .zero {
+                services.append(.init(service: OfflineSweeper(store: store, interval: configuration.offlineSweepInterval,
+                                                              offlineAfter: configuration.heartbeatOfflineAfter, logger: logger)))
+            }
+            var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.httpShutdownTimeout
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+}

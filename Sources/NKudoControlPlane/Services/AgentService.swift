@@ -1,0 +1,207 @@
+import Foundation
+import HTTPTypes
+import NKudoContract
+import NKudoPKI
+import NKudoStore
+
+/// `nkudo.v1.AgentService`: enrollment, heartbeats, plan delivery, results, logs and
+/// certificate renewal for edge agents.
+struct AgentServiceImplementation: AgentServiceHandler {
+    let environment: ServiceEnvironment
+    let authority: CertificateAuthority
+    /// The CA certificate(s) agents are given, PEM.
+    let caCertificatePEM: String
+    let caFingerprint: String
+    let agentCertificateTTL: TimeInterval
+    let heartbeatIntervalSeconds: Int32
+    let lease: LeaseOptions
+
+    func enroll(_ request: EnrollRequest, context: CallContext) async throws -> EnrollResponse {
+        let hostname = !request.hostname.isBlank ? request.hostname : request.requestedHostname
+        guard !request.enrollmentToken.isEmpty, !hostname.isBlank, !request.csrPem.isEmpty else {
+            throw APIError.badRequest("enrollment_token, hostname and csr_pem are required")
+        }
+        let csr: CertificateSigningRequest
+        do {
+            csr = try CertificateSigningRequest(pem: request.csrPem)
+            try csr.validate()
+        } catch {
+            throw APIError.badRequest("invalid csr: \(error.message)")
+        }
+        let now = environment.now()
+        let agentID = SecureRandom.uuid()
+        let certificate = try authority.issueClientCertificate(for: csr, commonName: agentID, validity: agentCertificateTTL, now: now)
+        let refreshToken = SecureRandom.token()
+        let enrollment = NewEnrollment(
+            tokenHash: Digest.sha256Hex(request.enrollmentToken), agentID: agentID, hostID: SecureRandom.uuid(), hostname: hostname,
+            agentVersion: request.agentVersion.isBlank ? "unknown" : request.agentVersion,
+            os: !request.os.isBlank ? request.os : (request.labels["os"] ?? "linux"),
+            arch: !request.arch.isBlank ? request.arch : (request.labels["arch"] ?? "amd64"),
+            kernelVersion: request.kernelVersion.isBlank ? nil : request.kernelVersion,
+            certificateSerial: certificate.serialNumberDecimal, certificateExpiresAt: certificate.notAfter,
+            refreshTokenHash: Digest.sha256Hex(refreshToken),
+            machineIDSHA256: request.hostFingerprint?.machineIdSha256 ?? "",
+            primaryMACSHA256: request.hostFingerprint?.primaryMacSha256 ?? "")
+        let record: EnrollmentRecord
+        do {
+            record = try await environment.store { store throws(StoreError) in try await store.enroll(enrollment, now: now) }
+        } catch let error as APIError where error.status == .unauthorized {
+            await environment.audit(context, tenantID: nil, action: "auth.failure", resourceType: "enrollment_token", resourceID: "",
+                                    metadataJSON: "{\"reason\":\"invalid or expired enrollment token\"}")
+            throw APIError.unauthorized("invalid or expired enrollment token")
+        } catch let error as APIError where error.status == .conflict {
+            throw APIError.conflict("agent already exists for host")
+        }
+        await environment.audit(context, tenantID: record.tenantID, siteID: record.siteID, action: "agent.enroll", resourceType: "agent",
+                                resourceID: record.agentID)
+        return EnrollResponse(
+            tenantId: record.tenantID, siteId: record.siteID, hostId: record.hostID, agentId: record.agentID,
+            clientCertificatePem: try certificate.pem(), caCertificatePem: caCertificatePEM, refreshToken: refreshToken,
+            heartbeatEndpoint: "/v1/heartbeat", heartbeatIntervalSec: heartbeatIntervalSeconds,
+            heartbeatIntervalSeconds: heartbeatIntervalSeconds, caFingerprintSha256: caFingerprint,
+            certificateExpiresAt: certificate.notAfter.protoTimestamp)
+    }
+
+    func heartbeat(_ request: HeartbeatRequest, context: CallContext) async throws -> HeartbeatResponse {
+        let agent = try context.caller.agentRecord()
+        guard request.agentId.isEmpty || request.agentId.lowercased() == agent.id else {
+            throw APIError.forbidden("agent_id mismatch")
+        }
+        let ingest = HeartbeatNormalizer.normalize(request, agentID: agent.id, now: environment.now())
+        let leased = try await environment.store { store throws(StoreError) in
+            try await store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
+        }
+        return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: leased.map(Self.leasedPlan))
+    }
+
+    func ingestLogs(_ request: IngestLogsRequest, context: CallContext) async throws -> IngestLogsResponse {
+        let agent = try context.caller.agentRecord()
+        guard request.agentId.isEmpty || request.agentId.lowercased() == agent.id else {
+            throw APIError.forbidden("agent_id mismatch")
+        }
+        let now = environment.now()
+        var dropped = 0
+        var entries: [LogEntry] = []
+        for entry in request.entries {
+            guard let executionID = Identifiers.canonicalUUID(entry.executionId) else {
+                dropped += 1
+                continue
+            }
+            entries.append(LogEntry(executionID: executionID, actionID: nil, sequence: entry.sequence,
+                                    severity: HeartbeatNormalizer.severity(entry.severity), message: entry.message,
+                                    emittedAt: entry.emittedAt?.date ?? now))
+        }
+        let result = try await environment.store { store throws(StoreError) in try await store.ingestLogs(agentID: agent.id, entries: entries, now: now) }
+        return IngestLogsResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped + dropped))
+    }
+
+    func ingestLogFrame(_ request: IngestLogFrameRequest, context: CallContext) async throws -> IngestLogFrameResponse {
+        let agent = try context.caller.agentRecord()
+        guard !request.executionId.isBlank else { throw APIError.badRequest("execution_id required") }
+        guard let executionID = Identifiers.canonicalUUID(request.executionId) else {
+            return IngestLogFrameResponse(acceptedFrames: 0, droppedFrames: 1)
+        }
+        let now = environment.now()
+        let entry = LogEntry(executionID: executionID, actionID: request.actionId.flatMap { $0.isBlank ? nil : $0 },
+                             sequence: max(request.sequence, 0), severity: HeartbeatNormalizer.severity(request.level),
+                             message: request.message, emittedAt: request.emittedAt?.date ?? now)
+        let result = try await environment.store { store throws(StoreError) in try await store.ingestLogs(agentID: agent.id, entries: [entry], now: now) }
+        return IngestLogFrameResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped))
+    }
+
+    func nextPlans(_ request: NextPlansRequest, context: CallContext) async throws -> NextPlansResponse {
+        let agent = try context.caller.agentRecord()
+        let leased = try await environment.store { store throws(StoreError) in
+            try await store.leasePlans(agentID: agent.id, lease: lease, now: environment.now())
+        }
+        return NextPlansResponse(plans: leased.map(Self.leasedPlan))
+    }
+
+    func reportExecutionResult(_ request: ReportExecutionResultRequest, context: CallContext) async throws -> ReportExecutionResultResponse {
+        let agent = try context.caller.agentRecord()
+        guard !request.results.isEmpty else { throw APIError.badRequest("results are required") }
+        let given = (request.planId.flatMap { $0.isBlank ? nil : $0 }) ?? request.executionId
+        guard let candidate = Identifiers.canonicalUUID(given) else { throw APIError.notFound("plan not found") }
+        let planID = try await environment.store { store throws(StoreError) in
+            try await store.execution(id: candidate, tenantID: agent.tenantID)?.planId ?? candidate
+        }
+        let now = environment.now()
+        let results = request.results.map { result in
+            ResultReport.Result(operationID: result.actionId.trimmingCharacters(in: .whitespaces), ok: result.ok,
+                                errorCode: result.errorCode.flatMap { $0.isBlank ? nil : $0.trimmingCharacters(in: .whitespaces) },
+                                message: result.message.isBlank ? nil : result.message.trimmingCharacters(in: .whitespaces),
+                                startedAt: result.startedAt?.date, finishedAt: result.finishedAt?.date ?? now)
+        }
+        let status: Plan.Status
+        do {
+            status = try await environment.store { store throws(StoreError) in
+                try await store.reportResults(ResultReport(agentID: agent.id, planID: planID, results: results), now: now)
+            }
+        } catch let error as APIError where error.status == .notFound {
+            throw APIError.notFound("plan not found")
+        } catch let error as APIError where error.status == .forbidden {
+            throw APIError.forbidden("agent does not hold the lease of this plan")
+        }
+        return ReportExecutionResultResponse(status: "accepted", planStatus: status)
+    }
+
+    func renewCertificate(_ request: RenewCertificateRequest, context: CallContext) async throws -> RenewCertificateResponse {
+        let agent: AgentRecord
+        let expectation: CredentialRotation.Expectation
+        switch context.caller {
+        case .agent(let current):
+            agent = current
+            expectation = .certificateSerial(current.certificateSerial)
+        case .agentWithExpiredCertificate(let expired):
+            guard !request.refreshToken.isEmpty else {
+                throw APIError.unauthorized("the client certificate has expired: renew with the refresh token")
+            }
+            agent = expired
+            expectation = .refreshTokenHash(Digest.sha256Hex(request.refreshToken))
+        default:
+            throw APIError.unauthorized("missing client certificate")
+        }
+        let csr: CertificateSigningRequest
+        do {
+            csr = try CertificateSigningRequest(pem: request.csrPem)
+            try csr.validate()
+        } catch {
+            throw APIError.badRequest("invalid csr: \(error.message)")
+        }
+        let now = environment.now()
+        let certificate = try authority.issueClientCertificate(for: csr, commonName: agent.id, validity: agentCertificateTTL, now: now)
+        let refreshToken = SecureRandom.token()
+        let rotation = CredentialRotation(agentID: agent.id, expected: expectation, newCertificateSerial: certificate.serialNumberDecimal,
+                                          newCertificateExpiresAt: certificate.notAfter, newRefreshTokenHash: Digest.sha256Hex(refreshToken))
+        do {
+            _ = try await environment.store { store throws(StoreError) in try await store.rotateAgentCredentials(rotation, now: now) }
+        } catch let error as APIError where error.status == .unauthorized {
+            await environment.audit(context, tenantID: agent.tenantID, siteID: agent.siteID, action: "auth.failure", resourceType: "agent",
+                                    resourceID: agent.id, metadataJSON: "{\"reason\":\"renewal credentials do not match\"}")
+            throw APIError.unauthorized("the certificate or refresh token is no longer current")
+        }
+        await environment.audit(context, tenantID: agent.tenantID, siteID: agent.siteID, action: "agent.renew", resourceType: "agent",
+                                resourceID: agent.id)
+        return RenewCertificateResponse(clientCertificatePem: try certificate.pem(), caCertificatePem: caCertificatePEM,
+                                        refreshToken: refreshToken, certificateExpiresAt: certificate.notAfter.protoTimestamp)
+    }
+
+    /// A leased plan in the agent's format (`MicroVMCreate` with `vcpu`, …).
+    static func leasedPlan(_ record: LeasedPlanRecord) -> LeasedPlan {
+        LeasedPlan(planId: record.planID, executionId: record.planID, actions: record.actions.map { action in
+            let type: LeasedPlan.Action.TypeEnum
+            var params = LeasedPlan.Action.Params(vmId: action.vmID)
+            switch action.operation {
+            case .create:
+                type = .microVMCreate
+                params.name = action.name
+                params.vcpu = action.vcpuCount
+                params.memoryMib = action.memoryMiB
+            case .start: type = .microVMStart
+            case .stop: type = .microVMStop
+            default: type = .microVMDelete
+            }
+            return LeasedPlan.Action(actionId: action.operationID, executionId: action.executionID, type: type, params: params, timeout: 30)
+        })
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import NKudoContract
+import NKudoStore
+
+/// Turns a heartbeat as agents send it (flat legacy fields and/or nested `host_facts`,
+/// free-form state strings) into the store's normalised form.
+enum HeartbeatNormalizer {
+    static func normalize(_ request: HeartbeatRequest, agentID: String, now: Date) -> HeartbeatIngest {
+        let facts = request.hostFacts
+        func text(_ flat: String, _ nested: String?) -> String? {
+            let value = flat.isEmpty ? (nested ?? "") : flat
+            return value.isBlank ? nil : value
+        }
+        let kvm = facts?.kvm
+        let kvmAvailable = request.kvmAvailable || (kvm.map { $0.present && $0.readable && $0.writable } ?? false)
+        let storage = request.storageBytesTotal != 0 ? request.storageBytesTotal : (facts?.disks.reduce(0) { $0 + $1.totalBytes } ?? 0)
+        let vms = request.microvms.compactMap { report -> HeartbeatIngest.ReportedVM? in
+            guard let id = Identifiers.canonicalUUID(report.id) else { return nil }
+            let rawState = !report.state.isBlank ? report.state : report.status
+            return HeartbeatIngest.ReportedVM(
+                id: id, name: report.name.isBlank ? id : report.name, state: vmState(rawState),
+                vcpuCount: max(report.vcpuCount, 1), memoryMiB: report.memoryMib > 0 ? report.memoryMib : 128,
+                updatedAt: report.updatedAt?.date ?? now)
+        }
+        let updates = request.executionUpdates.compactMap { update -> HeartbeatIngest.ExecutionUpdate? in
+            guard let id = Identifiers.canonicalUUID(update.executionId), let state = executionState(update.state) else { return nil }
+            return HeartbeatIngest.ExecutionUpdate(executionID: id, state: state,
+                                                   errorCode: update.errorCode.isBlank ? nil : update.errorCode,
+                                                   errorMessage: update.errorMessage.isBlank ? nil : update.errorMessage,
+                                                   updatedAt: update.updatedAt?.date ?? now)
+        }
+        return HeartbeatIngest(
+            agentID: agentID, heartbeatSeq: request.heartbeatSeq,
+            agentVersion: request.agentVersion.isBlank ? nil : request.agentVersion,
+            os: text(request.os, facts?.os), arch: text(request.arch, facts?.arch), kernelVersion: text(request.kernelVersion, facts?.kernel),
+            hostname: request.hostname.isBlank ? nil : request.hostname,
+            cpuCoresTotal: request.cpuCoresTotal != 0 ? request.cpuCoresTotal : (facts?.cpuCores ?? 0),
+            memoryBytesTotal: request.memoryBytesTotal != 0 ? request.memoryBytesTotal : (facts?.memoryTotalBytes ?? 0),
+            storageBytesTotal: storage, kvmAvailable: kvmAvailable,
+            cloudHypervisorAvailable: request.cloudHypervisorAvailable ?? false,
+            netbird: request.netbirdStatus, microVMs: vms, executionUpdates: updates)
+    }
+
+    /// A reported VM state; the agent's own words (`created`, `deleted`) map to the
+    /// control plane's states, anything unknown is `CREATING`.
+    static func vmState(_ text: String) -> MicroVM.State {
+        switch text.trimmingCharacters(in: .whitespaces).uppercased() {
+        case "RUNNING": return .running
+        case "STOPPED", "CREATED": return .stopped
+        case "DELETING": return .deleting
+        case "DELETED": return .deleted
+        case "ERROR", "FAILED": return .error
+        default: return .creating
+        }
+    }
+
+    /// An execution state from an update; nil for values that are not states.
+    static func executionState(_ text: String) -> Execution.State? {
+        switch text.trimmingCharacters(in: .whitespaces).uppercased() {
+        case "PENDING": return .pending
+        case "IN_PROGRESS", "RUNNING", "STARTED": return .inProgress
+        case "SUCCEEDED", "SUCCESS", "OK": return .succeeded
+        case "FAILED", "ERROR": return .failed
+        default: return nil
+        }
+    }
+
+    /// A log severity; `warning` is WARN, unknown values are INFO.
+    static func severity(_ text: String) -> ExecutionLog.Severity {
+        switch text.trimmingCharacters(in: .whitespaces).uppercased() {
+        case "DEBUG", "TRACE": return .debug
+        case "WARN", "WARNING": return .warn
+        case "ERROR", "ERR", "FATAL", "CRITICAL": return .error
+        default: return .info
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NKudoContract
+import NKudoPKI
+import NKudoStore
+
+/// Shared pieces of the services: the clock, id checks, store-error mapping, auditing.
+struct ServiceEnvironment: Sendable {
+    let store: any Store
+    let now: @Sendable () -> Date
+
+    /// Runs a store call, turning client-caused store errors into API errors; database
+    /// failures stay internal (500, logged with the detail).
+    func store<T: Sendable>(_ body: (any Store) async throws(StoreError) -> T) async throws -> T {
+        do {
+            return try await body(store)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ error: StoreError) -> any Error {
+        switch error.code {
+        case .notFound: return APIError.notFound(error.message)
+        case .conflict: return APIError.conflict(error.message)
+        case .forbidden: return APIError.forbidden(error.message)
+        case .invalid: return APIError.badRequest(error.message)
+        case .unauthorized: return APIError.unauthorized(error.message)
+        case .unavailable, .schemaBehind: return APIError.unavailable("database unavailable")
+        default: return error
+        }
+    }
+
+    /// Records an audit event; a failure is logged, never surfaced.
+    func audit(_ context: CallContext, tenantID: String?, siteID: String? = nil, action: String, resourceType: String,
+               resourceID: String, metadataJSON: String = "{}") async {
+        let (actorType, actorID): (AuditEvent.ActorType, String?) = switch context.caller {
+        case .tenant(let key): (.user, key.id)
+        case .agent(let agent), .agentWithExpiredCertificate(let agent): (.agent, agent.id)
+        case .admin, .anonymous: (.system, nil)
+        }
+        let event = AuditEvent(tenantID: tenantID, siteID: siteID, actorType: actorType, actorID: actorID, action: action,
+                               resourceType: resourceType, resourceID: resourceID, requestID: context.requestID,
+                               sourceIP: context.remoteAddress, metadataJSON: metadataJSON, occurredAt: now())
+        do {
+            try await store.recordAudit(event)
+        } catch {
+            context.logger.warning("audit event lost", metadata: ["action": .string(action), "error": .string(error.description)])
+        }
+    }
+}
+
+/// Canonical ids.
+enum Identifiers {
+    /// The canonical lowercase form of a UUID string, or nil when it is not a UUID.
+    static func canonicalUUID(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.count == 36, let uuid = UUID(uuidString: trimmed) else { return nil }
+        return uuid.uuidString.lowercased()
+    }
+
+    /// A canonical UUID or the given API error.
+    static func require(_ text: String, orThrow error: APIError) throws -> String {
+        guard let id = canonicalUUID(text) else { throw error }
+        return id
+    }
+}
+
+extension Caller {
+    /// The tenant's API key (tenant RPCs only reach services with one).
+    func tenantKey() throws -> APIKeyRecord {
+        guard case .tenant(let key) = self else { throw APIError.unauthorized("missing api key") }
+        return key
+    }
+
+    /// The authenticated agent (agent RPCs only reach services with one).
+    func agentRecord() throws -> AgentRecord {
+        guard case .agent(let agent) = self else { throw APIError.unauthorized("missing client certificate") }
+        return agent
+    }
+}
+
+extension Date {
+    var protoTimestamp: ProtoTimestamp { ProtoTimestamp(date: self) }
+}
+
+extension String {
+    var isBlank: Bool { trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+}

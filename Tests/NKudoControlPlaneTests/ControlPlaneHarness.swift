@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import NKudoContract
+@testable import NKudoControlPlane
+import NKudoPKI
+import NKudoStore
+import Prometheus
+import ServiceLifecycle
+
+/// A real control plane on 127.0.0.1 (ephemeral port, TLS 1.3, its own data directory)
+/// and HTTPS clients for it, with or without a client certificate.
+final class ControlPlaneHarness: @unchecked Sendable {
+    // @unchecked: set once in `start` before any concurrent use, read-only afterwards.
+    let configuration: ControlPlaneConfiguration
+    let store: any Store
+    let pki: ControlPlanePKI
+    private(set) var port = 0
+    private var task: Task<Void, any Error>?
+    private var clients: [HTTPClient] = []
+
+    /// The stores the suites run against.
+    enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
+        case sqlite, postgres
+        var description: String { rawValue }
+
+        /// Backends to test: PostgreSQL needs NKUDO_TEST_POSTGRES_URL (scripts/start-postgres
+        /// prints it); it is only skipped when NKUDO_SKIP_POSTGRES=1.
+        static var enabled: [Backend] {
+            ProcessInfo.processInfo.environment["NKUDO_SKIP_POSTGRES"] == "1" ? [.sqlite] : allCases
+        }
+    }
+
+    init(backend: Backend = .sqlite, tweak: (inout ControlPlaneConfiguration) -> Void = { _ in }) async throws {
+        var configuration = ControlPlaneConfiguration()
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appending(path: "nkudo-cp-\(UUID().uuidString)").path
+        configuration.listenHost = "127.0.0.1"
+        configuration.listenPort = 0
+        configuration.adminKey = "test-admin-key-\(UUID().uuidString)"
+        configuration.serverCertificateNames = ["localhost", "127.0.0.1"]
+        configuration.offlineSweepInterval = .zero
+        configuration.logLevel = .warning
+        if backend == .postgres {
+            guard let url = ProcessInfo.processInfo.environment["NKUDO_TEST_POSTGRES_URL"] else {
+                throw HarnessError("NKUDO_TEST_POSTGRES_URL is not set: run scripts/start-postgres (or set NKUDO_SKIP_POSTGRES=1)")
+            }
+            configuration.databaseURL = try await PostgresTestSchema.create(baseURL: url)
+        }
+        tweak(&configuration)
+        self.configuration = configuration
+        var logger = Logger(label: "test.control-plane")
+        logger.logLevel = .warning
+        let (store, _) = try ControlPlane.openStore(configuration, logger: logger)
+        self.store = store
+        _ = try await store.migrate()
+        self.pki = try ControlPlanePKI.load(configuration: configuration, now: Date(), logger: logger)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let application = try ControlPlane.makeApplication(configuration: configuration, store: store, pki: pki,
+                                                           registry: PrometheusCollectorRegistry(), logger: logger) { port in
+            continuation.yield(port)
+            continuation.finish()
+        }
+        task = Task { try await application.run() }
+        for await port in stream { self.port = port }
+    }
+
+    /// Stops the server and closes clients and store.
+    func shutdown() async {
+        for client in clients { try? await client.shutdown() }
+        task?.cancel()
+        _ = try? await task?.value
+        await store.close()
+        try? FileManager.default.removeItem(atPath: configuration.dataDirectory)
+    }
+
+    var baseURL: String { "https://127.0.0.1:\(port)" }
+
+    /// An HTTPS client trusting the control plane's CA, optionally presenting a client certificate.
+    func client(certificatePEM: String? = nil, keyPEM: String? = nil) throws -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv13
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pki.caCertificatePEM.utf8)))
+        if let certificatePEM, let keyPEM {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem))
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+        clients.append(client)
+        return client
+    }
+
+    /// A raw HTTP exchange.
+    func send(_ client: HTTPClient, _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> (status: Int, headers: HTTPHeaders, body: [UInt8]) {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), response.headers, Array(bytes.readableBytesView))
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
