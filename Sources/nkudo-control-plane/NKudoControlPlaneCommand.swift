@@ -93,7 +93,9 @@ extension NKudoControlPlaneCommand {
             let configuration = try settings.configuration()
             let logger = makeLogger(level: configuration.logLevel)
             do {
-                try await ControlPlane.serve(configuration: configuration, logger: logger) { line in print(line) }
+                try await ControlPlane.serve(configuration: configuration, logger: logger) { line in
+                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                }
             } catch let error as StoreError where error.code == .schemaBehind {
                 throw ValidationError("\(error.message): run `nkudo-control-plane migrate` with the same DATABASE_URL first")
             }

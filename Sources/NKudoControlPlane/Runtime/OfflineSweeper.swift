@@ -12,7 +12,14 @@ struct OfflineSweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        // Graceful shutdown cancels the wait at once instead of letting a tick finish.
+        await cancelWhenGracefulShutdown {
+            await sweepUntilCancelled()
+        }
+    }
+
+    private func sweepUntilCancelled() async {
+        while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
             } catch {

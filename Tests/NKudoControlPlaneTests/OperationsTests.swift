@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import NIOHTTP1
+import NKudoContract
+@testable import NKudoControlPlane
+import NKudoStore
+import Testing
+
+/// Health, readiness, metrics and the schema gate of `serve`.
+@Suite("Operations", .serialized)
+struct OperationsTests {
+    @Test("healthz, readyz and Prometheus metrics")
+    func endpoints() async throws {
+        let harness = try await ControlPlaneHarness()
+        do {
+            let client = try harness.client()
+            let health = try await harness.send(client, .GET, "/healthz")
+            #expect(health.status == 200)
+            #expect(String(decoding: health.body, as: UTF8.self).contains("\"status\":\"ok\""))
+            let ready = try await harness.send(client, .GET, "/readyz")
+            #expect(ready.status == 200)
+            let metrics = try await harness.send(client, .GET, "/metrics")
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(metrics.status == 200)
+            #expect(text.contains("nkudo_http_requests_total{route=\"GET /healthz\",status=\"200\"}"))
+            #expect(text.contains("nkudo_agents"))
+            #expect(text.contains("nkudo_plans"))
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
+    }
+
+    @Test("serve refuses a PostgreSQL schema that is behind and says to run migrate")
+    func schemaBehind() async throws {
+        guard let base = ProcessInfo.processInfo.environment["NKUDO_TEST_POSTGRES_URL"],
+              ControlPlaneHarness.Backend.enabled.contains(.postgres) else { return }
+        var configuration = ControlPlaneConfiguration()
+        configuration.databaseURL = try await PostgresTestSchema.create(baseURL: base)
+        let (store, _) = try ControlPlane.openStore(configuration, logger: Logger(label: "test"))
+        await #expect(throws: StoreError.self) { try await store.checkSchema() }
+        do {
+            try await store.checkSchema()
+        } catch {
+            #expect(error.code == .schemaBehind)
+        }
+        _ = try await store.migrate()
+        try await store.checkSchema()
+        await store.close()
+    }
+}
