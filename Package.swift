@@ -140,6 +140,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The edge agent: enrollment, mTLS client, state, executor, Cloud Hypervisor, host facts, NetBird.
+        .target(
+            name: "NKudoEdge",
+            dependencies: [
+                "NKudoContract",
+                "NKudoPKI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Executables.
         .executableTarget(
             name: "nkudo-control-plane",
@@ -188,6 +205,7 @@ let package = Package(
             name: "NKudoControlPlaneTests",
             dependencies: [
                 "NKudoControlPlane",
+                "NKudoEdge",
                 "NKudoContract",
                 "NKudoPKI",
                 "NKudoStore",

@@ -75,8 +75,13 @@ public enum ControlPlane {
                     return (.ok, "text/plain; version=0.0.4", buffer)
                 },
             ])
+        // The chain ends with the CA, so an agent can pin the CA by fingerprint on first contact.
+        var chain = try NIOSSLCertificate.fromPEMBytes(Array(pki.serverCertificatePEM.utf8))
+        for authority in try NIOSSLCertificate.fromPEMBytes(Array(pki.caCertificatePEM.utf8)) where !chain.contains(authority) {
+            chain.append(authority)
+        }
         var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pki.serverCertificatePEM.utf8)).map { .certificate($0) },
+            certificateChain: chain.map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.serverKeyPEM.utf8), format: .pem)))
         tls.minimumTLSVersion = .tlsv13
         tls.certificateVerification = .optionalVerification

@@ -1,0 +1,55 @@
+public import Foundation
+public import Logging
+public import NKudoContract
+import NKudoPKI
+
+/// Renews the agent certificate through the RenewCertificate RPC: at about two thirds of
+/// its lifetime (jittered) with the current certificate, or with the refresh token after
+/// an outage longer than the lifetime. The new identity replaces the old one atomically.
+public struct CertificateRenewer: Sendable {
+    let store: IdentityStore
+    let format: WireFormat
+    let logger: Logger
+
+    /// Creates a renewer.
+    public init(store: IdentityStore, format: WireFormat, logger: Logger) {
+        self.store = store
+        self.format = format
+        self.logger = logger
+    }
+
+    /// When to renew: two thirds into the certificate's lifetime, moved by up to ±`jitter`
+    /// of the lifetime (0.05 = 5 %).
+    public static func renewalDate(for identity: AgentIdentity, jitter: Double = 0.05,
+                                   random: Double = Double.random(in: -1...1)) -> Date {
+        let lifetime = identity.certificateExpiresAt.timeIntervalSince(identity.certificateNotBefore)
+        return identity.certificateNotBefore.addingTimeInterval(lifetime * (2.0 / 3.0 + jitter * random))
+    }
+
+    /// Renews now and saves the new identity.
+    public func renew(_ identity: AgentIdentity, now: Date = Date()) async throws -> AgentIdentity {
+        let expired = now >= identity.certificateExpiresAt
+        let key = try PrivateKey.generateP256()
+        let csr = try CertificateSigningRequest.create(key: key, commonName: identity.agentID)
+        let transport = try ControlPlaneTransport(
+            baseURL: identity.controlPlaneURL, format: format, trust: .certificateAuthority(pem: identity.caCertificatePEM),
+            clientIdentity: (identity.certificatePEM, identity.privateKeyPEM))
+        let response = try await AgentServiceClient(transport: transport).renewCertificate(RenewCertificateRequest(
+            csrPem: try csr.pem(), refreshToken: expired ? identity.refreshToken : ""))
+        let certificate = try Certificate(pem: response.clientCertificatePem)
+        guard certificate.matches(key), certificate.commonName == identity.agentID else {
+            throw IdentityError(description: "the renewed certificate does not match our key or agent id")
+        }
+        var renewed = identity
+        renewed.certificatePEM = response.clientCertificatePem
+        renewed.privateKeyPEM = try key.pkcs8PEM()
+        renewed.caCertificatePEM = response.caCertificatePem.isEmpty ? identity.caCertificatePEM : response.caCertificatePem
+        renewed.certificateNotBefore = certificate.notBefore
+        renewed.certificateExpiresAt = certificate.notAfter
+        renewed.refreshToken = response.refreshToken
+        renewed.savedAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        try store.save(renewed)
+        logger.info("renewed the agent certificate", metadata: ["expires_at": .string("\(certificate.notAfter)"), "after_expiry": .stringConvertible(expired)])
+        return renewed
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import NKudoPKI
+
+/// Keeps the agent identity in `<pki-dir>/agent-identity.json` (0600), written in one
+/// atomic replace, so a failure at any step leaves the previous identity intact. The
+/// original's `client.key` (0600), `client.crt` and `ca.crt` are written next to it, from
+/// the same identity, for operators and tools.
+public struct IdentityStore: Sendable {
+    /// The PKI directory (created 0700).
+    public let directory: String
+
+    /// Creates a store for a PKI directory.
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    var bundlePath: String { (directory as NSString).appendingPathComponent("agent-identity.json") }
+
+    /// The saved identity, or nil when this host is not enrolled.
+    public func load() throws -> AgentIdentity? {
+        guard FileManager.default.fileExists(atPath: bundlePath) else { return nil }
+        let text = try PEMFiles.read(bundlePath)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(AgentIdentity.self, from: Data(text.utf8))
+        } catch {
+            throw IdentityError(description: "\(bundlePath) is not a valid agent identity: \(error)")
+        }
+    }
+
+    /// Replaces the identity atomically, then refreshes the derived PEM files.
+    public func save(_ identity: AgentIdentity) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let json = String(decoding: try encoder.encode(identity), as: UTF8.self)
+        try PEMFiles.writeSecret(json + "\n", to: bundlePath)
+        try PEMFiles.writeSecret(identity.privateKeyPEM, to: (directory as NSString).appendingPathComponent("client.key"))
+        try PEMFiles.write(identity.certificatePEM, to: (directory as NSString).appendingPathComponent("client.crt"))
+        try PEMFiles.write(identity.caCertificatePEM, to: (directory as NSString).appendingPathComponent("ca.crt"))
+    }
+}
+
+/// The identity cannot be read or used.
+public struct IdentityError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}

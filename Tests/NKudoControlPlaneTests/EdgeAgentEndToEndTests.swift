@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import NIOHTTP1
+import NKudoContract
+@testable import NKudoControlPlane
+import NKudoEdge
+import NKudoPKI
+import NKudoStore
+import Testing
+
+/// The edge agent's production client code against a real control plane: enrollment
+/// with CA pinning, binary and JSON calls over mTLS, renewal before and after expiry.
+@Suite("Edge agent against the control plane", .serialized)
+struct EdgeAgentEndToEndTests {
+    static func pkiDirectory() -> String {
+        FileManager.default.temporaryDirectory.appending(path: "nkudo-edge-pki-\(UUID().uuidString)").path
+    }
+
+    @Test("enroll pinning the CA fingerprint, then heartbeat in binary and JSON", arguments: [WireFormat.binary, .json])
+    func enrollAndHeartbeat(format: WireFormat) async throws {
+        let harness = try await ControlPlaneHarness()
+        let directory = Self.pkiDirectory()
+        do {
+            let fleet = try await Fleet.create(harness)
+            let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
+            let store = IdentityStore(directory: directory)
+            let enroller = Enroller(store: store, logger: Logger(label: "test.edge"))
+            let identity = try await enroller.enroll(Enroller.Request(
+                controlPlaneURL: harness.baseURL + "/", token: token.token, hostname: "edge-e2e",
+                trust: .pinnedCAFingerprint("sha256:" + token.caFingerprintSha256), format: format, agentVersion: "test"))
+            #expect(identity.siteID == fleet.site.id)
+            #expect(try store.load() == identity)
+            let keyMode = try FileManager.default.attributesOfItem(atPath: directory + "/client.key")[.posixPermissions] as? Int
+            #expect(keyMode == 0o600)
+            await #expect(throws: IdentityError.self) {
+                try await enroller.enroll(Enroller.Request(controlPlaneURL: harness.baseURL, token: token.token, hostname: "again",
+                                                           trust: .pinnedCAFingerprint(token.caFingerprintSha256), agentVersion: "test"))
+            }
+            let transport = try ControlPlaneTransport(baseURL: identity.controlPlaneURL, format: format,
+                                                      trust: .certificateAuthority(pem: identity.caCertificatePEM),
+                                                      clientIdentity: (identity.certificatePEM, identity.privateKeyPEM))
+            let response = try await AgentServiceClient(transport: transport).heartbeat(HeartbeatRequest(heartbeatSeq: 1, cpuCoresTotal: 4))
+            #expect(response.nextHeartbeatSeconds == 15)
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            await harness.shutdown()
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        await harness.shutdown()
+    }
+
+    @Test("a wrong pinned fingerprint never sends the token")
+    func wrongPin() async throws {
+        let harness = try await ControlPlaneHarness()
+        let directory = Self.pkiDirectory()
+        do {
+            let fleet = try await Fleet.create(harness)
+            let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
+            let enroller = Enroller(store: IdentityStore(directory: directory), logger: Logger(label: "test.edge"))
+            await #expect(throws: ServerTrustError.self) {
+                try await enroller.enroll(Enroller.Request(controlPlaneURL: harness.baseURL, token: token.token, hostname: "h",
+                                                           trust: .pinnedCAFingerprint(String(repeating: "0", count: 64)), agentVersion: "test"))
+            }
+            let anonymous = AgentServiceClient(transport: TestTransport(harness: harness, client: try harness.client()))
+            let csr = try CertificateSigningRequest.create(key: try PrivateKey.generateP256(), commonName: "h").pem()
+            let enrolled = try await anonymous.enroll(EnrollRequest(enrollmentToken: token.token, requestedHostname: "h", csrPem: csr))
+            #expect(!enrolled.agentId.isEmpty, "the token must still be unused")
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            await harness.shutdown()
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        await harness.shutdown()
+    }
+
+    @Test("renewal before expiry with the certificate and after expiry with the refresh token")
+    func renewal() async throws {
+        let harness = try await ControlPlaneHarness { $0.agentCertificateTTL = .seconds(3) }
+        let directory = Self.pkiDirectory()
+        do {
+            let fleet = try await Fleet.create(harness)
+            let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
+            let store = IdentityStore(directory: directory)
+            let identity = try await Enroller(store: store, logger: Logger(label: "test.edge")).enroll(Enroller.Request(
+                controlPlaneURL: harness.baseURL, token: token.token, hostname: "renew", trust: .certificateAuthority(pem: harness.pki.caCertificatePEM),
+                agentVersion: "test"))
+            let due = CertificateRenewer.renewalDate(for: identity, random: 0)
+            #expect(abs(due.timeIntervalSince(identity.certificateNotBefore) - (identity.certificateExpiresAt.timeIntervalSince(identity.certificateNotBefore) * 2 / 3)) < 1)
+            let renewer = CertificateRenewer(store: store, format: .binary, logger: Logger(label: "test.edge"))
+            let early = try await renewer.renew(identity)
+            #expect(early.certificatePEM != identity.certificatePEM)
+            #expect(early.refreshToken != identity.refreshToken)
+            try await Task.sleep(for: .seconds(4))
+            let late = try await renewer.renew(early)
+            #expect(late.certificateExpiresAt > Date())
+            let transport = try ControlPlaneTransport(baseURL: late.controlPlaneURL, format: .binary,
+                                                      trust: .certificateAuthority(pem: late.caCertificatePEM),
+                                                      clientIdentity: (late.certificatePEM, late.privateKeyPEM))
+            _ = try await AgentServiceClient(transport: transport).heartbeat(HeartbeatRequest())
+            let stale = try ControlPlaneTransport(baseURL: early.controlPlaneURL, format: .binary,
+                                                  trust: .certificateAuthority(pem: early.caCertificatePEM),
+                                                  clientIdentity: (early.certificatePEM, early.privateKeyPEM))
+            await #expect(throws: ControlPlaneTransport.Failure.self) {
+                _ = try await AgentServiceClient(transport: stale).heartbeat(HeartbeatRequest())
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            await harness.shutdown()
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        await harness.shutdown()
+    }
+}
