@@ -173,6 +173,8 @@ let package = Package(
             name: "nkudo-edge",
             dependencies: [
                 "NKudoContract",
+                "NKudoEdge",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
