@@ -58,3 +58,52 @@ enum Hex {
         return String(decoding: text, as: UTF8.self)
     }
 }
+
+/// Incremental SHA-256 through OpenSSL, for data read in chunks (large files).
+///
+/// Like ``Digest/sha256Hex(_:)-(bytes)`` it stops the process if OpenSSL cannot compute
+/// SHA-256 at all: a wrong digest must never be returned.
+public final class SHA256Hasher {
+    private let context: OpaquePointer
+
+    /// A hasher with no input yet.
+    public init() {
+        guard let context = EVP_MD_CTX_new() else { fatalError("cannot allocate an OpenSSL digest context") }
+        self.context = context
+        do {
+            try OpenSSLCall.check(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, .openssl, "cannot start SHA-256")
+        } catch {
+            fatalError("\(error)")
+        }
+    }
+
+    deinit {
+        EVP_MD_CTX_free(context)
+    }
+
+    /// Adds bytes to the input.
+    public func update(_ bytes: some Collection<UInt8>) {
+        let updated = bytes.withContiguousStorageIfAvailable { buffer in
+            EVP_DigestUpdate(context, buffer.baseAddress, buffer.count) == 1
+        } ?? Array(bytes).withUnsafeBytes { buffer in
+            EVP_DigestUpdate(context, buffer.baseAddress, buffer.count) == 1
+        }
+        do {
+            try OpenSSLCall.check(updated, .openssl, "cannot update SHA-256")
+        } catch {
+            fatalError("\(error)")
+        }
+    }
+
+    /// The digest of everything added, as lowercase hex; the hasher is spent afterwards.
+    public func finalizeHex() -> String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        do {
+            try OpenSSLCall.check(EVP_DigestFinal_ex(context, &digest, &length) == 1, .openssl, "cannot finish SHA-256")
+        } catch {
+            fatalError("\(error)")
+        }
+        return Hex.lowercase(digest.prefix(Int(length)))
+    }
+}

@@ -76,3 +76,17 @@ struct RandomAndDigestTests {
         #expect(error == PKIError(code: .policy, message: "key too small"))
     }
 }
+
+@Suite("Incremental SHA-256")
+struct SHA256HasherTests {
+    @Test("chunked input gives the standard digest (one million 'a')")
+    func millionA() {
+        let hasher = SHA256Hasher()
+        for _ in 0..<1000 {
+            hasher.update(Array(repeating: UInt8(ascii: "a"), count: 1000))
+        }
+        #expect(hasher.finalizeHex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        let empty = SHA256Hasher()
+        #expect(empty.finalizeHex() == Digest.sha256Hex([]))
+    }
+}

@@ -1,0 +1,297 @@
+import Foundation
+public import Logging
+public import NKudoContract
+
+/// Settings of ``PlanExecutor``.
+public struct PlanExecutorConfiguration: Sendable, Hashable {
+    /// Timeout of a create action whose `timeout` is ≤ 0, in seconds.
+    public var defaultCreateTimeout: Double = 300
+    /// Timeout of any other action whose `timeout` is ≤ 0, in seconds.
+    public var defaultTimeout: Double = 120
+
+    /// The defaults (300 s for creates, 120 s otherwise).
+    public init() {}
+}
+
+/// The outcome of running one plan.
+public struct PlanExecutionReport: Sendable {
+    /// Plan id (may be empty for locally applied plans).
+    public var planID: String
+    /// Plan-level execution id.
+    public var executionID: String
+    /// Results of the actions that ran (or were answered from the ledger), in order.
+    public var results: [ReportExecutionResultRequest.ActionResult]
+    /// Ids of the actions not run because an earlier one failed (or the plan was refused).
+    public var notRunActionIDs: [String]
+    /// Why the plan stopped early, nil when every action succeeded.
+    public var failure: String?
+
+    /// The body of `POST /v1/executions/result` for this report.
+    public var resultRequest: ReportExecutionResultRequest {
+        ReportExecutionResultRequest(planId: planID.isEmpty ? nil : planID, executionId: executionID, results: results)
+    }
+}
+
+/// Runs leased plans: actions in order, one at a time, each under its own timeout,
+/// through a ``MicroVMProvider``. An idempotency ledger keyed by (plan id, action id)
+/// makes re-delivered plans safe: a succeeded action is answered from the ledger, a
+/// failed one runs again, and one that was started but never finished (the agent died
+/// mid-action) is settled by asking the provider for the VM's real state. After the
+/// first failed action the plan stops.
+public struct PlanExecutor: Sendable {
+    /// Failure codes of action results.
+    public enum ErrorCode {
+        /// The action ran and failed.
+        public static let actionFailed = "ACTION_FAILED"
+        /// The action did not finish within its timeout.
+        public static let timeout = "TIMEOUT"
+        /// The action's type or parameters are not acceptable; nothing was done.
+        public static let invalidParams = "INVALID_PARAMS"
+    }
+
+    private let provider: any MicroVMProvider
+    private let ledger: any ActionLedger
+    private let logSink: any LogSink
+    private let configuration: PlanExecutorConfiguration
+    private let logger: Logger
+
+    /// An executor over `provider`, recording in `ledger`, logging lines to `logSink`.
+    public init(provider: any MicroVMProvider, ledger: any ActionLedger, logSink: any LogSink,
+                configuration: PlanExecutorConfiguration = PlanExecutorConfiguration(), logger: Logger) {
+        self.provider = provider
+        self.ledger = ledger
+        self.logSink = logSink
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs `plan` and returns what happened.
+    public func execute(_ plan: LeasedPlan) async -> PlanExecutionReport {
+        let executionID = plan.executionId.trimmingCharacters(in: .whitespacesAndNewlines)
+        let planID = plan.planId.trimmingCharacters(in: .whitespacesAndNewlines)
+        var report = PlanExecutionReport(planID: planID, executionID: executionID, results: [], notRunActionIDs: [], failure: nil)
+        guard !executionID.isEmpty else {
+            report.failure = "execution_id required"
+            report.notRunActionIDs = plan.actions.map(\.actionId)
+            logger.error("plan refused: execution_id required", metadata: ["plan_id": "\(planID)"])
+            return report
+        }
+        let ledgerPlanID = planID.isEmpty ? executionID : planID
+        await log(executionID, nil, .info, "plan execution started")
+        for (index, action) in plan.actions.enumerated() {
+            let result = await run(action, planID: ledgerPlanID, planExecutionID: executionID)
+            report.results.append(result)
+            if !result.ok {
+                report.failure = "action \(action.actionId) failed: \(result.message)"
+                report.notRunActionIDs = plan.actions[(index + 1)...].map(\.actionId)
+                await log(executionID, nil, .error, report.failure ?? "")
+                return report
+            }
+        }
+        await log(executionID, nil, .info, "plan execution finished")
+        return report
+    }
+
+    // MARK: One action
+
+    private func run(_ action: LeasedPlan.Action, planID: String, planExecutionID: String) async -> ReportExecutionResultRequest.ActionResult {
+        let actionID = action.actionId
+        let executionID = action.executionId.isEmpty ? planExecutionID : action.executionId
+        let startedAt = Date()
+        let ledgered = !actionID.isEmpty
+        if ledgered {
+            do {
+                if let previous = try await ledger.outcome(planID: planID, actionID: actionID) {
+                    switch previous.state {
+                    case .succeeded:
+                        await log(executionID, actionID, .info, "action reused from idempotency cache")
+                        return Self.result(executionID: executionID, actionID: actionID, ok: true, errorCode: nil,
+                                           message: previous.message, startedAt: previous.startedAt,
+                                           finishedAt: previous.finishedAt ?? startedAt)
+                    case .started:
+                        if await isAlreadyDone(action) {
+                            await log(executionID, actionID, .info, "interrupted action found complete on the host")
+                            return await finish(planID: planID, actionID: actionID, executionID: executionID, startedAt: previous.startedAt,
+                                                error: nil, recorded: true)
+                        }
+                        await log(executionID, actionID, .warn, "interrupted action is run again")
+                    case .failed:
+                        await log(executionID, actionID, .info, "previously failed action is retried")
+                    }
+                }
+                try await ledger.recordStarted(planID: planID, actionID: actionID, executionID: executionID)
+            } catch {
+                await log(executionID, actionID, .warn, "idempotency ledger unavailable: \(error)")
+            }
+        }
+        let error = await perform(action)
+        return await finish(planID: planID, actionID: actionID, executionID: executionID, startedAt: startedAt,
+                            error: error, recorded: ledgered)
+    }
+
+    private func finish(planID: String, actionID: String, executionID: String, startedAt: Date,
+                        error: ActionFailure?, recorded: Bool) async -> ReportExecutionResultRequest.ActionResult {
+        let finishedAt = Date()
+        let message = error?.message ?? "ok"
+        if let error {
+            await log(executionID, actionID, .error, "action failed: \(error.message)")
+        } else {
+            await log(executionID, actionID, .info, "action completed")
+        }
+        if recorded {
+            let outcome = ActionOutcome(planID: planID, actionID: actionID, executionID: executionID, ok: error == nil,
+                                        errorCode: error?.code, message: message, startedAt: startedAt,
+                                        finishedAt: finishedAt, state: error == nil ? .succeeded : .failed)
+            do {
+                try await ledger.recordOutcome(outcome)
+            } catch {
+                await log(executionID, actionID, .warn, "failed to store action result: \(error)")
+            }
+        }
+        return Self.result(executionID: executionID, actionID: actionID, ok: error == nil, errorCode: error?.code,
+                           message: message, startedAt: startedAt, finishedAt: finishedAt)
+    }
+
+    /// Whether the effect of an interrupted `action` already holds on the host.
+    private func isAlreadyDone(_ action: LeasedPlan.Action) async -> Bool {
+        guard let id = try? VMID(action.params?.vmId ?? "") else {
+            return false
+        }
+        let state: MicroVMState?
+        do {
+            state = try await provider.state(of: id)
+        } catch {
+            return false
+        }
+        switch action.type {
+        case .microVMCreate:
+            return state != nil
+        case .microVMStart:
+            return state?.status == .running
+        case .microVMStop:
+            return state.map { $0.status != .running } ?? false
+        case .microVMDelete:
+            return state == nil
+        default:
+            return false
+        }
+    }
+
+    /// Runs `action` under its timeout; nil on success.
+    private func perform(_ action: LeasedPlan.Action) async -> ActionFailure? {
+        let operation: @Sendable () async throws(ProviderError) -> Void
+        do {
+            operation = try self.operation(for: action)
+        } catch {
+            return error
+        }
+        let timeout = action.timeout > 0 ? Double(action.timeout)
+            : action.type == .microVMCreate ? configuration.defaultCreateTimeout : configuration.defaultTimeout
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await operation()
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(timeout))
+                    return false
+                }
+                let finished = try await group.next() ?? false
+                group.cancelAll()
+                guard finished else {
+                    throw ActionFailure(code: ErrorCode.timeout, message: "action timed out after \(Self.seconds(timeout)) s")
+                }
+            }
+            return nil
+        } catch let failure as ActionFailure {
+            return failure
+        } catch let error as ProviderError {
+            return ActionFailure(code: error.code == .invalidArgument ? ErrorCode.invalidParams : ErrorCode.actionFailed,
+                                 message: error.message)
+        } catch {
+            return ActionFailure(code: ErrorCode.actionFailed, message: "\(error)")
+        }
+    }
+
+    /// Decodes and validates `action` into a provider call (reference §5.2, §6.2).
+    private func operation(for action: LeasedPlan.Action) throws(ActionFailure) -> @Sendable () async throws(ProviderError) -> Void {
+        guard let params = action.params else {
+            throw ActionFailure(code: ErrorCode.invalidParams, message: "params required")
+        }
+        let id: VMID
+        do {
+            id = try VMID(params.vmId.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            throw ActionFailure(code: ErrorCode.invalidParams, message: error.message)
+        }
+        let provider = self.provider
+        switch action.type {
+        case .microVMCreate:
+            let spec = try Self.spec(id: id, params)
+            return { () async throws(ProviderError) in _ = try await provider.create(spec) }
+        case .microVMStart:
+            return { () async throws(ProviderError) in _ = try await provider.start(id) }
+        case .microVMStop:
+            return { () async throws(ProviderError) in _ = try await provider.stop(id) }
+        case .microVMDelete:
+            return { () async throws(ProviderError) in try await provider.delete(id) }
+        default:
+            throw ActionFailure(code: ErrorCode.invalidParams, message: "unknown action type: \(action.type)")
+        }
+    }
+
+    private static func spec(id: VMID, _ params: LeasedPlan.Action.Params) throws(ActionFailure) -> MicroVMSpec {
+        func nonBlank(_ value: String?) -> String? {
+            guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else {
+                return nil
+            }
+            return trimmed
+        }
+        let tapName: String?
+        do {
+            tapName = try nonBlank(params.tapIface).map(TAPName.validated)
+        } catch {
+            throw ActionFailure(code: ErrorCode.invalidParams, message: error.message)
+        }
+        let vcpu = Int(params.vcpu ?? 0)
+        let memory = Int(params.memoryMib ?? 0)
+        return MicroVMSpec(id: id, name: nonBlank(params.name) ?? id.rawValue, vcpu: vcpu > 0 ? vcpu : 1,
+                           memoryMiB: memory > 0 ? memory : 256, kernelPath: nonBlank(params.kernelPath),
+                           kernelArguments: params.extraArgs.compactMap(nonBlank),
+                           sourceImagePath: nonBlank(params.rootfsPath), tapName: tapName)
+    }
+
+    // MARK: Helpers
+
+    private func log(_ executionID: String, _ actionID: String?, _ severity: LogSeverity, _ message: String) async {
+        var metadata: Logger.Metadata = ["execution_id": "\(executionID)"]
+        if let actionID {
+            metadata["action_id"] = "\(actionID)"
+        }
+        switch severity {
+        case .debug: logger.debug("\(message)", metadata: metadata)
+        case .info: logger.info("\(message)", metadata: metadata)
+        case .warn: logger.warning("\(message)", metadata: metadata)
+        case .error: logger.error("\(message)", metadata: metadata)
+        }
+        await logSink.emit(ExecutionLogEntry(executionID: executionID, actionID: actionID, severity: severity, message: message))
+    }
+
+    private static func result(executionID: String, actionID: String, ok: Bool, errorCode: String?, message: String,
+                               startedAt: Date, finishedAt: Date) -> ReportExecutionResultRequest.ActionResult {
+        ReportExecutionResultRequest.ActionResult(
+            executionId: executionID, actionId: actionID, ok: ok, errorCode: errorCode, message: message,
+            startedAt: ProtoTimestamp(date: startedAt), finishedAt: ProtoTimestamp(date: finishedAt))
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
+
+/// A failed action: its result code and message.
+struct ActionFailure: Error {
+    var code: String
+    var message: String
+}

@@ -1,0 +1,413 @@
+public import AsyncHTTPClient
+import Foundation
+public import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs microVMs with Cloud Hypervisor (edge-agent reference §6, with its defects fixed).
+///
+/// Each VM lives in `<runtime dir>/<vm id>/`: `state.json` (metadata, atomic writes),
+/// `commands.log`, the cloned disk, `seed/` and `cloud-init.iso`, `api.sock`, `vmm.log`
+/// (the VMM's stdout and stderr) and `console.log` (serial). The VMM runs in its own
+/// session, detached from the agent: it outlives the action that started it and agent
+/// restarts. Its identity (PID and start time) is kept in the metadata, and its state
+/// is read back through the REST API on `api.sock`.
+public final class CloudHypervisorProvider: MicroVMProvider {
+    /// The provider's settings.
+    public let configuration: CloudHypervisorConfiguration
+    private let httpClient: HTTPClient
+    private let logger: Logger
+
+    /// A provider with `configuration`, talking to VMMs through `httpClient`.
+    public init(configuration: CloudHypervisorConfiguration, httpClient: HTTPClient = .shared, logger: Logger) {
+        self.configuration = configuration
+        self.httpClient = httpClient
+        self.logger = logger
+    }
+
+    // MARK: Paths
+
+    /// The directory of VM `id`: always a direct child of the runtime directory.
+    public func directory(of id: VMID) -> String {
+        "\(configuration.runtimeDirectory)/\(id.rawValue)"
+    }
+
+    private func stateFile(_ id: VMID) -> String { "\(directory(of: id))/state.json" }
+    private func commandsLog(_ id: VMID) -> String { "\(directory(of: id))/commands.log" }
+    private func apiSocket(_ id: VMID) -> String { "\(directory(of: id))/api.sock" }
+
+    private var runner: CommandRunner {
+        CommandRunner(timeout: configuration.commandTimeout, logger: logger)
+    }
+
+    private func api(_ metadata: VMMetadata, timeout: Double? = nil) -> CloudHypervisorAPIClient {
+        CloudHypervisorAPIClient(socketPath: metadata.apiSocketPath, httpClient: httpClient,
+                                 timeout: timeout ?? configuration.requestTimeout)
+    }
+
+    // MARK: Create
+
+    public func create(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState {
+        guard spec.vcpu > 0, spec.memoryMiB > 0 else {
+            throw ProviderError(.invalidArgument, "vcpu and memory must be > 0")
+        }
+        let id = spec.id
+        let tapName = try spec.tapName.map(TAPName.validated) ?? TAPName.derived(from: id)
+        let directory = directory(of: id)
+        guard apiSocket(id).utf8.count < 108 else {
+            throw ProviderError(.invalidArgument, "api socket path \(apiSocket(id)) is too long for a unix socket")
+        }
+        if let existing = try VMMetadata.load(from: stateFile(id)) {
+            logger.info("vm already created", metadata: ["vm_id": "\(id)"])
+            return existing.state
+        }
+        try FileOperations.createDirectory(configuration.runtimeDirectory)
+        if FileOperations.fileType(directory) != nil {
+            // A directory without metadata is what an interrupted create leaves behind.
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try FileOperations.createDirectory(directory)
+        var tapCreated = false
+        do {
+            let mac = TAPName.mac(for: id)
+            var cachedBaseImage: String?
+            let diskPath: String
+            if let source = spec.sourceImagePath {
+                let cached = try ImageCache(directory: configuration.imageCacheDirectory).entry(for: source)
+                cachedBaseImage = cached
+                diskPath = "\(directory)/disk.\(source.lowercased().hasSuffix(".qcow2") ? "qcow2" : "raw")"
+                try FileOperations.copyAtomically(from: cached, to: diskPath)
+            } else {
+                diskPath = "\(directory)/disk.raw"
+                try FileOperations.createSparseFile(at: diskPath, sizeMiB: configuration.blankDiskSizeMiB)
+            }
+            let iso = "\(directory)/cloud-init.iso"
+            let seed = CloudInitSeed(id: id, hostname: spec.name, mac: mac, sshAuthorizedKeys: configuration.sshAuthorizedKeys)
+            try await seed.build(in: "\(directory)/seed", iso: iso, tool: try CloudInitSeed.resolveTool(configuration.isoTool),
+                                 runner: runner, commandsLog: commandsLog(id))
+            if configuration.networking == .tap {
+                try await createTAP(tapName, for: id)
+                tapCreated = true
+            }
+            let now = Date()
+            var metadata = VMMetadata(
+                vmID: id, name: spec.name, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB,
+                kernelPath: spec.kernelPath,
+                kernelCommandLine: spec.kernelPath == nil ? nil : ([configuration.kernelCommandLine] + spec.kernelArguments).joined(separator: " "),
+                firmwarePath: spec.kernelPath == nil ? configuration.firmwarePath : nil,
+                sourceImagePath: spec.sourceImagePath, cachedBaseImage: cachedBaseImage, diskPath: diskPath,
+                cloudInitISOPath: iso, tapName: tapName, tapCreated: tapCreated, bridgeName: configuration.bridgeName,
+                mac: mac, apiSocketPath: apiSocket(id), logPath: "\(directory)/vmm.log",
+                consolePath: "\(directory)/console.log", process: nil, status: .created, createdAt: now, updatedAt: now)
+            try metadata.save(to: stateFile(id))
+            logger.info("vm created", metadata: ["vm_id": "\(id)", "tap": "\(tapName)", "disk": "\(diskPath)"])
+            return metadata.state
+        } catch {
+            logger.warning("vm create failed, rolling back", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+            let createdTAP = tapCreated ? tapName : nil
+            await Self.uncancelled { [self] in
+                if let createdTAP {
+                    await deleteTAP(createdTAP, for: id)
+                }
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            throw error
+        }
+    }
+
+    /// `ip tuntap add`, `ip link set master`, `ip link set up`; a TAP this call created
+    /// is deleted again when a later step fails.
+    private func createTAP(_ name: String, for id: VMID) async throws(ProviderError) {
+        let ip = configuration.ipBinary
+        let log = commandsLog(id)
+        do {
+            try await runner.run(ip, ["tuntap", "add", "dev", name, "mode", "tap"], traceTo: log)
+        } catch {
+            guard FileOperations.fileType("/sys/class/net/\(name)") != nil else {
+                throw ProviderError(.commandFailed, "setup tap: \(error.message)")
+            }
+            logger.warning("tap device already exists, adopting it", metadata: ["vm_id": "\(id)", "tap": "\(name)"])
+        }
+        do {
+            try await runner.run(ip, ["link", "set", "dev", name, "master", configuration.bridgeName], traceTo: log)
+            try await runner.run(ip, ["link", "set", "dev", name, "up"], traceTo: log)
+        } catch {
+            await Self.uncancelled { [self] in await deleteTAP(name, for: id) }
+            throw ProviderError(.commandFailed, "setup tap: \(error.message)")
+        }
+    }
+
+    private func deleteTAP(_ name: String, for id: VMID) async {
+        let log = FileOperations.fileType(directory(of: id)) == nil ? nil : commandsLog(id)
+        do {
+            try await runner.run(configuration.ipBinary, ["link", "del", "dev", name], traceTo: log)
+        } catch {
+            if FileOperations.fileType("/sys/class/net/\(name)") != nil {
+                logger.warning("cannot delete tap device", metadata: ["vm_id": "\(id)", "tap": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Start
+
+    public func start(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+        guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
+            throw ProviderError(.notFound, "vm not found: \(id)")
+        }
+        if let process = metadata.process, ProcessControl.isAlive(process) {
+            if (try? await api(metadata).info()) == .running {
+                logger.info("vm already running", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+                metadata.status = .running
+                try metadata.save(to: stateFile(id))
+                return metadata.state
+            }
+            // A VMM whose guest is not running is replaced by a fresh one.
+            await terminate(process, metadata: metadata)
+        }
+        metadata.process = nil
+        if FileOperations.fileType(metadata.apiSocketPath) != nil {
+            logger.info("removing stale api socket", metadata: ["vm_id": "\(id)", "path": "\(metadata.apiSocketPath)"])
+            guard unlink(metadata.apiSocketPath) == 0 || errno == ENOENT else {
+                throw ProviderError(.io, "remove stale api socket \(metadata.apiSocketPath): \(String(cString: strerror(errno)))")
+            }
+        }
+        let arguments = commandLine(metadata)
+        CommandRunner.trace(([configuration.cloudHypervisorBinary] + arguments).map(CommandRunner.quoted).joined(separator: " "),
+                            to: commandsLog(id))
+        let process = try ProcessControl.spawnDetached(executable: configuration.cloudHypervisorBinary,
+                                                       arguments: arguments, logPath: metadata.logPath)
+        metadata.process = process
+        try metadata.save(to: stateFile(id))
+        logger.info("vmm started", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+        do {
+            try await waitUntilRunning(process, metadata: metadata)
+        } catch {
+            logger.warning("vmm did not come up, killing it", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+            ProcessControl.signal(process, SIGKILL)
+            await Self.uncancelled { await Self.waitForExit(process, seconds: 2) }
+            unlink(metadata.apiSocketPath)
+            metadata.process = nil
+            metadata.status = .stopped
+            try? metadata.save(to: stateFile(id))
+            throw error
+        }
+        metadata.status = .running
+        try metadata.save(to: stateFile(id))
+        return metadata.state
+    }
+
+    /// The VMM's arguments (reference §6.8 plus the boot payload and MAC).
+    func commandLine(_ metadata: VMMetadata) -> [String] {
+        var arguments = ["--api-socket", metadata.apiSocketPath]
+        if let kernel = metadata.kernelPath {
+            arguments += ["--kernel", kernel, "--cmdline", metadata.kernelCommandLine ?? configuration.kernelCommandLine]
+        } else {
+            arguments += ["--firmware", metadata.firmwarePath ?? configuration.firmwarePath]
+        }
+        arguments += [
+            "--cpus", "boot=\(metadata.vcpu)",
+            "--memory", "size=\(metadata.memoryMiB)M",
+            "--disk", "path=\(metadata.diskPath)",
+            "--disk", "path=\(metadata.cloudInitISOPath),readonly=on",
+            "--serial", "file=\(metadata.consolePath)",
+            "--console", "off",
+        ]
+        if metadata.tapCreated {
+            arguments += ["--net", "tap=\(metadata.tapName),mac=\(metadata.mac)"]
+        }
+        return arguments
+    }
+
+    /// Waits for the API socket, `vmm.ping`, and a running guest (booting it if the VMM
+    /// only created it); fails when the VMM exits or `startTimeout` passes.
+    private func waitUntilRunning(_ process: ProcessControl.Identity, metadata: VMMetadata) async throws(ProviderError) {
+        let deadline = ContinuousClock.now + .seconds(configuration.startTimeout)
+        var lastError = ProviderError(.api, "api socket \(metadata.apiSocketPath) did not appear")
+        var booted = false
+        while ContinuousClock.now < deadline {
+            guard ProcessControl.isAlive(process) else {
+                throw ProviderError(.processFailed, "cloud-hypervisor exited during start: \(Self.tail(of: metadata.logPath))")
+            }
+            if FileOperations.fileType(metadata.apiSocketPath) == .typeSocket {
+                do {
+                    _ = try await api(metadata).ping()
+                    switch try await api(metadata).info() {
+                    case .running:
+                        return
+                    case .created where !booted:
+                        try await api(metadata).boot()
+                        booted = true
+                    case let state:
+                        lastError = ProviderError(.api, "vm state is \(state?.rawValue ?? "unknown"), not Running")
+                    }
+                } catch {
+                    lastError = error
+                }
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw ProviderError(.processFailed, "start cancelled: \(lastError.message)")
+            }
+        }
+        throw ProviderError(.api, "cloud-hypervisor not ready after \(configuration.startTimeout) s: \(lastError.message)")
+    }
+
+    // MARK: Stop
+
+    public func stop(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+        guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
+            throw ProviderError(.notFound, "vm not found: \(id)")
+        }
+        if let process = metadata.process {
+            await terminate(process, metadata: metadata)
+        }
+        metadata.process = nil
+        metadata.status = .stopped
+        try metadata.save(to: stateFile(id))
+        logger.info("vm stopped", metadata: ["vm_id": "\(id)"])
+        return metadata.state
+    }
+
+    /// `vm.shutdown`, `vmm.shutdown`, wait; SIGTERM, wait; SIGKILL. Errors of the API
+    /// calls are logged only: the signals follow regardless.
+    private func terminate(_ process: ProcessControl.Identity, metadata: VMMetadata) async {
+        guard ProcessControl.isAlive(process) else {
+            return
+        }
+        let log = commandsLog(metadata.vmID)
+        let metadataKeys: Logger.Metadata = ["vm_id": "\(metadata.vmID)", "pid": "\(process.pid)"]
+        if FileOperations.fileType(metadata.apiSocketPath) == .typeSocket {
+            CommandRunner.trace("PUT unix://\(metadata.apiSocketPath) /api/v1/vm.shutdown", to: log)
+            do {
+                try await api(metadata).shutdownVM()
+            } catch {
+                logger.warning("vm.shutdown failed", metadata: metadataKeys.merging(["error": "\(error)"]) { $1 })
+            }
+            CommandRunner.trace("PUT unix://\(metadata.apiSocketPath) /api/v1/vmm.shutdown", to: log)
+            do {
+                try await api(metadata).shutdownVMM()
+            } catch {
+                logger.warning("vmm.shutdown failed", metadata: metadataKeys.merging(["error": "\(error)"]) { $1 })
+            }
+            if await Self.waitForExit(process, seconds: configuration.stopTimeout) {
+                unlink(metadata.apiSocketPath)
+                return
+            }
+        }
+        CommandRunner.trace("kill -TERM \(process.pid)", to: log)
+        ProcessControl.signal(process, SIGTERM)
+        if await Self.waitForExit(process, seconds: configuration.terminateTimeout) {
+            unlink(metadata.apiSocketPath)
+            return
+        }
+        logger.warning("vmm ignored SIGTERM, killing it", metadata: metadataKeys)
+        CommandRunner.trace("kill -KILL \(process.pid)", to: log)
+        ProcessControl.signal(process, SIGKILL)
+        _ = await Self.waitForExit(process, seconds: 2)
+        unlink(metadata.apiSocketPath)
+    }
+
+    /// Polls every 50 ms until `process` is gone; true if it exited within `seconds`.
+    /// Returns early (false) when the task is cancelled.
+    @discardableResult
+    private static func waitForExit(_ process: ProcessControl.Identity, seconds: Double) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ProcessControl.isAlive(process) {
+            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(50))) != nil else {
+                return false
+            }
+        }
+        return true
+    }
+
+    // MARK: Delete
+
+    public func delete(_ id: VMID) async throws(ProviderError) {
+        let directory = directory(of: id)
+        guard let metadata = try VMMetadata.load(from: stateFile(id)) else {
+            if FileOperations.fileType(directory) != nil {
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            return
+        }
+        if let process = metadata.process {
+            await terminate(process, metadata: metadata)
+        }
+        if metadata.tapCreated {
+            await deleteTAP(metadata.tapName, for: id)
+        }
+        do {
+            try FileManager.default.removeItem(atPath: directory)
+        } catch {
+            throw ProviderError(.io, "remove vm dir \(directory): \(error)")
+        }
+        logger.info("vm deleted", metadata: ["vm_id": "\(id)"])
+    }
+
+    // MARK: State
+
+    public func state(of id: VMID) async throws(ProviderError) -> MicroVMState? {
+        guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
+            return nil
+        }
+        guard let process = metadata.process else {
+            return metadata.state
+        }
+        guard ProcessControl.isAlive(process) else {
+            logger.info("vmm is gone, recording vm as stopped", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+            metadata.process = nil
+            metadata.status = .stopped
+            try metadata.save(to: stateFile(id))
+            return metadata.state
+        }
+        var state = metadata.state
+        state.pid = process.pid
+        do {
+            switch try await api(metadata).info() {
+            case .running, .paused:
+                state.status = .running
+            case .created:
+                state.status = .created
+            case .shutdown, nil:
+                state.status = .stopped
+            }
+        } catch {
+            logger.warning("vm.info failed on a live vmm", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+            state.status = .running
+        }
+        return state
+    }
+
+    public func reconcileAll() async throws(ProviderError) -> [MicroVMState] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: configuration.runtimeDirectory)) ?? []
+        var states: [MicroVMState] = []
+        for name in names {
+            guard let id = try? VMID(name), let state = try await state(of: id) else {
+                continue
+            }
+            states.append(state)
+        }
+        return states.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Helpers
+
+    /// Runs `body` in a task that does not inherit the caller's cancellation, for
+    /// clean-up that must complete after a timeout.
+    private static func uncancelled(_ body: @escaping @Sendable () async -> Void) async {
+        await Task.detached(operation: body).value
+    }
+
+    private static func tail(of path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return "no output"
+        }
+        let text = String(decoding: data.suffix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? "no output" : text
+    }
+}

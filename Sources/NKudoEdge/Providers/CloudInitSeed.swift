@@ -1,0 +1,89 @@
+import Foundation
+
+/// The cloud-init NoCloud seed of a VM (`user-data`, `meta-data`, `network-config`)
+/// and the ISO built from it with `cloud-localds` or `genisoimage`.
+struct CloudInitSeed {
+    var id: VMID
+    var hostname: String
+    var mac: String
+    var sshAuthorizedKeys: [String]
+
+    /// `meta-data`: instance id and hostname.
+    var metaData: String {
+        "instance-id: \(id.rawValue)\nlocal-hostname: \(hostname)\n"
+    }
+
+    /// `user-data`: user `nkudo` with the configured keys, password login locked.
+    var userData: String {
+        var lines = [
+            "#cloud-config",
+            "hostname: \(hostname)",
+            "users:",
+            "  - name: nkudo",
+            "    sudo: ALL=(ALL) NOPASSWD:ALL",
+            "    groups: [sudo]",
+            "    shell: /bin/bash",
+            "    lock_passwd: true",
+        ]
+        let keys = sshAuthorizedKeys.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        if keys.isEmpty {
+            lines.append("    ssh_authorized_keys: []")
+        } else {
+            lines.append("    ssh_authorized_keys:")
+            lines += keys.map { "      - \($0)" }
+        }
+        lines.append("package_update: false")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `network-config` (version 2): DHCP on the NIC with the VM's MAC.
+    var networkConfig: String {
+        """
+        version: 2
+        ethernets:
+          primary:
+            match:
+              macaddress: "\(mac)"
+            set-name: eth0
+            dhcp4: true
+
+        """
+    }
+
+    /// Writes the seed files into `directory` and builds `iso` from them with `tool`
+    /// (`cloud-localds` or `genisoimage`, told apart by file name).
+    func build(in directory: String, iso: String, tool: String, runner: CommandRunner, commandsLog: String) async throws(ProviderError) {
+        try FileOperations.createDirectory(directory)
+        let userData = "\(directory)/user-data"
+        let metaData = "\(directory)/meta-data"
+        let networkConfig = "\(directory)/network-config"
+        try FileOperations.writeAtomically(Data(self.userData.utf8), to: userData)
+        try FileOperations.writeAtomically(Data(self.metaData.utf8), to: metaData)
+        try FileOperations.writeAtomically(Data(self.networkConfig.utf8), to: networkConfig)
+        let arguments: [String]
+        if URL(fileURLWithPath: tool).lastPathComponent.contains("genisoimage") {
+            arguments = ["-output", iso, "-volid", "cidata", "-joliet", "-rock", userData, metaData, networkConfig]
+        } else {
+            arguments = ["--network-config=\(networkConfig)", iso, userData, metaData]
+        }
+        do {
+            try await runner.run(tool, arguments, traceTo: commandsLog)
+        } catch {
+            throw ProviderError(.commandFailed, "build cloud-init iso: \(error.message)")
+        }
+    }
+
+    /// The ISO tool to use: `configured`, else `cloud-localds` or `genisoimage` from `PATH`.
+    static func resolveTool(_ configured: String?) throws(ProviderError) -> String {
+        if let configured {
+            return configured
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+        for tool in ["cloud-localds", "genisoimage"] {
+            for directory in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(directory)/\(tool)") {
+                return "\(directory)/\(tool)"
+            }
+        }
+        throw ProviderError(.commandFailed, "cloud-init ISO builder not found (need cloud-localds or genisoimage)")
+    }
+}

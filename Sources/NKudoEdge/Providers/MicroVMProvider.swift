@@ -1,0 +1,96 @@
+public import Foundation
+
+/// Lifecycle status of a microVM as a provider reports it.
+public enum MicroVMStatus: String, Sendable, Hashable, Codable {
+    /// Created (disk, seed, TAP ready), never started.
+    case created
+    /// The VMM process is alive and the guest is running.
+    case running
+    /// Not running: stopped, or the VMM died.
+    case stopped
+
+    /// The upper-case spelling of heartbeats and the state store (`CREATED`, `RUNNING`, `STOPPED`).
+    public var reportedName: String { rawValue.uppercased() }
+}
+
+/// What to create: a provider-level VM spec, already defaulted.
+public struct MicroVMSpec: Sendable, Hashable {
+    /// The VM's id.
+    public var id: VMID
+    /// Display name and default hostname.
+    public var name: String
+    /// Virtual CPUs (> 0).
+    public var vcpu: Int
+    /// Memory in MiB (> 0).
+    public var memoryMiB: Int
+    /// Kernel image to boot directly (`--kernel`); nil boots the configured firmware.
+    public var kernelPath: String?
+    /// Extra kernel command-line words, appended to the configured command line (kernel boot only).
+    public var kernelArguments: [String]
+    /// Source disk image; nil creates a blank sparse disk.
+    public var sourceImagePath: String?
+    /// TAP device name; nil derives one from the VM id (see ``TAPName``).
+    public var tapName: String?
+
+    /// A spec with the original's defaults: 1 vCPU, 256 MiB, name = id.
+    public init(id: VMID, name: String? = nil, vcpu: Int = 1, memoryMiB: Int = 256, kernelPath: String? = nil,
+                kernelArguments: [String] = [], sourceImagePath: String? = nil, tapName: String? = nil) {
+        self.id = id
+        self.name = name ?? id.rawValue
+        self.vcpu = vcpu
+        self.memoryMiB = memoryMiB
+        self.kernelPath = kernelPath
+        self.kernelArguments = kernelArguments
+        self.sourceImagePath = sourceImagePath
+        self.tapName = tapName
+    }
+}
+
+/// A VM as the provider sees it (the state store's and heartbeat's `microvms[]` element).
+public struct MicroVMState: Sendable, Hashable {
+    /// The VM's id.
+    public var id: VMID
+    /// Display name.
+    public var name: String
+    /// The VM's own (cloned) disk.
+    public var diskPath: String
+    /// TAP device name.
+    public var tapName: String
+    /// VMM process id, 0 when not running.
+    public var pid: Int32
+    /// Status, checked against the live process and the VMM's `vm.info`.
+    public var status: MicroVMStatus
+    /// When the provider last changed the VM's metadata.
+    public var updatedAt: Date
+
+    /// A VM state.
+    public init(id: VMID, name: String, diskPath: String, tapName: String, pid: Int32, status: MicroVMStatus, updatedAt: Date) {
+        self.id = id
+        self.name = name
+        self.diskPath = diskPath
+        self.tapName = tapName
+        self.pid = pid
+        self.status = status
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Runs microVMs on this host. Every operation is idempotent: creating an existing VM,
+/// starting a running one, stopping a stopped one and deleting a missing one succeed
+/// without doing anything. Operations observe task cancellation. Operations on the
+/// same VM must not overlap (the executor runs one action at a time).
+public protocol MicroVMProvider: Sendable {
+    /// Creates the VM's disk, cloud-init seed and network device; returns its state.
+    func create(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState
+    /// Starts the VM's VMM, detached from the agent, and waits until its guest runs.
+    func start(_ id: VMID) async throws(ProviderError) -> MicroVMState
+    /// Shuts the guest and the VMM down, forcibly after a grace period.
+    func stop(_ id: VMID) async throws(ProviderError) -> MicroVMState
+    /// Stops the VM if needed and removes everything the provider created for it.
+    func delete(_ id: VMID) async throws(ProviderError)
+    /// The VM's true current state (process liveness and `vm.info`), nil when it does not exist.
+    func state(of id: VMID) async throws(ProviderError) -> MicroVMState?
+    /// Reconciles every VM in the provider's runtime directory with reality and returns
+    /// their true states, sorted by id. Dead VMMs are recorded as stopped.
+    func reconcileAll() async throws(ProviderError) -> [MicroVMState]
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// A VM's provider metadata, `<vm dir>/state.json` (mode 0600), always rewritten
+/// atomically. The VMM's identity (PID and start time) lives here, so liveness survives
+/// agent restarts and PID reuse is detected.
+struct VMMetadata: Codable, Sendable, Hashable {
+    var vmID: VMID
+    var name: String
+    var vcpu: Int
+    var memoryMiB: Int
+    var kernelPath: String?
+    var kernelCommandLine: String?
+    var firmwarePath: String?
+    var sourceImagePath: String?
+    var cachedBaseImage: String?
+    var diskPath: String
+    var cloudInitISOPath: String
+    var tapName: String
+    /// Whether this provider created the TAP (and so must delete it).
+    var tapCreated: Bool
+    var bridgeName: String
+    var mac: String
+    var apiSocketPath: String
+    var logPath: String
+    var consolePath: String
+    var process: ProcessControl.Identity?
+    var status: MicroVMStatus
+    var createdAt: Date
+    var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case vmID = "vm_id", name, vcpu, memoryMiB = "mem_mb", kernelPath = "kernel_path"
+        case kernelCommandLine = "kernel_cmdline", firmwarePath = "firmware_path"
+        case sourceImagePath = "source_image_path", cachedBaseImage = "cached_base_image"
+        case diskPath = "disk_path", cloudInitISOPath = "cloud_init_iso_path", tapName = "tap_name"
+        case tapCreated = "tap_created", bridgeName = "bridge_name", mac, apiSocketPath = "api_socket_path"
+        case logPath = "log_path", consolePath = "console_path", process, status
+        case createdAt = "created_at", updatedAt = "updated_at"
+    }
+
+    static func load(from path: String) throws(ProviderError) -> VMMetadata? {
+        guard FileManager.default.fileExists(atPath: path) else {
+            return nil
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(VMMetadata.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw ProviderError(.io, "read vm metadata \(path): \(error)")
+        }
+    }
+
+    mutating func save(to path: String) throws(ProviderError) {
+        updatedAt = Date()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let data: Data
+        do {
+            data = try encoder.encode(self)
+        } catch {
+            throw ProviderError(.io, "encode vm metadata: \(error)")
+        }
+        try FileOperations.writeAtomically(data, to: path, mode: 0o600)
+    }
+
+    var state: MicroVMState {
+        MicroVMState(id: vmID, name: name, diskPath: diskPath, tapName: tapName,
+                     pid: status == .running ? process?.pid ?? 0 : 0, status: status, updatedAt: updatedAt)
+    }
+}
