@@ -157,6 +157,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Test doubles for what cannot run here; production code drives them as the real thing.
+        .executableTarget(
+            name: "fake-cloud-hypervisor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fake-netbird",
+            swiftSettings: swiftSettings
+        ),
+
         // Executables.
         .executableTarget(
             name: "nkudo-control-plane",
@@ -219,6 +234,17 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NKudoEdgeTests",
+            dependencies: [
+                "NKudoEdge",
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoWire",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
