@@ -15,7 +15,7 @@ struct NKudoEdgeCommand: AsyncParsableCommand {
             (binary protobuf by default). Exit status: 0 on success, 1 with a one-line reason on stderr otherwise.
             """,
         version: NKudoVersion.current,
-        subcommands: [Enroll.self, Version.self]
+        subcommands: [Enroll.self, HostFactsCommand.self, Version.self]
     )
 }
 
@@ -137,7 +137,7 @@ extension NKudoEdgeCommand {
                 let identity = try await enroller.enroll(Enroller.Request(
                     controlPlaneURL: controlPlane, token: try resolvedToken(), hostname: hostname ?? ProcessInfo.processInfo.hostName,
                     trust: trust, format: common.wire.format, agentVersion: NKudoVersion.current,
-                    labels: ["arch": Self.architecture, "os": "linux"], force: force))
+                        labels: ["arch": Self.architecture, "os": "linux"], fingerprint: HostFactsCollector().fingerprint(), force: force))
                 print("enrolled agent_id=\(identity.agentID) site_id=\(identity.siteID) host_id=\(identity.hostID)")
                 print("pki written under \(common.pkiDirectory)")
             } catch let error as ValidationError {
@@ -156,6 +156,23 @@ extension NKudoEdgeCommand {
             #else
             return "unknown"
             #endif
+        }
+    }
+
+    /// `hostfacts`: prints this host's facts as the contract's JSON.
+    struct HostFactsCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hostfacts",
+            abstract: "Print this host's facts (CPU, memory, disks, KVM, interfaces) as JSON, as heartbeats carry them.")
+
+        func run() throws {
+            do {
+                let facts = try HostFactsCollector().collect()
+                print(try facts.jsonString())
+            } catch {
+                FileHandle.standardError.write(Data("error: hostfacts: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
         }
     }
 
