@@ -21,13 +21,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         guard !request.enrollmentToken.isEmpty, !hostname.isBlank, !request.csrPem.isEmpty else {
             throw APIError.badRequest("enrollment_token, hostname and csr_pem are required")
         }
-        let csr: CertificateSigningRequest
-        do {
-            csr = try CertificateSigningRequest(pem: request.csrPem)
-            try csr.validate()
-        } catch {
-            throw APIError.badRequest("invalid csr: \(error.message)")
-        }
+        let csr = try Self.validatedCSR(request.csrPem)
         let now = environment.now()
         let agentID = SecureRandom.uuid()
         let certificate = try authority.issueClientCertificate(for: csr, commonName: agentID, validity: agentCertificateTTL, now: now)
@@ -161,13 +155,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         default:
             throw APIError.unauthorized("missing client certificate")
         }
-        let csr: CertificateSigningRequest
-        do {
-            csr = try CertificateSigningRequest(pem: request.csrPem)
-            try csr.validate()
-        } catch {
-            throw APIError.badRequest("invalid csr: \(error.message)")
-        }
+        let csr = try Self.validatedCSR(request.csrPem)
         let now = environment.now()
         let certificate = try authority.issueClientCertificate(for: csr, commonName: agent.id, validity: agentCertificateTTL, now: now)
         let refreshToken = SecureRandom.token()
@@ -184,6 +172,17 @@ struct AgentServiceImplementation: AgentServiceHandler {
                                 resourceID: agent.id)
         return RenewCertificateResponse(clientCertificatePem: try certificate.pem(), caCertificatePem: caCertificatePEM,
                                         refreshToken: refreshToken, certificateExpiresAt: certificate.notAfter.protoTimestamp)
+    }
+
+    /// The CSR if it parses, its self-signature holds and its key passes the policy; else 400.
+    static func validatedCSR(_ pem: String) throws -> CertificateSigningRequest {
+        do {
+            let csr = try CertificateSigningRequest(pem: pem)
+            try csr.validate()
+            return csr
+        } catch {
+            throw APIError.badRequest("invalid csr: \(error.message)")
+        }
     }
 
     /// A leased plan in the agent's format (`MicroVMCreate` with `vcpu`, …).
