@@ -80,6 +80,9 @@ public protocol SQLDatabase: Sendable {
     /// up front (`BEGIN IMMEDIATE`).
     func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws(StoreError) -> T) async throws(StoreError) -> T
 
+    /// Connections open, in use and awaited, for metrics.
+    var poolStatistics: ConnectionPoolStatistics { get }
+
     /// Closes every connection; later calls fail.
     func close() async
 }

@@ -15,6 +15,9 @@ import NKudoContract
 /// plus unique constraints, plan leases by `FOR UPDATE SKIP LOCKED`.
 public final class SQLStore: Store {
     let database: any SQLDatabase
+
+    /// The connection pool's current use, for metrics.
+    public var connectionPool: ConnectionPoolStatistics { database.poolStatistics }
     let logger: Logger
 
     /// A store on `database`. Nothing is read or written until the first call.

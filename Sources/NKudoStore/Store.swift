@@ -112,4 +112,6 @@ public protocol Store: Sendable {
     func recordAudit(_ event: AuditEvent) async throws(StoreError)
     /// Counts for metrics: plans by status, agents by state.
     func statistics() async throws(StoreError) -> StoreStatistics
+    /// The connection pool's current use, for metrics.
+    var connectionPool: ConnectionPoolStatistics { get }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Hummingbird
+import NIOCore
 import Logging
 import NIOHTTP1
 import NKudoContract
@@ -25,11 +27,27 @@ struct OperationsTests {
             #expect(text.contains("nkudo_http_requests_total{route=\"GET /healthz\",status=\"200\"}"))
             #expect(text.contains("nkudo_agents"))
             #expect(text.contains("nkudo_plans"))
+            #expect(text.contains("nkudo_store_connections"))
+            #expect(text.contains("nkudo_heartbeats_total"))
         } catch {
             await harness.shutdown()
             throw error
         }
         await harness.shutdown()
+    }
+
+    @Test("a request body that does not arrive within HTTP_READ_TIMEOUT is a 408")
+    func bodyReadTimeout() async throws {
+        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        defer { continuation.finish() }
+        let started = ContinuousClock.now
+        do {
+            _ = try await ControlPlaneResponder.collect(RequestBody(asyncSequence: stream), limit: 1024, timeout: .milliseconds(200))
+            Issue.record("the body should have timed out")
+        } catch let error as APIError {
+            #expect(error.status == .requestTimeout)
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     @Test("serve refuses a PostgreSQL schema that is behind and says to run migrate")

@@ -62,10 +62,10 @@ extension ControlPlaneConfiguration {
         setting("REQUIRE_PERSISTENT_PKI", "false", "refuse to start unless CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE and SERVER_KEY_FILE are set") { config, value throws(ConfigurationError) in
             config.requirePersistentPKI = try parseBool(value, setting: "REQUIRE_PERSISTENT_PKI")
         },
-        setting("HTTP_READ_TIMEOUT", "10s", "time allowed to read a whole request") { config, value throws(ConfigurationError) in
+        setting("HTTP_READ_TIMEOUT", "10s", "time allowed to receive a request body (408 after it)") { config, value throws(ConfigurationError) in
             config.httpReadTimeout = try parsePositiveDuration(value, setting: "HTTP_READ_TIMEOUT")
         },
-        setting("HTTP_WRITE_TIMEOUT", "15s", "time allowed to write a response") { config, value throws(ConfigurationError) in
+        setting("HTTP_WRITE_TIMEOUT", "15s", "accepted for compatibility; responses are small and written at once (not enforced)") { config, value throws(ConfigurationError) in
             config.httpWriteTimeout = try parsePositiveDuration(value, setting: "HTTP_WRITE_TIMEOUT")
         },
         setting("HTTP_IDLE_TIMEOUT", "60s", "keep-alive idle timeout") { config, value throws(ConfigurationError) in

@@ -18,14 +18,16 @@ public struct ControlPlaneResponder: HTTPResponder {
     let router: ContractRouter<CallContext>
     let authenticator: any CallerAuthenticator
     let maxBodyBytes: Int
+    let readTimeout: Duration
     let limits: WireLimits
     let metrics: HTTPMetrics
     let logger: Logger
     let plainEndpoints: [String: PlainEndpoint]
 
     /// Creates the responder.
-    public init(routes: [RPCRoute<CallContext>], authenticator: any CallerAuthenticator, maxBodyBytes: Int,
+    public init(routes: [RPCRoute<CallContext>], authenticator: any CallerAuthenticator, maxBodyBytes: Int, readTimeout: Duration,
                 metrics: HTTPMetrics, logger: Logger, plainEndpoints: [String: PlainEndpoint]) {
+        self.readTimeout = readTimeout
         self.router = ContractRouter(routes: routes)
         self.authenticator = authenticator
         self.maxBodyBytes = maxBodyBytes
@@ -82,7 +84,6 @@ public struct ControlPlaneResponder: HTTPResponder {
         let connect = endpoint.binding == nil
         let hasBody = connect || endpoint.binding?.body == "*"
         var format = WireFormat.json
-        var request = request
         do {
             let contentType = request.headers[.contentType]
             if hasBody {
@@ -97,7 +98,7 @@ public struct ControlPlaneResponder: HTTPResponder {
             var body: [UInt8]?
             if hasBody {
                 do {
-                    let buffer = try await request.collectBody(upTo: maxBodyBytes)
+                    let buffer = try await Self.collect(request.body, limit: maxBodyBytes, timeout: readTimeout)
                     body = Array(buffer.readableBytesView)
                 } catch is NIOTooManyBytesError {
                     throw APIError.payloadTooLarge(maxBodyBytes)
@@ -129,6 +130,24 @@ public struct ControlPlaneResponder: HTTPResponder {
             logger.error("internal error", metadata: ["error": .string(String(describing: error))])
             return errorResponse(APIError(status: .internalServerError, code: "internal", message: "internal error (request id \(requestID))"),
                                  format: .json, connect: connect, requestID: requestID)
+        }
+    }
+
+    /// The request body, at most `limit` bytes, within `timeout` (`HTTP_READ_TIMEOUT`): a
+    /// client that trickles its body gets 408 instead of holding the request open.
+    static func collect(_ body: RequestBody, limit: Int, timeout: Duration) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: limit) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let buffer = try await group.next() ?? nil else {
+                throw APIError(status: .requestTimeout, code: "deadline_exceeded",
+                               message: "request body not received within \(timeout) (HTTP_READ_TIMEOUT)")
+            }
+            return buffer
         }
     }
 

@@ -31,14 +31,16 @@ public enum ControlPlane {
 
     /// The route table: every service of the contract bound to its implementation.
     static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
-                       now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
+                       registry: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
         let environment = ServiceEnvironment(store: store, now: now)
         let seconds = { (duration: Duration) in TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18 }
         let agent = AgentServiceImplementation(
             environment: environment, authority: pki.authority, caCertificatePEM: pki.caCertificatePEM, caFingerprint: pki.caFingerprint,
             agentCertificateTTL: seconds(configuration.agentCertificateTTL),
             heartbeatIntervalSeconds: Int32(max(1, configuration.heartbeatInterval.components.seconds)),
-            lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: seconds(configuration.planLeaseTTL)))
+            lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: seconds(configuration.planLeaseTTL)),
+            heartbeats: registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "nkudo", subsystem: nil, metricName: "heartbeats",
+                                                                              unitName: "total", helpText: "heartbeats accepted")))
         let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: seconds(configuration.defaultEnrollmentTTL),
                                                  caFingerprint: pki.caFingerprint)
         return HealthService.routes(for: HealthServiceImplementation(now: now))
@@ -55,8 +57,8 @@ public enum ControlPlane {
         let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate, now: now)
         let statistics = StoreMetrics(store: store, registry: registry)
         let responder = ControlPlaneResponder(
-            routes: routes(configuration: configuration, store: store, pki: pki, now: now), authenticator: authenticator,
-            maxBodyBytes: configuration.maxBodyBytes, metrics: HTTPMetrics(registry: registry), logger: logger,
+            routes: routes(configuration: configuration, store: store, pki: pki, registry: registry, now: now), authenticator: authenticator,
+            maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout, metrics: HTTPMetrics(registry: registry), logger: logger,
             plainEndpoints: [
                 "/readyz": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
                     do {

@@ -7,6 +7,12 @@ struct StoreMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
 
     func refresh() async {
+        let pool = store.connectionPool
+        for (state, value) in [("open", pool.open), ("in_use", pool.inUse), ("waiting", pool.waiting)] {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "nkudo", subsystem: "store", metricName: "connections", unitName: "",
+                                                                helpText: "store connection pool by state"),
+                               labels: [("state", state)]).set(Double(value))
+        }
         guard let statistics = try? await store.statistics() else { return }
         for status in ["PENDING", "IN_PROGRESS", "SUCCEEDED", "FAILED", "CANCELLED"] {
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "nkudo", subsystem: nil, metricName: "plans", unitName: "", helpText: "plans by status"),

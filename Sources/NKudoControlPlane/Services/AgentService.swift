@@ -3,6 +3,7 @@ import HTTPTypes
 import NKudoContract
 import NKudoPKI
 import NKudoStore
+import Prometheus
 
 /// `nkudo.v1.AgentService`: enrollment, heartbeats, plan delivery, results, logs and
 /// certificate renewal for edge agents.
@@ -15,6 +16,8 @@ struct AgentServiceImplementation: AgentServiceHandler {
     let agentCertificateTTL: TimeInterval
     let heartbeatIntervalSeconds: Int32
     let lease: LeaseOptions
+    /// Counts accepted heartbeats (`nkudo_heartbeats_total`).
+    let heartbeats: Counter
 
     func enroll(_ request: EnrollRequest, context: CallContext) async throws -> EnrollResponse {
         let hostname = !request.hostname.isBlank ? request.hostname : request.requestedHostname
@@ -65,6 +68,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let leased = try await environment.store { store throws(StoreError) in
             try await store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
         }
+        heartbeats.increment()
         return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: leased.map(Self.leasedPlan))
     }
 
