@@ -54,7 +54,7 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         case "permission_denied": return .forbidden
         case "resource_exhausted": return .tooManyRequests
         case "failed_precondition": return .preconditionFailed
-        case "unimplemented": return .notImplemented
+        case "unimplemented": return HTTPResponse.Status(code: 501)
         case "unavailable": return .serviceUnavailable
         case "unauthenticated": return .unauthorized
         default: return .internalServerError
