@@ -186,6 +186,46 @@ struct DefectTests {
         }
     }
 
+    @Test("defect 6: migrations apply once and a second run is a no-op")
+    func defect6() async throws {
+        var configuration = ControlPlaneConfiguration()
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appending(path: "nkudo-migrate-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+        let (store, _) = try ControlPlane.openStore(configuration, logger: Logger(label: "test"))
+        let first = try await store.migrate()
+        let second = try await store.migrate()
+        await store.close()
+        #expect(!first.isEmpty)
+        #expect(second.isEmpty)
+    }
+
+    @Test("defect 21 and 27: ids are canonical lowercase UUIDs; VM memory defaults to 128 MiB in plans and heartbeats")
+    func defect21And27() async throws {
+        try await Self.withHarness { harness, fleet in
+            let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "ids",
+                                                                                  actions: [.init(operation: .create, name: "m")]))
+            for id in [applied.planId] + applied.executions.map(\.id) + applied.executions.compactMap(\.vmId) {
+                #expect(id == UUID(uuidString: id)?.uuidString.lowercased(), "\(id)")
+            }
+            let vm = try #require(try await fleet.tenantClient.listMicroVMs(ListMicroVMsRequest(siteId: fleet.site.id)).vms.first)
+            #expect(vm.memoryMib == 128)
+            let reported = HeartbeatNormalizer.normalize(
+                HeartbeatRequest(microvms: [.init(id: vm.id, state: "running")]), agentID: "a", now: Date())
+            #expect(reported.microVMs.first?.memoryMiB == 128)
+        }
+    }
+
+    @Test("defect 33: X-Request-ID is echoed, or generated when absent")
+    func defect33() async throws {
+        try await Self.withHarness { harness, _ in
+            let client = try harness.client()
+            let echoed = try await harness.send(client, .GET, "/healthz", headers: [("X-Request-ID", "req-42")])
+            #expect(echoed.headers["X-Request-ID"].first == "req-42")
+            let generated = try await harness.send(client, .GET, "/healthz")
+            #expect(UUID(uuidString: generated.headers["X-Request-ID"].first ?? "") != nil)
+        }
+    }
+
     @Test("configuration: invalid values fail at start with the setting's name")
     func invalidConfiguration() {
         for (name, value) in [("PLAN_LEASE_TTL", "soon"), ("MAX_PENDING_PLANS", "-1"), ("CONTROL_PLANE_ADDR", "nowhere"),

@@ -77,7 +77,7 @@ struct EdgeAgentEndToEndTests {
 
     @Test("renewal before expiry with the certificate and after expiry with the refresh token")
     func renewal() async throws {
-        let harness = try await ControlPlaneHarness { $0.agentCertificateTTL = .seconds(3) }
+        let harness = try await ControlPlaneHarness { $0.agentCertificateTTL = .seconds(6) }
         let directory = Self.pkiDirectory()
         do {
             let fleet = try await Fleet.create(harness)
@@ -92,7 +92,7 @@ struct EdgeAgentEndToEndTests {
             let early = try await renewer.renew(identity)
             #expect(early.certificatePEM != identity.certificatePEM)
             #expect(early.refreshToken != identity.refreshToken)
-            try await Task.sleep(for: .seconds(4))
+            try await Task.sleep(for: .seconds(7))
             let late = try await renewer.renew(early)
             #expect(late.certificateExpiresAt > Date())
             let transport = try ControlPlaneTransport(baseURL: late.controlPlaneURL, format: .binary,

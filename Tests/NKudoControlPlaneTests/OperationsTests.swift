@@ -47,7 +47,7 @@ struct OperationsTests {
         } catch let error as APIError {
             #expect(error.status == .requestTimeout)
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 
     @Test("serve refuses a PostgreSQL schema that is behind and says to run migrate")

@@ -66,7 +66,7 @@ struct ExecutorCloudHypervisorTests {
             action("c", .microVMCreate, vm: "vm-hang", timeout: 30), action("s", .microVMStart, vm: "vm-hang", timeout: 2),
             action("t", .microVMStop, vm: "vm-hang", timeout: 30),
         ]))
-        #expect(clock.now - started < .seconds(10))
+        #expect(clock.now - started < .seconds(25))
         #expect(report.results.map(\.ok) == [true, false])
         #expect(report.results[1].errorCode == "TIMEOUT")
         #expect(report.notRunActionIDs == ["t"])

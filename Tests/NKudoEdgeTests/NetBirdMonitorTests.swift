@@ -274,7 +274,7 @@ struct NetBirdMonitorTests {
         configuration.statusTimeout = .seconds(1)
         let started = ContinuousClock.now
         let status = await monitor(configuration).evaluate()
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(20))
         #expect(status.state == .notConfigured)
     }
 

@@ -38,11 +38,12 @@ struct DriverPostgresTests {
             try await database.withConnection { connection throws(StoreError) in
                 try connection.executeScript("CREATE TABLE visits (n INTEGER NOT NULL)")
             }
-            // Open all three connections: three bodies that overlap.
+            // Open all three connections: three bodies that wait for each other.
+            let barrier = ThreadBarrier(parties: 3)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<3 {
                     group.addTask {
-                        try await database.withConnection { _ throws(StoreError) in _ = usleep(100_000) }
+                        try await database.withConnection { _ throws(StoreError) in barrier.arriveAndWait(timeout: 10) }
                     }
                 }
                 try await group.waitForAll()
@@ -262,4 +263,26 @@ private func runCommand(_ path: String, _ arguments: [String]) -> Int32 {
     var status: Int32 = 0
     guard waitpid(pid, &status, 0) == pid else { return -1 }
     return status
+}
+
+/// Blocks threads until `parties` of them have arrived (or the timeout passes), so that
+/// blocking bodies provably overlap.
+final class ThreadBarrier: @unchecked Sendable {
+    // @unchecked: all state is guarded by `condition`.
+    private let condition = NSCondition()
+    private let parties: Int
+    private var arrived = 0
+
+    init(parties: Int) {
+        self.parties = parties
+    }
+
+    func arriveAndWait(timeout: TimeInterval) {
+        condition.lock()
+        defer { condition.unlock() }
+        arrived += 1
+        condition.broadcast()
+        let deadline = Date().addingTimeInterval(timeout)
+        while arrived < parties, condition.wait(until: deadline) {}
+    }
 }

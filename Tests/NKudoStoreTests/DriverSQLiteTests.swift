@@ -75,11 +75,18 @@ struct DriverSQLiteTests {
     func busyTimeoutIsUnavailable() async throws {
         try await withTestDatabase(.sqlite) { storage, database in
             let impatient = try SQLiteDatabase(path: storage.location, maxConnections: 1, busyTimeout: .milliseconds(50), logger: silentLogger)
-            async let holder: Void = database.withTransaction { _ throws(StoreError) in _ = usleep(500_000) }
-            try await Task.sleep(for: .milliseconds(100))
+            let (started, signal) = AsyncStream<Void>.makeStream()
+            let release = DispatchSemaphore(value: 0)
+            async let holder: Void = database.withTransaction { _ throws(StoreError) in
+                signal.yield()
+                // Hold the write lock until the impatient writer has given up (at most 60 s).
+                _ = release.wait(timeout: .now() + 60)
+            }
+            for await _ in started { break }
             let error = await storeError {
                 try await impatient.withTransaction { _ throws(StoreError) in }
             }
+            release.signal()
             try await holder
             await impatient.close()
             #expect(error?.code == .unavailable)
