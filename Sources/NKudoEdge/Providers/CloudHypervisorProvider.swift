@@ -377,6 +377,18 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                 state.status = .stopped
             }
         } catch {
+            // A VMM that is exiting right now still looks alive for a moment; look again
+            // before reporting it running with an unreachable API.
+            for _ in 0..<10 {
+                try? await Task.sleep(for: .milliseconds(100))
+                if !ProcessControl.isAlive(process) {
+                    logger.info("vmm exited, recording vm as stopped", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+                    metadata.process = nil
+                    metadata.status = .stopped
+                    try metadata.save(to: stateFile(id))
+                    return metadata.state
+                }
+            }
             logger.warning("vm.info failed on a live vmm", metadata: ["vm_id": "\(id)", "error": "\(error)"])
             state.status = .running
         }
