@@ -73,7 +73,7 @@ public struct ControlPlaneResponder: HTTPResponder {
             "path": .string(String(path.prefix(200))),
             "route": .string(routeName),
             "status": .stringConvertible(response.status.code),
-            "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+            "duration_ms": .string(String(format: "%.2f", duration.timeInterval * 1000)),
         ])
         return response
     }

@@ -33,15 +33,14 @@ public enum ControlPlane {
     static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
                        registry: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
         let environment = ServiceEnvironment(store: store, now: now)
-        let seconds = { (duration: Duration) in TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18 }
         let agent = AgentServiceImplementation(
             environment: environment, authority: pki.authority, caCertificatePEM: pki.caCertificatePEM, caFingerprint: pki.caFingerprint,
-            agentCertificateTTL: seconds(configuration.agentCertificateTTL),
+            agentCertificateTTL: configuration.agentCertificateTTL.timeInterval,
             heartbeatIntervalSeconds: Int32(max(1, configuration.heartbeatInterval.components.seconds)),
-            lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: seconds(configuration.planLeaseTTL)),
+            lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: configuration.planLeaseTTL.timeInterval),
             heartbeats: registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "nkudo", subsystem: nil, metricName: "heartbeats",
                                                                               unitName: "total", helpText: "heartbeats accepted")))
-        let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: seconds(configuration.defaultEnrollmentTTL),
+        let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: configuration.defaultEnrollmentTTL.timeInterval,
                                                  caFingerprint: pki.caFingerprint)
         return HealthService.routes(for: HealthServiceImplementation(now: now))
             + AdminService.routes(for: AdminServiceImplementation(environment: environment))

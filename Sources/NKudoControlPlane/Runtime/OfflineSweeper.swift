@@ -26,7 +26,7 @@ struct OfflineSweeper: Service {
                 return
             }
             let now = Date()
-            let cutoff = now.addingTimeInterval(-Double(offlineAfter.components.seconds) - Double(offlineAfter.components.attoseconds) / 1e18)
+            let cutoff = now.addingTimeInterval(-offlineAfter.timeInterval)
             do {
                 let result = try await store.sweepOffline(cutoff: cutoff, now: now)
                 if result.agentsMarkedOffline > 0 || result.sitesChanged > 0 {

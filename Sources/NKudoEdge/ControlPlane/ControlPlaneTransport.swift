@@ -54,7 +54,9 @@ public final class ControlPlaneTransport: RPCClientTransport {
     }
 
     deinit {
-        try? client.syncShutdown()
+        // Non-blocking: the last reference may go away on one of the client's event loops,
+        // where `syncShutdown` would deadlock.
+        _ = client.shutdown()
     }
 
     /// Turns a pinned fingerprint into the CA it names (by looking at the server's chain);
