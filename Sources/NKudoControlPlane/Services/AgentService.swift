@@ -85,7 +85,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
                 dropped += 1
                 continue
             }
-            entries.append(LogEntry(executionID: executionID, actionID: nil, sequence: entry.sequence,
+            entries.append(LogEntry(executionID: executionID, actionID: entry.actionId.isBlank ? nil : entry.actionId, sequence: entry.sequence,
                                     severity: HeartbeatNormalizer.severity(entry.severity), message: entry.message,
                                     emittedAt: entry.emittedAt?.date ?? now))
         }
