@@ -15,7 +15,7 @@ struct NKudoEdgeCommand: AsyncParsableCommand {
             (binary protobuf by default). Exit status: 0 on success, 1 with a one-line reason on stderr otherwise.
             """,
         version: NKudoVersion.current,
-        subcommands: [Enroll.self, HostFactsCommand.self, Version.self]
+        subcommands: [Enroll.self, Run.self, HostFactsCommand.self, Apply.self, VerifyHeartbeat.self, Version.self]
     )
 }
 
@@ -40,7 +40,11 @@ struct CommonOptions: ParsableArguments {
     }
 
     func logger() -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        Self.bootstrapLogging(level: Logger.Level(rawValue: logLevel) ?? .info)
+    }
+
+    /// Sends every log line to stderr at `level` and up; returns the agent's logger.
+    static func bootstrapLogging(level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

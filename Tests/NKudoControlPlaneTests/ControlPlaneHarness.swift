@@ -15,8 +15,8 @@ import ServiceLifecycle
 /// and HTTPS clients for it, with or without a client certificate.
 final class ControlPlaneHarness: @unchecked Sendable {
     // @unchecked: set once in `start` before any concurrent use, read-only afterwards.
-    let configuration: ControlPlaneConfiguration
-    let store: any Store
+    private(set) var configuration: ControlPlaneConfiguration
+    private(set) var store: any Store
     let pki: ControlPlanePKI
     private(set) var port = 0
     private var task: Task<Void, any Error>?
@@ -57,6 +57,10 @@ final class ControlPlaneHarness: @unchecked Sendable {
         self.store = store
         _ = try await store.migrate()
         self.pki = try ControlPlanePKI.load(configuration: configuration, now: Date(), logger: logger)
+        try await serve(logger: logger)
+    }
+
+    private func serve(logger: Logger) async throws {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let application = try ControlPlane.makeApplication(configuration: configuration, store: store, pki: pki,
                                                            registry: PrometheusCollectorRegistry(), logger: logger) { port in
@@ -67,12 +71,32 @@ final class ControlPlaneHarness: @unchecked Sendable {
         for await port in stream { self.port = port }
     }
 
+    /// Stops serving and closes the store, keeping the data directory and the port, as
+    /// a control plane that goes down.
+    func stopServing() async {
+        task?.cancel()
+        _ = try? await task?.value
+        task = nil
+        await store.close()
+    }
+
+    /// Serves again on the same port and data directory after ``stopServing()``.
+    func resumeServing() async throws {
+        var logger = Logger(label: "test.control-plane")
+        logger.logLevel = .warning
+        configuration.listenPort = port
+        (store, _) = try ControlPlane.openStore(configuration, logger: logger)
+        try await serve(logger: logger)
+    }
+
     /// Stops the server and closes clients and store.
     func shutdown() async {
         for client in clients { try? await client.shutdown() }
-        task?.cancel()
-        _ = try? await task?.value
-        await store.close()
+        if task != nil {
+            task?.cancel()
+            _ = try? await task?.value
+            await store.close()
+        }
         try? FileManager.default.removeItem(atPath: configuration.dataDirectory)
     }
 

@@ -118,7 +118,7 @@ struct ExecutorCloudHypervisorTests {
         let id = try VMID("vm-crash")
         _ = try await provider.create(MicroVMSpec(id: id))
         let ledger = InMemoryActionLedger()
-        await ledger.recordStarted(planID: "plan-1", actionID: "s", executionID: "exec-s")
+        await ledger.recordLedgerStarted(planID: "plan-1", actionID: "s", executionID: "exec-s", startedAt: Date())
         _ = try await provider.start(id)
         defer { sandbox.killAll() }
 
@@ -129,7 +129,7 @@ struct ExecutorCloudHypervisorTests {
         #expect(report.results.map(\.ok) == [true])
         #expect(sandbox.launches().count == 1)
         #expect(await sink.messages.contains("interrupted action found complete on the host"))
-        #expect(await ledger.outcome(planID: "plan-1", actionID: "s")?.state == .succeeded)
+        #expect(await ledger.ledgerEntry(planID: "plan-1", actionID: "s")?.state == .succeeded)
         _ = try await restarted.stop(id)
     }
 }

@@ -156,7 +156,7 @@ struct ExecutorTests {
         #expect(third.results.map(\.ok) == [true, true])
         #expect(await provider.calls.count == 3)
         #expect(third.results[1].startedAt == second.results[1].startedAt)
-        #expect(await ledger.allOutcomes.allSatisfy { $0.state == .succeeded })
+        #expect(await ledger.allEntries.allSatisfy { $0.state == .succeeded })
     }
 
     @Test("an action started but never finished is settled from the VM's real state")
@@ -164,8 +164,8 @@ struct ExecutorTests {
         let provider = ScriptedProvider()
         let ledger = InMemoryActionLedger()
         let sink = CollectingLogSink()
-        await ledger.recordStarted(planID: "plan-1", actionID: "a1", executionID: "exec-a1")
-        await ledger.recordStarted(planID: "plan-1", actionID: "a2", executionID: "exec-a2")
+        await ledger.recordLedgerStarted(planID: "plan-1", actionID: "a1", executionID: "exec-a1", startedAt: Date())
+        await ledger.recordLedgerStarted(planID: "plan-1", actionID: "a2", executionID: "exec-a2", startedAt: Date())
         await provider.setState(try VMID("vm1"), .created)
         let report = await executor(provider, ledger: ledger, sink: sink).execute(plan([
             action("a1", .microVMCreate, vm: "vm1"), action("a2", .microVMStart, vm: "vm1"),

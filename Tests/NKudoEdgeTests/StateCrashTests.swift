@@ -28,8 +28,8 @@ struct StateCrashTests {
         for step in 0..<100_000 {
             let entry = try store.enqueue(kind: .logLine, payload: #"{"step":\#(step)}"#)
             log.write(Data("E \(entry.id)\n".utf8))
-            try store.upsertMicroVM(MicroVMRecord(id: "vm-\(step % 7)", chPID: step, status: "RUNNING"))
-            try store.recordLedgerStarted(planID: "plan", actionID: "a\(step % 11)", executionID: "e\(step)")
+            try store.replaceMicroVMs([MicroVMRecord(id: "vm-\(step % 7)", chPID: step, status: "RUNNING")])
+            try store.recordLedgerStarted(planID: "plan", actionID: "a\(step % 11)", executionID: "e\(step)", startedAt: Date())
             if step % 2 == 1, let oldest = try store.peek(limit: 1).first {
                 log.write(Data("P \(oldest.id)\n".utf8))
                 try store.acknowledge(ids: [oldest.id])

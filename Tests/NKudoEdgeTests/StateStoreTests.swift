@@ -15,7 +15,7 @@ struct StateStoreTests {
         let (store, directory) = try makeStore()
         #expect(try TestFiles.mode(directory) == 0o700)
         #expect(!FileManager.default.fileExists(atPath: store.stateFilePath))
-        try store.upsertMicroVM(MicroVMRecord(id: "vm-1", status: "CREATED"))
+        try store.enqueue(kind: .logLine, payload: "{}")
         #expect(try TestFiles.mode(store.stateFilePath) == 0o600)
         #expect(try TestFiles.mode(store.lockPath) == 0o600)
         let object = try #require(
@@ -33,40 +33,23 @@ struct StateStoreTests {
         #expect(try TestFiles.mode(base + "/s") == 0o700)
     }
 
-    @Test("identity is saved without the refresh token, which goes to a 0600 file")
-    func identityAndRefreshToken() throws {
-        let (store, _) = try makeStore()
-        #expect(try store.identity() == nil)
-        #expect(try store.refreshToken() == nil)
-        let missing = #expect(throws: EdgeStateError.self) { try store.requireIdentity() }
-        #expect(missing?.code == .notFound)
-        let saved = try store.saveIdentity(
-            EdgeIdentity(tenantID: "t1", siteID: "s1", hostID: "h1", agentID: "a1"),
-            refreshToken: "rt-secret-123"
-        )
-        let reopened = try EdgeStateStore(directory: store.directory, logger: TestFiles.logger)
-        let loaded = try #require(try reopened.identity())
-        #expect(loaded.tenantID == "t1" && loaded.siteID == "s1" && loaded.hostID == "h1" && loaded.agentID == "a1")
-        #expect(abs(loaded.savedAt.timeIntervalSince(saved.savedAt)) < 0.002)
-        #expect(try reopened.refreshToken() == "rt-secret-123")
-        #expect(try TestFiles.mode(store.refreshTokenPath) == 0o600)
-        let text = try String(contentsOfFile: store.stateFilePath, encoding: .utf8)
-        #expect(!text.contains("rt-secret-123"))
-        #expect(text.contains("\"tenant_id\":\"t1\""))
-    }
-
-    @Test("microVM snapshots: upsert, sorted listing, removal, empty id rejected")
+    @Test("microVM snapshots: replaced as a whole, listed sorted, unchanged content not rewritten, empty id rejected")
     func microVMs() throws {
         let (store, _) = try makeStore()
-        try store.upsertMicroVM(MicroVMRecord(id: "vm-b", name: "b", status: "CREATED"))
-        try store.upsertMicroVM(MicroVMRecord(id: "vm-a", name: "a", tapIface: "tap0", chPID: 42, status: "RUNNING"))
-        try store.upsertMicroVM(MicroVMRecord(id: "vm-b", name: "b", status: "STOPPED"))
+        let stamp = Date(timeIntervalSince1970: 1_800_000_000)
+        try store.replaceMicroVMs([
+            MicroVMRecord(id: "vm-b", name: "b", status: "CREATED", updatedAt: stamp),
+            MicroVMRecord(id: "vm-a", name: "a", tapIface: "tap0", chPID: 42, status: "RUNNING", updatedAt: stamp),
+        ])
         #expect(try store.microVMs().map(\.id) == ["vm-a", "vm-b"])
-        #expect(try store.microVM(id: "vm-b")?.status == "STOPPED")
         #expect(try store.microVM(id: "vm-a")?.chPID == 42)
-        #expect(try store.removeMicroVM(id: "vm-a"))
-        #expect(try !store.removeMicroVM(id: "vm-a"))
-        let error = #expect(throws: EdgeStateError.self) { try store.upsertMicroVM(MicroVMRecord(id: "", status: "CREATED")) }
+        let inode = try FileManager.default.attributesOfItem(atPath: store.stateFilePath)[.systemFileNumber] as? UInt64
+        try store.replaceMicroVMs(try store.microVMs())
+        #expect(try FileManager.default.attributesOfItem(atPath: store.stateFilePath)[.systemFileNumber] as? UInt64 == inode)
+        try store.replaceMicroVMs([MicroVMRecord(id: "vm-b", name: "b", status: "STOPPED", updatedAt: stamp)])
+        #expect(try store.microVMs().map(\.id) == ["vm-b"])
+        #expect(try store.microVM(id: "vm-b")?.status == "STOPPED")
+        let error = #expect(throws: EdgeStateError.self) { try store.replaceMicroVMs([MicroVMRecord(id: "", status: "CREATED")]) }
         #expect(error?.code == .invalidArgument)
     }
 
@@ -118,7 +101,7 @@ struct StateStoreTests {
     @Test("a corrupt file is an error and is left untouched")
     func corruptFile() throws {
         let (store, directory) = try makeStore()
-        try store.upsertMicroVM(MicroVMRecord(id: "vm-1", status: "CREATED"))
+        try store.enqueue(kind: .logLine, payload: "{}")
         try TestFiles.write(#"{"schema_version":1,"microvms":{"vm-1":"#, to: store.stateFilePath)
         let error = #expect(throws: EdgeStateError.self) { try EdgeStateStore(directory: directory, logger: TestFiles.logger) }
         #expect(error?.code == .corrupt)
@@ -126,8 +109,8 @@ struct StateStoreTests {
         let writeError = #expect(throws: EdgeStateError.self) { try store.enqueue(kind: .logLine, payload: "{}") }
         #expect(writeError?.code == .corrupt)
         #expect(try String(contentsOfFile: store.stateFilePath, encoding: .utf8) == #"{"schema_version":1,"microvms":{"vm-1":"#)
-        try TestFiles.write(#"{"identity":{}}"#, to: store.stateFilePath)
-        #expect(throws: EdgeStateError.self) { try store.identity() }
+        try TestFiles.write(#"{"microvms":{}}"#, to: store.stateFilePath)
+        #expect(throws: EdgeStateError.self) { try store.microVMs() }
     }
 
     @Test("an unknown future schema_version is refused")
@@ -152,7 +135,6 @@ struct StateStoreTests {
         let (store, directory) = try makeStore()
         try store.enqueue(kind: .logLine, payload: "{}")
         try TestFiles.write("partial", to: store.stateFilePath + ".tmp.999.123")
-        try TestFiles.write("partial", to: store.refreshTokenPath + ".tmp.999.456")
         _ = try EdgeStateStore(directory: directory, logger: TestFiles.logger)
         #expect(try TestFiles.list(directory) == ["edge-state.json", "edge-state.lock"])
     }
@@ -166,12 +148,10 @@ struct StateStoreTests {
         DispatchQueue.concurrentPerform(iterations: 2) { index in
             for step in 0..<perStore {
                 _ = try? stores[index].enqueue(kind: .logLine, payload: #"{"store":\#(index),"step":\#(step)}"#)
-                _ = try? stores[index].upsertMicroVM(MicroVMRecord(id: "vm-\(index)-\(step)", status: "CREATED"))
                 _ = try? stores[index].recordLedgerStarted(planID: "p\(index)", actionID: "a\(step)", executionID: "e")
             }
         }
         #expect(try first.outboxCount() == 2 * perStore)
-        #expect(try second.microVMs().count == 2 * perStore)
         for index in 0..<2 {
             for step in 0..<perStore {
                 #expect(try first.ledgerEntry(planID: "p\(index)", actionID: "a\(step)") != nil)

@@ -25,6 +25,9 @@ public struct PlanExecutionReport: Sendable {
     public var notRunActionIDs: [String]
     /// Why the plan stopped early, nil when every action succeeded.
     public var failure: String?
+    /// Whether the plan stopped early because the agent is shutting down (the actions
+    /// not run are offered again by the control plane after the restart).
+    public var interrupted = false
 
     /// The body of `POST /v1/executions/result` for this report.
     public var resultRequest: ReportExecutionResultRequest {
@@ -51,12 +54,13 @@ public struct PlanExecutor: Sendable {
 
     private let provider: any MicroVMProvider
     private let ledger: any ActionLedger
-    private let logSink: any LogSink
+    private let logSink: (any LogSink)?
     private let configuration: PlanExecutorConfiguration
     private let logger: Logger
 
-    /// An executor over `provider`, recording in `ledger`, logging lines to `logSink`.
-    public init(provider: any MicroVMProvider, ledger: any ActionLedger, logSink: any LogSink,
+    /// An executor over `provider`, recording in `ledger`, logging lines to `logger` and,
+    /// when given, to `logSink` (the lines shipped to the control plane).
+    public init(provider: any MicroVMProvider, ledger: any ActionLedger, logSink: (any LogSink)?,
                 configuration: PlanExecutorConfiguration = PlanExecutorConfiguration(), logger: Logger) {
         self.provider = provider
         self.ledger = ledger
@@ -66,7 +70,13 @@ public struct PlanExecutor: Sendable {
     }
 
     /// Runs `plan` and returns what happened.
-    public func execute(_ plan: LeasedPlan) async -> PlanExecutionReport {
+    ///
+    /// - Parameters:
+    ///   - shouldContinue: Asked before each action; `false` stops the plan there
+    ///     (``PlanExecutionReport/interrupted``), e.g. on shutdown.
+    ///   - actionStarting: Told the execution id of each action about to run.
+    public func execute(_ plan: LeasedPlan, shouldContinue: @Sendable () async -> Bool = { true },
+                        actionStarting: @Sendable (String) async -> Void = { _ in }) async -> PlanExecutionReport {
         let executionID = plan.executionId.trimmingCharacters(in: .whitespacesAndNewlines)
         let planID = plan.planId.trimmingCharacters(in: .whitespacesAndNewlines)
         var report = PlanExecutionReport(planID: planID, executionID: executionID, results: [], notRunActionIDs: [], failure: nil)
@@ -79,6 +89,13 @@ public struct PlanExecutor: Sendable {
         let ledgerPlanID = planID.isEmpty ? executionID : planID
         await log(executionID, nil, .info, "plan execution started")
         for (index, action) in plan.actions.enumerated() {
+            guard await shouldContinue() else {
+                report.interrupted = true
+                report.notRunActionIDs = plan.actions[index...].map(\.actionId)
+                await log(executionID, nil, .warn, "plan interrupted by shutdown; \(report.notRunActionIDs.count) action(s) not run")
+                return report
+            }
+            await actionStarting(action.executionId.isEmpty ? executionID : action.executionId)
             let result = await run(action, planID: ledgerPlanID, planExecutionID: executionID)
             report.results.append(result)
             if !result.ok {
@@ -101,7 +118,7 @@ public struct PlanExecutor: Sendable {
         let ledgered = !actionID.isEmpty
         if ledgered {
             do {
-                if let previous = try await ledger.outcome(planID: planID, actionID: actionID) {
+                if let previous = try await ledger.ledgerEntry(planID: planID, actionID: actionID) {
                     switch previous.state {
                     case .succeeded:
                         await log(executionID, actionID, .info, "action reused from idempotency cache")
@@ -119,7 +136,7 @@ public struct PlanExecutor: Sendable {
                         await log(executionID, actionID, .info, "previously failed action is retried")
                     }
                 }
-                try await ledger.recordStarted(planID: planID, actionID: actionID, executionID: executionID)
+                try await ledger.recordLedgerStarted(planID: planID, actionID: actionID, executionID: executionID, startedAt: startedAt)
             } catch {
                 await log(executionID, actionID, .warn, "idempotency ledger unavailable: \(error)")
             }
@@ -139,11 +156,9 @@ public struct PlanExecutor: Sendable {
             await log(executionID, actionID, .info, "action completed")
         }
         if recorded {
-            let outcome = ActionOutcome(planID: planID, actionID: actionID, executionID: executionID, ok: error == nil,
-                                        errorCode: error?.code, message: message, startedAt: startedAt,
-                                        finishedAt: finishedAt, state: error == nil ? .succeeded : .failed)
             do {
-                try await ledger.recordOutcome(outcome)
+                try await ledger.recordLedgerOutcome(planID: planID, actionID: actionID, executionID: executionID, succeeded: error == nil,
+                                                     errorCode: error?.code, message: message, finishedAt: finishedAt)
             } catch {
                 await log(executionID, actionID, .warn, "failed to store action result: \(error)")
             }
@@ -275,7 +290,7 @@ public struct PlanExecutor: Sendable {
         case .warn: logger.warning("\(message)", metadata: metadata)
         case .error: logger.error("\(message)", metadata: metadata)
         }
-        await logSink.emit(ExecutionLogEntry(executionID: executionID, actionID: actionID, severity: severity, message: message))
+        await logSink?.emit(ExecutionLogEntry(executionID: executionID, actionID: actionID, severity: severity, message: message))
     }
 
     private static func result(executionID: String, actionID: String, ok: Bool, errorCode: String?, message: String,

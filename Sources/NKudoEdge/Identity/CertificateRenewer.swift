@@ -27,12 +27,20 @@ public struct CertificateRenewer: Sendable {
     }
 
     /// Renews now and saves the new identity.
-    public func renew(_ identity: AgentIdentity, now: Date = Date()) async throws -> AgentIdentity {
+    ///
+    /// - Parameters:
+    ///   - identity: The current identity.
+    ///   - baseURL: The control plane to ask (default: the identity's).
+    ///   - trust: How to verify it (default: the identity's CA).
+    ///   - now: The current time (decides between certificate and refresh token).
+    public func renew(_ identity: AgentIdentity, baseURL: String? = nil, trust: ServerTrust? = nil,
+                      now: Date = Date()) async throws -> AgentIdentity {
         let expired = now >= identity.certificateExpiresAt
         let key = try PrivateKey.generateP256()
         let csr = try CertificateSigningRequest.create(key: key, commonName: identity.agentID)
         let transport = try ControlPlaneTransport(
-            baseURL: identity.controlPlaneURL, format: format, trust: .certificateAuthority(pem: identity.caCertificatePEM),
+            baseURL: baseURL ?? identity.controlPlaneURL, format: format,
+            trust: trust ?? .certificateAuthority(pem: identity.caCertificatePEM),
             clientIdentity: (identity.certificatePEM, identity.privateKeyPEM))
         let response = try await AgentServiceClient(transport: transport).renewCertificate(RenewCertificateRequest(
             csrPem: try csr.pem(), refreshToken: expired ? identity.refreshToken : ""))

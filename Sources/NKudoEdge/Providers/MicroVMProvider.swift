@@ -52,6 +52,12 @@ public struct MicroVMState: Sendable, Hashable {
     public var id: VMID
     /// Display name.
     public var name: String
+    /// Virtual CPUs.
+    public var vcpu: Int
+    /// Memory in MiB.
+    public var memoryMiB: Int
+    /// Kernel image booted directly; empty when the VM boots firmware.
+    public var kernelPath: String
     /// The VM's own (cloned) disk.
     public var diskPath: String
     /// TAP device name.
@@ -64,9 +70,13 @@ public struct MicroVMState: Sendable, Hashable {
     public var updatedAt: Date
 
     /// A VM state.
-    public init(id: VMID, name: String, diskPath: String, tapName: String, pid: Int32, status: MicroVMStatus, updatedAt: Date) {
+    public init(id: VMID, name: String, vcpu: Int = 1, memoryMiB: Int = 256, kernelPath: String = "", diskPath: String,
+                tapName: String, pid: Int32, status: MicroVMStatus, updatedAt: Date) {
         self.id = id
         self.name = name
+        self.vcpu = vcpu
+        self.memoryMiB = memoryMiB
+        self.kernelPath = kernelPath
         self.diskPath = diskPath
         self.tapName = tapName
         self.pid = pid

@@ -66,7 +66,7 @@ struct VMMetadata: Codable, Sendable, Hashable {
     }
 
     var state: MicroVMState {
-        MicroVMState(id: vmID, name: name, diskPath: diskPath, tapName: tapName,
+        MicroVMState(id: vmID, name: name, vcpu: vcpu, memoryMiB: memoryMiB, kernelPath: kernelPath ?? "", diskPath: diskPath, tapName: tapName,
                      pid: status == .running ? process?.pid ?? 0 : 0, status: status, updatedAt: updatedAt)
     }
 }

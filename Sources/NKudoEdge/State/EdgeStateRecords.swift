@@ -1,37 +1,5 @@
 public import Foundation
 
-/// The enrolled identity of this agent (reference §4.2), without the refresh token,
-/// which lives in its own 0600 file.
-public struct EdgeIdentity: Sendable, Hashable, Codable {
-    /// Tenant the host belongs to.
-    public var tenantID: String
-    /// Site of the host.
-    public var siteID: String
-    /// Host id assigned at enrollment.
-    public var hostID: String
-    /// Agent id assigned at enrollment.
-    public var agentID: String
-    /// When the identity was saved (set by the store).
-    public var savedAt: Date
-
-    /// Creates an identity; `savedAt` is replaced by the store on save.
-    public init(tenantID: String, siteID: String, hostID: String, agentID: String, savedAt: Date = Date()) {
-        self.tenantID = tenantID
-        self.siteID = siteID
-        self.hostID = hostID
-        self.agentID = agentID
-        self.savedAt = savedAt
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case tenantID = "tenant_id"
-        case siteID = "site_id"
-        case hostID = "host_id"
-        case agentID = "agent_id"
-        case savedAt = "saved_at"
-    }
-}
-
 /// Snapshot of one microVM (reference §4.3), also the heartbeat's `microvms[]` source.
 public struct MicroVMRecord: Sendable, Hashable, Codable {
     /// VM id; never empty.
@@ -48,10 +16,10 @@ public struct MicroVMRecord: Sendable, Hashable, Codable {
     public var chPID: Int
     /// Upper-case provider status: `CREATED`, `RUNNING`, `STOPPED`.
     public var status: String
-    /// Time of the last upsert (set by the store).
+    /// When the provider last changed the VM.
     public var updatedAt: Date
 
-    /// Creates a record; `updatedAt` is replaced by the store on upsert.
+    /// Creates a record.
     public init(
         id: String,
         name: String = "",
@@ -205,14 +173,12 @@ public struct OutboxEntry: Sendable, Hashable, Codable {
 /// The whole content of `edge-state.json`.
 struct EdgeStateDocument: Codable {
     var schemaVersion: Int
-    var identity: EdgeIdentity?
     var microvms: [String: MicroVMRecord]
     var ledger: [String: LedgerEntry]
     var outbox: [OutboxEntry]
 
     init() {
         schemaVersion = EdgeStateStore.schemaVersion
-        identity = nil
         microvms = [:]
         ledger = [:]
         outbox = []
@@ -221,7 +187,6 @@ struct EdgeStateDocument: Codable {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         schemaVersion = try container.decode(Int.self, forKey: .schemaVersion)
-        identity = try container.decodeIfPresent(EdgeIdentity.self, forKey: .identity)
         microvms = try container.decodeIfPresent([String: MicroVMRecord].self, forKey: .microvms) ?? [:]
         ledger = try container.decodeIfPresent([String: LedgerEntry].self, forKey: .ledger) ?? [:]
         outbox = try container.decodeIfPresent([OutboxEntry].self, forKey: .outbox) ?? []
@@ -229,7 +194,6 @@ struct EdgeStateDocument: Codable {
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
-        case identity
         case microvms
         case ledger
         case outbox

@@ -13,7 +13,7 @@ public import Logging
 /// - A missing or empty file is an empty state; an invalid file is an
 ///   ``EdgeStateError/Code/corrupt`` error and is never overwritten; a newer
 ///   `schema_version` is refused with ``EdgeStateError/Code/unsupportedSchema``.
-/// - The refresh token is kept apart in `<directory>/refresh-token` (0600).
+/// - The agent's identity is not kept here but in the PKI directory (``IdentityStore``).
 ///
 /// Calls block the calling thread on file I/O and on the lock (held only for the
 /// duration of one call).
@@ -25,8 +25,6 @@ public final class EdgeStateStore: Sendable {
     public let directory: String
     /// `<directory>/edge-state.json`.
     public let stateFilePath: String
-    /// `<directory>/refresh-token`.
-    public let refreshTokenPath: String
     /// `<directory>/edge-state.lock`.
     public let lockPath: String
     private let logger: Logger
@@ -39,75 +37,30 @@ public final class EdgeStateStore: Sendable {
     public init(directory: String, logger: Logger) throws {
         self.directory = directory
         self.stateFilePath = directory + "/edge-state.json"
-        self.refreshTokenPath = directory + "/refresh-token"
         self.lockPath = directory + "/edge-state.lock"
         self.logger = logger
         try StateFileSystem.ensurePrivateDirectory(directory)
         let lock = try StateFileLock(path: lockPath)
         StateFileSystem.removeStaleTemporaries(of: "edge-state.json", in: directory)
-        StateFileSystem.removeStaleTemporaries(of: "refresh-token", in: directory)
         _ = try load()
         withExtendedLifetime(lock) {}
     }
 
-    // MARK: Identity
-
-    /// The enrolled identity, or `nil` before enrollment.
-    public func identity() throws -> EdgeIdentity? {
-        try read { $0.identity }
-    }
-
-    /// The enrolled identity.
-    ///
-    /// - Throws: ``EdgeStateError/Code/notFound`` (`identity not found`) before
-    ///   enrollment.
-    public func requireIdentity() throws -> EdgeIdentity {
-        guard let identity = try identity() else {
-            throw EdgeStateError(.notFound, "identity not found")
-        }
-        return identity
-    }
-
-    /// The refresh token saved with the identity, or `nil`.
-    public func refreshToken() throws -> String? {
-        let lock = try StateFileLock(path: lockPath)
-        defer { withExtendedLifetime(lock) {} }
-        return try StateFileSystem.readFile(refreshTokenPath).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// Saves the identity and, when given, the refresh token, under one lock: the token
-    /// file first, then the state file, so a crash in between leaves the previous
-    /// identity with a token that is at worst newer. `savedAt` is set to now.
-    ///
-    /// - Returns: The identity as saved.
-    @discardableResult
-    public func saveIdentity(_ identity: EdgeIdentity, refreshToken: String?) throws -> EdgeIdentity {
-        var saved = identity
-        saved.savedAt = Date()
-        try modify { document in
-            if let refreshToken {
-                try StateFileSystem.writeAtomically(Array(refreshToken.utf8), to: refreshTokenPath)
-            }
-            document.identity = saved
-        }
-        logger.info("edge identity saved", metadata: ["host_id": "\(saved.hostID)", "agent_id": "\(saved.agentID)"])
-        return saved
-    }
-
     // MARK: MicroVMs
 
-    /// Inserts or replaces the snapshot of `record.id`; `updatedAt` is set to now.
+    /// Replaces every snapshot with `records` (the provider's reconciled view), each
+    /// with `updatedAt` kept; writes the file only when something changed.
     ///
     /// - Throws: ``EdgeStateError/Code/invalidArgument`` for an empty id.
-    @discardableResult
-    public func upsertMicroVM(_ record: MicroVMRecord) throws -> MicroVMRecord {
-        guard !record.id.isEmpty else {
+    public func replaceMicroVMs(_ records: [MicroVMRecord]) throws {
+        guard !records.contains(where: { $0.id.isEmpty }) else {
             throw EdgeStateError(.invalidArgument, "vm id required")
         }
-        var stored = record
-        stored.updatedAt = Date()
-        try modify { $0.microvms[stored.id] = stored }
-        return stored
+        let replacement = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        guard try read({ $0.microvms }) != replacement else {
+            return
+        }
+        try modify { $0.microvms = replacement }
     }
 
     /// The snapshot of one VM, or `nil`.
@@ -120,12 +73,6 @@ public final class EdgeStateStore: Sendable {
         try read { document in
             document.microvms.values.sorted { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }
         }
-    }
-
-    /// Removes the snapshot of `id`; returns whether one existed.
-    @discardableResult
-    public func removeMicroVM(id: String) throws -> Bool {
-        try modify { $0.microvms.removeValue(forKey: id) != nil }
     }
 
     // MARK: Action ledger

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NKudoEdge
+
+/// Options of the Cloud Hypervisor provider, shared by `run` and `apply`.
+struct ProviderOptions: ParsableArguments {
+    @Option(name: .customLong("runtime-dir"), help: "Directory of the per-VM directories (created 0700).")
+    var runtimeDirectory = "/var/lib/nkudo-edge/vms"
+
+    @Option(name: .customLong("image-dir"), help: "Cache of base images (content-addressed copies).")
+    var imageDirectory = "/var/lib/nkudo-edge/images"
+
+    @Option(name: .customLong("cloud-hypervisor-bin"), help: "Cloud Hypervisor binary: a name looked up on PATH or a path.")
+    var cloudHypervisorBinary = "cloud-hypervisor"
+
+    @Option(help: "Firmware booted by VMs without a kernel path.")
+    var firmware = "/usr/share/cloud-hypervisor/CLOUDHV.fd"
+
+    @Option(help: "Bridge the VMs' TAP devices are attached to.")
+    var bridge = "br0"
+
+    @Option(help: "VM networking: tap (a TAP device per VM on --bridge, needs CAP_NET_ADMIN) or none.")
+    var network: NetworkChoice = .tap
+
+    /// `--network tap|none`.
+    enum NetworkChoice: String, ExpressibleByArgument, CaseIterable {
+        case tap, none
+    }
+
+    func provider(logger: Logger) throws -> CloudHypervisorProvider {
+        do {
+            try FileManager.default.createDirectory(atPath: runtimeDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw CommandFailure("cannot create --runtime-dir \(runtimeDirectory): \(error.localizedDescription)")
+        }
+        var configuration = CloudHypervisorConfiguration()
+        configuration.runtimeDirectory = runtimeDirectory
+        configuration.imageCacheDirectory = imageDirectory
+        configuration.cloudHypervisorBinary = cloudHypervisorBinary
+        configuration.firmwarePath = firmware
+        configuration.bridgeName = bridge
+        configuration.networking = network == .tap ? .tap : .disabled
+        return CloudHypervisorProvider(configuration: configuration, logger: logger)
+    }
+}
+
+/// A command failure: printed as one `error: …` line on stderr, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
