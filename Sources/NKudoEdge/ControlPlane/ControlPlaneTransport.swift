@@ -48,7 +48,9 @@ public final class ControlPlaneTransport: RPCClientTransport {
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(clientIdentity.keyPEM.utf8), format: .pem))
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(10), read: self.timeout)
+        // AsyncHTTPClient retries a refused connection until the connect timeout: keep it short so
+        // an unreachable control plane fails (and backs off, or fails over) quickly.
+        configuration.timeout = .init(connect: .seconds(5), read: self.timeout)
         configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
