@@ -165,3 +165,20 @@ struct EdgeCLITests {
         #expect(FileManager.default.fileExists(atPath: root + "/plan.json"), "a hostile VM id deletes nothing")
     }
 }
+
+/// The README's edge flag table lists every flag of the agent's subcommands.
+@Suite("nkudo-edge documentation")
+struct EdgeDocumentationTests {
+    @Test("every flag of enroll, run, verify-heartbeat and apply is in the README", arguments: ["enroll", "run", "verify-heartbeat", "apply"])
+    func readmeListsEveryFlag(subcommand: String) async throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appending(path: "README.md"), encoding: .utf8)
+        let help = try await EdgeCLITests.run([subcommand, "--help"])
+        #expect(help.status == 0)
+        let flags = Set(help.stdout.matches(of: /--[a-z][a-z0-9-]+/).map { String($0.output) }).subtracting(["--help", "--version"])
+        #expect(flags.count > 3)
+        for flag in flags.sorted() {
+            #expect(readme.contains("`\(flag)`"), "README is missing \(flag) of \(subcommand)")
+        }
+    }
+}
