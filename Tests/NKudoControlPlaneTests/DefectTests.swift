@@ -62,6 +62,43 @@ struct DefectTests {
         #expect(!ingest.cloudHypervisorAvailable)
     }
 
+    @Test("defect 18: heartbeat_endpoint is the Heartbeat RPC's path, relative to the base URL the agent enrolled with, and it works")
+    func defect18() async throws {
+        try await Self.withHarness { harness, fleet in
+            let agent = try await fleet.enrollAgent()
+            #expect(agent.response.heartbeatEndpoint == AgentService.Method.heartbeat.bindings[0].path)
+            #expect(agent.response.heartbeatEndpoint.hasPrefix("/"))
+            let client = try harness.client(certificatePEM: agent.response.clientCertificatePem, keyPEM: agent.keyPEM)
+            let response = try await harness.send(client, .POST, agent.response.heartbeatEndpoint, body: Array("{}".utf8),
+                                                  headers: [("Content-Type", "application/json")])
+            #expect(response.status == 200)
+        }
+    }
+
+    @Test("defect 39: CSR and JSON errors are our own words, never OpenSSL's or the decoder's internals")
+    func defect39() async throws {
+        try await Self.withHarness { harness, fleet in
+            let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
+            let client = try harness.client()
+            let garbage = "-----BEGIN CERTIFICATE REQUEST-----\nAAAAAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            for csr in [garbage, "not a csr"] {
+                let body = try EnrollRequest(enrollmentToken: token.token, requestedHostname: "h", csrPem: csr).jsonBytes()
+                let response = try await harness.send(client, .POST, "/v1/enroll", body: body, headers: [("Content-Type", "application/json")])
+                let error = try ErrorMessage(jsonBytes: response.body, options: JSONDecodingOptions(ignoreUnknownFields: true))
+                #expect(response.status == 400)
+                #expect(error.error == "invalid csr: csr_pem is not a PEM certificate signing request")
+            }
+            let malformed = try await harness.send(client, .POST, "/v1/enroll", body: Array(#"{"csr_pem": 42}"#.utf8),
+                                                   headers: [("Content-Type", "application/json")])
+            let text = String(decoding: malformed.body, as: UTF8.self)
+            #expect(malformed.status == 400)
+            #expect(text.contains("csr_pem"), "the message names the field: \(text)")
+            for leak in ["Swift.", "DecodingError", "NKudoWire", "error:0", "asn1", "PEM routines"] {
+                #expect(!text.contains(leak), "\(text)")
+            }
+        }
+    }
+
     @Test("defect 19: the server certificate is issued by the CA agents are given")
     func defect19() async throws {
         try await Self.withHarness { harness, _ in
@@ -69,6 +106,40 @@ struct DefectTests {
             #expect(server.isIssued(by: harness.pki.authority.certificate))
             #expect(server.hasServerAuthUsage)
             #expect(server.subjectAlternativeNames.contains("127.0.0.1"))
+        }
+    }
+
+    @Test("defect 19: a loaded SERVER_CERT_FILE must chain to the loaded CA (directly or through its intermediates)")
+    func defect19LoadedFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "nkudo-pki-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let now = Date()
+        let ca = try CertificateAuthority.generate(commonName: "agents", validity: 86400 * 30, now: now)
+        let other = try CertificateAuthority.generate(commonName: "someone else", validity: 86400 * 30, now: now)
+        let key = try PrivateKey.generateP256()
+        try PEMFiles.write(try ca.certificate.pem(), to: directory + "/ca.crt")
+        try PEMFiles.writeSecret(try ca.key.pkcs8PEM(), to: directory + "/ca.key")
+        try PEMFiles.writeSecret(try key.pkcs8PEM(), to: directory + "/server.key")
+        var configuration = ControlPlaneConfiguration()
+        configuration.dataDirectory = directory + "/data"
+        configuration.adminKey = "k"
+        configuration.caCertFile = directory + "/ca.crt"
+        configuration.caKeyFile = directory + "/ca.key"
+        configuration.serverCertFile = directory + "/server.crt"
+        configuration.serverKeyFile = directory + "/server.key"
+        for (issuer, accepted) in [(ca, true), (other, false)] {
+            let certificate = try issuer.issueServerCertificate(key: key, commonName: "localhost", dnsNames: ["localhost"], ipAddresses: [],
+                                                                validity: 86400, now: now)
+            try PEMFiles.write(try certificate.pem(), to: directory + "/server.crt")
+            if accepted {
+                _ = try ControlPlanePKI.load(configuration: configuration, now: now, logger: Logger(label: "test"))
+            } else {
+                let error = #expect(throws: ConfigurationError.self) {
+                    try ControlPlanePKI.load(configuration: configuration, now: now, logger: Logger(label: "test"))
+                }
+                #expect(error?.setting == "SERVER_CERT_FILE")
+            }
         }
     }
 

@@ -60,6 +60,12 @@ public struct ControlPlanePKI: Sendable {
             guard certificate.isValid(at: now) else {
                 throw ConfigurationError(setting: "SERVER_CERT_FILE", reason: "the certificate is not valid now (expired or not yet valid)")
             }
+            guard Self.chains(try Certificate.chain(pem: serverCertificatePEM), to: authority.certificate) else {
+                throw ConfigurationError(setting: "SERVER_CERT_FILE", reason: """
+                    the certificate does not chain to the CA agents are given (\(configuration.caCertFile ?? "the generated CA")): \
+                    agents verify the server against that CA only
+                    """)
+            }
         } else {
             let certPath = (pkiDirectory as NSString).appendingPathComponent("server.crt")
             let keyPath = (pkiDirectory as NSString).appendingPathComponent("server.key")
@@ -97,6 +103,18 @@ public struct ControlPlanePKI: Sendable {
         }
         return ControlPlanePKI(authority: authority, caCertificatePEM: caPEM, serverCertificatePEM: serverCertificatePEM,
                                serverKeyPEM: serverKeyPEM, adminKey: adminKey ?? "", adminKeyPath: adminKeyPath)
+    }
+
+    /// Whether the leaf (first) certificate of `chain` is issued by `authority`, directly
+    /// or through the intermediates that follow it.
+    static func chains(_ chain: [Certificate], to authority: Certificate) -> Bool {
+        guard var current = chain.first else { return false }
+        for _ in 0..<chain.count {
+            if current.isIssued(by: authority) { return true }
+            guard let issuer = chain.first(where: { $0 != current && current.isIssued(by: $0) }) else { return false }
+            current = issuer
+        }
+        return false
     }
 
     static func isIPAddress(_ text: String) -> Bool {

@@ -178,14 +178,25 @@ struct AgentServiceImplementation: AgentServiceHandler {
                                         refreshToken: refreshToken, certificateExpiresAt: certificate.notAfter.protoTimestamp)
     }
 
-    /// The CSR if it parses, its self-signature holds and its key passes the policy; else 400.
+    /// The CSR if it parses, its self-signature holds and its key passes the policy; else
+    /// 400 with a message of our own: OpenSSL's reason strings are not echoed to clients
+    /// (reference §15 #39), the policy's own explanation is.
     static func validatedCSR(_ pem: String) throws -> CertificateSigningRequest {
         do {
             let csr = try CertificateSigningRequest(pem: pem)
             try csr.validate()
             return csr
         } catch {
-            throw APIError.badRequest("invalid csr: \(error.message)")
+            switch error.code {
+            case .policy:
+                throw APIError.badRequest("invalid csr: \(error.message)")
+            case .signature:
+                throw APIError.badRequest("invalid csr: its self-signature does not verify")
+            case .invalidPEM:
+                throw APIError.badRequest("invalid csr: csr_pem is not a PEM certificate signing request")
+            default:
+                throw APIError.badRequest("invalid csr: the certificate signing request cannot be used")
+            }
         }
     }
 
