@@ -218,4 +218,20 @@ struct CloudHypervisorProviderTests {
         #expect(throws: ProviderError.self) { try TAPName.validated("tap;x") }
         #expect(TAPName.mac(for: try VMID("a")).hasPrefix("02:"))
     }
+
+    @Test("start adopts a running VMM of the VM that its metadata does not record, instead of launching a second one")
+    func adoptsUnrecordedVMM() async throws {
+        let sandbox = try CloudHypervisorSandbox()
+        let provider = try sandbox.provider()
+        let id = try VMID("vm-unrecorded")
+        _ = try await provider.create(MicroVMSpec(id: id))
+        let metadata = try #require(try VMMetadata.load(from: provider.directory(of: id) + "/state.json"))
+        let orphan = try ProcessControl.spawnDetached(executable: try sandbox.vmmBinary(), arguments: provider.commandLine(metadata),
+                                                      logPath: sandbox.root + "/orphan.log")
+        defer { sandbox.killAll() }
+        let started = try await provider.start(id)
+        #expect(started.status == .running)
+        #expect(started.pid == orphan.pid)
+        #expect(sandbox.launches().count == 1)
+    }
 }

@@ -159,16 +159,48 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             throw ProviderError(.notFound, "vm not found: \(id)")
         }
         if let process = metadata.process, ProcessControl.isAlive(process) {
-            if (try? await api(metadata).info()) == .running {
+            let state = try? await api(metadata).info()
+            if state == .running {
                 logger.info("vm already running", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
                 metadata.status = .running
                 try metadata.save(to: stateFile(id))
                 return metadata.state
             }
+            if state == nil || state == .created {
+                // A VMM left by an interrupted start (not answering yet, or its VM not
+                // booted): finish that start instead of launching a second VMM.
+                do {
+                    try await waitUntilRunning(process, metadata: metadata)
+                    logger.info("finished an interrupted start", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+                    metadata.status = .running
+                    try metadata.save(to: stateFile(id))
+                    return metadata.state
+                } catch {
+                    logger.warning("the VMM of an interrupted start does not come up; replacing it",
+                                   metadata: ["vm_id": "\(id)", "error": "\(error)"])
+                }
+            }
             // A VMM whose guest is not running is replaced by a fresh one.
             await terminate(process, metadata: metadata)
         }
         metadata.process = nil
+        if let unrecorded = ProcessControl.find(option: "--api-socket", value: metadata.apiSocketPath) {
+            // The agent died between launching this VM's VMM and recording it: adopt it
+            // rather than launch a second one next to it.
+            logger.warning("adopting an unrecorded VMM of this VM", metadata: ["vm_id": "\(id)", "pid": "\(unrecorded.pid)"])
+            metadata.process = unrecorded
+            try metadata.save(to: stateFile(id))
+            do {
+                try await waitUntilRunning(unrecorded, metadata: metadata)
+                metadata.status = .running
+                try metadata.save(to: stateFile(id))
+                return metadata.state
+            } catch {
+                logger.warning("the adopted VMM does not come up; replacing it", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+                await terminate(unrecorded, metadata: metadata)
+                metadata.process = nil
+            }
+        }
         if FileOperations.fileType(metadata.apiSocketPath) != nil {
             logger.info("removing stale api socket", metadata: ["vm_id": "\(id)", "path": "\(metadata.apiSocketPath)"])
             guard unlink(metadata.apiSocketPath) == 0 || errno == ENOENT else {

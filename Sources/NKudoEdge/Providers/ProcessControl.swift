@@ -80,6 +80,27 @@ enum ProcessControl {
         return stat.startTime == identity.startTime
     }
 
+    /// A running process whose command line holds `option` immediately followed by
+    /// `value` (e.g. `--api-socket <path>`), found by scanning `/proc`; nil when none.
+    static func find(option: String, value: String) -> Identity? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for pid in names.compactMap(Int32.init) where pid != getpid() {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+                continue
+            }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard zip(arguments, arguments.dropFirst()).contains(where: { $0 == option && $1 == value }),
+                  let startTime = startTime(of: pid) else {
+                continue
+            }
+            let identity = Identity(pid: pid, startTime: startTime)
+            if isAlive(identity) {
+                return identity
+            }
+        }
+        return nil
+    }
+
     /// Sends `signal` to `identity` if it is still the same process.
     static func signal(_ identity: Identity, _ signal: Int32) {
         guard isAlive(identity) else {
