@@ -64,20 +64,21 @@ final class AgentRig: @unchecked Sendable {
         return found
     }
 
-    func agent(maximumBackoff: Duration = .seconds(2)) throws -> EdgeAgent {
+    func agent(maximumBackoff: Duration = .seconds(2), netBird: NetBirdMonitor? = nil) throws -> EdgeAgent {
         guard let identity = try identityStore.load() else { throw HarnessError("not enrolled") }
         let session = ControlPlaneSession(identity: identity, identityStore: identityStore, urls: [], format: format,
                                           insecureSkipVerify: false, logger: Self.logger)
         var configuration = EdgeAgentConfiguration(agentVersion: "test", hostname: "rig")
         configuration.heartbeatInterval = .seconds(1)
         configuration.maximumBackoff = maximumBackoff
-        return EdgeAgent(session: session, state: state, provider: provider, hostFacts: HostFactsCollector(), netBird: nil,
+        return EdgeAgent(session: session, state: state, provider: provider, hostFacts: HostFactsCollector(), netBird: netBird,
                          configuration: configuration, logger: Self.logger)
     }
 
     /// Runs the agent as a service until ``stop()``.
-    func start() throws {
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: try agent())], logger: Self.logger))
+    func start(netBird: NetBirdMonitor? = nil) throws {
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: try agent(netBird: netBird))],
+                                                                          logger: Self.logger))
         self.group = group
         task = Task { try await group.run() }
     }
@@ -227,6 +228,69 @@ struct EdgeAgentRunLoopTests {
             #expect(try await Self.terminal(fleet, applied, seconds: 5).map(\.state) == [.succeeded])
             let logs = try await fleet.tenantClient.listExecutionLogs(ListExecutionLogsRequest(executionId: applied.executions[0].id, limit: 50))
             #expect(!logs.logs.isEmpty)
+        } catch {
+            await rig.cleanUp()
+            await harness.shutdown()
+            throw error
+        }
+        await rig.cleanUp()
+        await harness.shutdown()
+    }
+
+    @Test("the run loop renews the certificate before it expires and keeps heartbeating with the new one")
+    func renewalInTheLoop() async throws {
+        let harness = try await ControlPlaneHarness {
+            $0.heartbeatInterval = .seconds(1)
+            $0.agentCertificateTTL = .seconds(6)
+        }
+        let fleet = try await Fleet.create(harness)
+        let rig = try await AgentRig(fleet: fleet, format: .binary)
+        do {
+            let enrolled = try #require(try rig.identityStore.load())
+            try rig.start()
+            let deadline = Date().addingTimeInterval(20)
+            var renewed = enrolled
+            while Date() < deadline, renewed.certificatePEM == enrolled.certificatePEM {
+                try await Task.sleep(for: .milliseconds(200))
+                renewed = try #require(try rig.identityStore.load())
+            }
+            #expect(renewed.certificatePEM != enrolled.certificatePEM, "renewed at about 2/3 of the 6 s lifetime")
+            #expect(renewed.refreshToken != enrolled.refreshToken)
+            let renewedAt = Date()
+            try await Task.sleep(for: .seconds(2))
+            let host = try #require(try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts.first)
+            #expect(host.agentState == .online)
+            #expect((host.agentLastHeartbeatAt?.date ?? .distantPast) > renewedAt, "heartbeats continue with the renewed certificate")
+        } catch {
+            await rig.cleanUp()
+            await harness.shutdown()
+            throw error
+        }
+        await rig.cleanUp()
+        await harness.shutdown()
+    }
+
+    @Test("the NetBird status the agent evaluates reaches the hosts list")
+    func netBirdStatus() async throws {
+        let harness = try await ControlPlaneHarness { $0.heartbeatInterval = .seconds(1) }
+        let fleet = try await Fleet.create(harness)
+        let rig = try await AgentRig(fleet: fleet, format: .json)
+        do {
+            let fake = URL(fileURLWithPath: try AgentRig.fakeVMM()).deletingLastPathComponent().appending(path: "fake-netbird").path
+            var configuration = NetBirdConfiguration()
+            configuration.enabled = true
+            configuration.binary = fake
+            configuration.temporaryDirectory = rig.root
+            configuration.environment = ["PATH": "/usr/bin:/bin", "FAKE_NETBIRD_STATE": "connected"]
+            try rig.start(netBird: NetBirdMonitor(configuration: configuration, setupKey: nil, logger: AgentRig.logger))
+            let deadline = Date().addingTimeInterval(20)
+            var netbird: NetbirdStatus?
+            while Date() < deadline, netbird?.state != .connected {
+                try await Task.sleep(for: .milliseconds(200))
+                netbird = try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts.first?.netbird
+            }
+            #expect(netbird?.state == .connected)
+            #expect(netbird?.connected == true)
         } catch {
             await rig.cleanUp()
             await harness.shutdown()

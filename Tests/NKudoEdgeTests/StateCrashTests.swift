@@ -65,6 +65,14 @@ struct StateCrashTests {
                 usleep(1_000)
             }
             #expect(child.isRunning, "helper exited early in trial \(trial)")
+            // Let the child confirm at least one write before the random delay, so a
+            // loaded machine (slow child) still exercises kills in the middle of writes.
+            let sizeBefore = (try? FileManager.default.attributesOfItem(atPath: directory + "/side.log")[.size] as? Int) ?? 0
+            while child.isRunning, Date().timeIntervalSince(started) < 30,
+                ((try? FileManager.default.attributesOfItem(atPath: directory + "/side.log")[.size] as? Int) ?? 0) <= sizeBefore
+            {
+                usleep(1_000)
+            }
             usleep(UInt32.random(in: 0...50_000))
             if child.isRunning {
                 killedWhileWriting += 1
