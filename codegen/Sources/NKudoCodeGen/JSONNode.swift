@@ -35,34 +35,33 @@ enum JSONNode {
         case .bool(let value):
             out += value ? "true" : "false"
         case .array(let elements):
-            guard !elements.isEmpty else {
-                out += "[]"
-                return
-            }
-            let inner = indentation + "  "
-            out += "[\n"
-            for (index, element) in elements.enumerated() {
-                out += inner
+            Self.writeContainer("[", "]", elements, into: &out, indentation: indentation) { element, out, inner in
                 element.write(into: &out, indentation: inner)
-                out += index == elements.count - 1 ? "\n" : ",\n"
             }
-            out += indentation + "]"
         case .object(let members):
-            guard !members.isEmpty else {
-                out += "{}"
-                return
-            }
-            let inner = indentation + "  "
-            out += "{\n"
-            for (index, member) in members.enumerated() {
-                out += inner
+            Self.writeContainer("{", "}", members, into: &out, indentation: indentation) { member, out, inner in
                 Self.writeString(member.key, into: &out)
                 out += ": "
                 member.value.write(into: &out, indentation: inner)
-                out += index == members.count - 1 ? "\n" : ",\n"
             }
-            out += indentation + "}"
         }
+    }
+
+    /// An array or object: empty on one line, else one item per line, indented.
+    private static func writeContainer<Item>(_ open: String, _ close: String, _ items: [Item], into out: inout String, indentation: String,
+                                             item writeItem: (Item, inout String, String) -> Void) {
+        guard !items.isEmpty else {
+            out += open + close
+            return
+        }
+        let inner = indentation + "  "
+        out += open + "\n"
+        for (index, item) in items.enumerated() {
+            out += inner
+            writeItem(item, &out, inner)
+            out += index == items.count - 1 ? "\n" : ",\n"
+        }
+        out += indentation + close
     }
 
     private static func writeString(_ text: String, into out: inout String) {
