@@ -12,7 +12,7 @@ public import NKudoContract
 public struct ControlPlaneResponder: HTTPResponder {
     public typealias Context = ControlPlaneRequestContext
 
-    /// A non-RPC endpoint (`/readyz`, `/metrics`).
+    /// A non-RPC endpoint (`/readyz`, `/metrics`, `/openapi.json`).
     public typealias PlainEndpoint = @Sendable () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8])
 
     let router: ContractRouter<CallContext>

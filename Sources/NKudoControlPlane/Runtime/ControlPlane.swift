@@ -55,6 +55,7 @@ public enum ControlPlane {
         let now: @Sendable () -> Date = { Date() }
         let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate, now: now)
         let statistics = StoreMetrics(store: store, registry: registry)
+        let openAPIDocument = Array(ContractOpenAPI.json.utf8)
         let responder = ControlPlaneResponder(
             routes: routes(configuration: configuration, store: store, pki: pki, registry: registry, now: now), authenticator: authenticator,
             maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout, metrics: HTTPMetrics(registry: registry), logger: logger,
@@ -68,6 +69,9 @@ public enum ControlPlane {
                         logger.warning("not ready", metadata: ["error": .string(String(describing: error))])
                         return (.serviceUnavailable, "application/json", Array(#"{"status":"unavailable","error":"store not ready"}"#.utf8))
                     }
+                },
+                "/openapi.json": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
+                    (.ok, "application/json", openAPIDocument)
                 },
                 "/metrics": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
                     await statistics.refresh()

@@ -5,8 +5,8 @@ import PackagePlugin
 ///
 /// It only assembles one command: `protoc` (Debian's protobuf-compiler, found on the
 /// PATH or through `PROTOC_PATH`) parses every `.proto` under `proto/` and hands the
-/// descriptors to our `protoc-gen-nkudo` plugin, which writes one `.pb.swift` per file
-/// and the contract registry into the plugin work directory.
+/// descriptors to our `protoc-gen-nkudo` plugin, which writes one `.pb.swift` per file,
+/// the contract registry and the OpenAPI document into the plugin work directory.
 @main
 struct NKudoContractPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -18,7 +18,7 @@ struct NKudoContractPlugin: BuildToolPlugin {
         let generator = try context.tool(named: "protoc-gen-nkudo").url
         let outputDirectory = context.pluginWorkDirectoryURL.appending(path: "GeneratedSources")
         let outputs = protoFiles.map { outputDirectory.appending(path: Self.outputName(forProto: $0.relativePath)) }
-            + [outputDirectory.appending(path: Self.registryFileName)]
+            + [outputDirectory.appending(path: Self.registryFileName), outputDirectory.appending(path: Self.openAPIFileName)]
         var arguments = [
             "--plugin=protoc-gen-nkudo=\(generator.path)",
             "--nkudo_out=\(outputDirectory.path)",
@@ -45,6 +45,9 @@ struct NKudoContractPlugin: BuildToolPlugin {
 
     /// The contract-wide registry file (keep in sync with `SwiftNaming.registryFileName`).
     static let registryFileName = "ContractRegistry.pb.swift"
+
+    /// The contract's OpenAPI document as Swift (keep in sync with `SwiftNaming.openAPIFileName`).
+    static let openAPIFileName = "ContractOpenAPI.pb.swift"
 
     private func protoFiles(under root: URL) throws -> [(url: URL, relativePath: String)] {
         guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {

@@ -1,4 +1,5 @@
-/// The generator: a protoc plugin request in, one Swift file per `.proto` file out.
+/// The generator: a protoc plugin request in; out one Swift file per `.proto` file, the
+/// contract registry, and the contract's OpenAPI document as a Swift string.
 public enum CodeGenerator {
     /// Generates the Swift files for the files protoc asks for.
     public static func generate(_ request: CodeGeneratorRequest) -> CodeGeneratorResponse {
@@ -16,6 +17,15 @@ public enum CodeGenerator {
                 generated.append(GeneratedFile(name: SwiftNaming.outputFileName(forProto: name), content: SwiftRenderer.render(model)))
             }
             generated.append(GeneratedFile(name: SwiftNaming.registryFileName, content: SwiftRenderer.renderRegistry(models)))
+            // The OpenAPI schemas need the types of imported contract files too (not the
+            // well-known types: Timestamp is built in, the option descriptors are not on the wire).
+            let generatedNames = Set(request.filesToGenerate)
+            var dependencies: [ContractFile] = []
+            for file in request.protoFiles where !generatedNames.contains(file.name) && !file.name.hasPrefix("google/protobuf/") {
+                dependencies.append(try builder.build(file))
+            }
+            let openAPI = try OpenAPIRenderer.render(models, dependencies: dependencies)
+            generated.append(GeneratedFile(name: SwiftNaming.openAPIFileName, content: SwiftRenderer.renderOpenAPI(openAPI, from: models)))
         } catch {
             return CodeGeneratorResponse(error: error.description)
         }

@@ -10,7 +10,7 @@ public struct CodeGenError: Error, Sendable, Hashable, CustomStringConvertible {
 public struct ModelBuilder {
     /// Swift names of every message and enum of every file, by full proto name with a
     /// leading dot (as descriptors reference them).
-    private var swiftNames: [String: String] = [".google.protobuf.Timestamp": "ProtoTimestamp"]
+    private var swiftNames: [String: String] = [".google.protobuf.Timestamp": SwiftNaming.timestampTypeName]
     private var mapEntries: [String: DescriptorProto] = [:]
     private var enumFullNames: Set<String> = []
     private var syntaxByMessage: [String: String] = [:]

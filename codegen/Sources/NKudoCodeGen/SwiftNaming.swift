@@ -13,6 +13,12 @@ public enum SwiftNaming {
     /// expects it too).
     public static let registryFileName = "ContractRegistry.pb.swift"
 
+    /// The file holding the contract's OpenAPI document (the build plugin expects it too).
+    public static let openAPIFileName = "ContractOpenAPI.pb.swift"
+
+    /// The Swift type of `google.protobuf.Timestamp` (provided by NKudoWire).
+    static let timestampTypeName = "ProtoTimestamp"
+
     /// Type names Swift reserves or that would shadow common standard-library types.
     static let reservedTypeNames: Set<String> = [
         "Error", "Type", "Protocol", "Self", "Any", "String", "Data", "Date", "Array",
