@@ -91,6 +91,10 @@ public enum ControlPlane {
         tls.minimumTLSVersion = .tlsv13
         tls.certificateVerification = .optionalVerification
         tls.applicationProtocols = ["http/1.1"]
+        // How long a closing connection waits for the peer's close_notify. HTTP clients
+        // (AsyncHTTPClient among them) often never send it, and NIO's 5 s default then
+        // holds up every graceful shutdown with an agent connected.
+        tls.shutdownTimeout = .seconds(1)
         let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds))
         return Application(
             responder: responder,

@@ -50,7 +50,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         // AsyncHTTPClient retries a refused connection until the connect timeout: keep it short so
         // an unreachable control plane fails (and backs off, or fails over) quickly.
-        configuration.timeout = .init(connect: .seconds(5), read: self.timeout)
+        configuration.timeout = .init(connect: .seconds(3), read: self.timeout)
         configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
