@@ -89,6 +89,26 @@ final class AgentRig: @unchecked Sendable {
         try await task?.value
     }
 
+    /// Runs `body` against a control plane configured by `tweak`, with a fleet and an
+    /// enrolled rig; stops and removes everything afterwards, also when `body` throws.
+    static func with(format: WireFormat = .binary, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
+                     _ body: (ControlPlaneHarness, Fleet, AgentRig) async throws -> Void) async throws {
+        let harness = try await ControlPlaneHarness(tweak: tweak)
+        var rig: AgentRig?
+        do {
+            let fleet = try await Fleet.create(harness)
+            let enrolled = try await AgentRig(fleet: fleet, format: format)
+            rig = enrolled
+            try await body(harness, fleet, enrolled)
+        } catch {
+            await rig?.cleanUp()
+            await harness.shutdown()
+            throw error
+        }
+        await rig?.cleanUp()
+        await harness.shutdown()
+    }
+
     /// Stops the agent, removes every VM it left and its files.
     func cleanUp() async {
         try? await stop()
@@ -122,10 +142,7 @@ struct EdgeAgentRunLoopTests {
 
     @Test("create, start, stop and delete a VM through heartbeats, with results, logs and host state", arguments: [WireFormat.binary, .json])
     func lifecycle(format: WireFormat) async throws {
-        let harness = try await ControlPlaneHarness { $0.heartbeatInterval = .seconds(1) }
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: format)
-        do {
+        try await AgentRig.with(format: format, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             try rig.start()
             let created = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "up", actions: [
                 .init(operation: .create, name: "web", vcpuCount: 2, memoryMib: 256),
@@ -151,21 +168,12 @@ struct EdgeAgentRunLoopTests {
             try await rig.stop()
             #expect(try rig.state.outboxCount() == 0)
             #expect(try await rig.provider.reconcileAll().isEmpty)
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 
     @Test("the control plane restarted mid-run: the agent backs off, comes back, and nothing is lost")
     func controlPlaneRestart() async throws {
-        let harness = try await ControlPlaneHarness { $0.heartbeatInterval = .seconds(1) }
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: .binary)
-        do {
+        try await AgentRig.with(format: .binary, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             try rig.start()
             let created = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "a", actions: [
                 .init(operation: .create, name: "a"),
@@ -185,21 +193,12 @@ struct EdgeAgentRunLoopTests {
             #expect(try await Self.terminal(fleet, stopPlan).map(\.state) == [.succeeded, .succeeded])
             try await rig.stop()
             #expect(try rig.state.outboxCount() == 0)
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 
     @Test("results queued while the control plane is down are delivered once it is back")
     func outboxAcrossOutage() async throws {
-        let harness = try await ControlPlaneHarness { $0.heartbeatInterval = .seconds(1) }
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: .binary)
-        do {
+        try await AgentRig.with(format: .binary, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "o", actions: [
                 .init(operation: .create, name: "o"),
             ]))
@@ -228,24 +227,15 @@ struct EdgeAgentRunLoopTests {
             #expect(try await Self.terminal(fleet, applied, seconds: 5).map(\.state) == [.succeeded])
             let logs = try await fleet.tenantClient.listExecutionLogs(ListExecutionLogsRequest(executionId: applied.executions[0].id, limit: 50))
             #expect(!logs.logs.isEmpty)
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 
     @Test("the run loop renews the certificate before it expires and keeps heartbeating with the new one")
     func renewalInTheLoop() async throws {
-        let harness = try await ControlPlaneHarness {
+        try await AgentRig.with(format: .binary, {
             $0.heartbeatInterval = .seconds(1)
             $0.agentCertificateTTL = .seconds(6)
-        }
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: .binary)
-        do {
+        }) { harness, fleet, rig in
             let enrolled = try #require(try rig.identityStore.load())
             try rig.start()
             let deadline = Date().addingTimeInterval(20)
@@ -261,21 +251,12 @@ struct EdgeAgentRunLoopTests {
             let host = try #require(try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts.first)
             #expect(host.agentState == .online)
             #expect((host.agentLastHeartbeatAt?.date ?? .distantPast) > renewedAt, "heartbeats continue with the renewed certificate")
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 
     @Test("the NetBird status the agent evaluates reaches the hosts list")
     func netBirdStatus() async throws {
-        let harness = try await ControlPlaneHarness { $0.heartbeatInterval = .seconds(1) }
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: .json)
-        do {
+        try await AgentRig.with(format: .json, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             let fake = URL(fileURLWithPath: try AgentRig.fakeVMM()).deletingLastPathComponent().appending(path: "fake-netbird").path
             var configuration = NetBirdConfiguration()
             configuration.enabled = true
@@ -291,12 +272,6 @@ struct EdgeAgentRunLoopTests {
             }
             #expect(netbird?.state == .connected)
             #expect(netbird?.connected == true)
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 }

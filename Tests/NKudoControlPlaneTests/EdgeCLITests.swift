@@ -69,10 +69,7 @@ struct EdgeCLITests {
 
     @Test("verify-heartbeat: 0 when the heartbeat works, 1 with one line when not enrolled or the control plane is down (defect 20)")
     func verifyHeartbeat() async throws {
-        let harness = try await ControlPlaneHarness()
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: .binary)
-        do {
+        try await AgentRig.with(format: .binary) { harness, fleet, rig in
             let ok = try await Self.run(["verify-heartbeat"] + Self.agentFlags(rig))
             #expect(ok.status == 0, "\(ok.stderr)")
             let unenrolled = try await Self.run(["verify-heartbeat", "--pki-dir", rig.root + "/nothing", "--state-dir", rig.root + "/state",
@@ -89,21 +86,12 @@ struct EdgeCLITests {
             let badFlag = try await Self.run(["run", "--heartbeat-interval", "soon"] + Self.agentFlags(rig))
             #expect(badFlag.status != 0)
             #expect(badFlag.stderr.contains("heartbeat-interval"))
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 
     @Test("run exits 0 on SIGTERM and leaves nothing undelivered")
     func sigterm() async throws {
-        let harness = try await ControlPlaneHarness { $0.heartbeatInterval = .seconds(1) }
-        let fleet = try await Fleet.create(harness)
-        let rig = try await AgentRig(fleet: fleet, format: .binary)
-        do {
+        try await AgentRig.with(format: .binary, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             let launched = try Self.launch(["run", "--heartbeat-interval", "1s"] + Self.agentFlags(rig))
             let deadline = Date().addingTimeInterval(30)
             var online = false
@@ -118,13 +106,7 @@ struct EdgeCLITests {
             #expect(launched.0.terminationReason == .exit)
             #expect(outcome.status == 0, "\(outcome.stderr)")
             #expect(try rig.state.outboxCount() == 0)
-        } catch {
-            await rig.cleanUp()
-            await harness.shutdown()
-            throw error
         }
-        await rig.cleanUp()
-        await harness.shutdown()
     }
 
     @Test("apply runs a local plan file, prints the result and is idempotent; bad input is one clear line")
