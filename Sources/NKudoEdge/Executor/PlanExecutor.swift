@@ -141,6 +141,7 @@ public struct PlanExecutor: Sendable {
                 await log(executionID, actionID, .warn, "idempotency ledger unavailable: \(error)")
             }
         }
+        await log(executionID, actionID, .info, "\(action.type) of vm \(action.params?.vmId ?? "") started")
         let error = await perform(action)
         return await finish(planID: planID, actionID: actionID, executionID: executionID, startedAt: startedAt,
                             error: error, recorded: ledgered)
