@@ -116,7 +116,9 @@ struct ExecutorTests {
         #expect(report.resultRequest.planId == "plan-1")
         let messages = await sink.messages
         #expect(messages.first == "plan execution started" && messages.last == "plan execution finished")
-        #expect(await sink.entries.filter { $0.actionID == "a2" }.map(\.executionID) == ["exec-a2"])
+        let a2 = await sink.entries.filter { $0.actionID == "a2" }
+        #expect(a2.map(\.executionID) == ["exec-a2", "exec-a2"])
+        #expect(a2.map(\.message) == ["MicroVMStart of vm vm1 started", "action completed"])
     }
 
     @Test("the plan stops at the first failure; the rest is reported as not run")
