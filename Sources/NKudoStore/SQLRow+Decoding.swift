@@ -65,7 +65,8 @@ extension SQLValue {
 extension String {
     /// The string, or `nil` when it is empty after trimming whitespace.
     var nonBlank: String? {
-        trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : self
+        // White_Space is the set `.whitespacesAndNewlines` names, without bridging to NSString.
+        unicodeScalars.allSatisfy(\.properties.isWhitespace) ? nil : self
     }
 }
 

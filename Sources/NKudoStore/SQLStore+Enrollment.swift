@@ -62,6 +62,12 @@ extension SQLStore {
             let tenantID = try token.text("tenant_id")
             let siteID = try token.text("site_id")
 
+            // The site's row lock before anything references the site: the host and agent
+            // inserts below take a KEY SHARE lock on it (foreign keys), and upgrading that to
+            // the roll-up's FOR UPDATE deadlocked concurrent enrollments into one site on
+            // PostgreSQL (found by nkudo-loadgen). Same order as every other operation.
+            _ = try connection.query(SQLStatement(raw: "SELECT id FROM sites WHERE id = $1 \(dialect.lockClause(.update))", [.text(siteID)]))
+
             // 2. The host of this hostname in the site, created if new.
             let host = try connection.query(
                 SQLStatement(

@@ -1,6 +1,7 @@
 public import Foundation
 public import HTTPTypes
 import Logging
+import Synchronization
 public import NKudoContract
 public import NKudoPKI
 public import NKudoStore
@@ -21,6 +22,7 @@ public struct ControlPlaneAuthenticator: CallerAuthenticator {
     let store: any Store
     let authority: Certificate
     let now: @Sendable () -> Date
+    let verified = VerifiedClientCertificates()
 
     /// Creates the authenticator.
     public init(adminKey: String, store: any Store, authority: Certificate, now: @escaping @Sendable () -> Date) {
@@ -66,10 +68,10 @@ public struct ControlPlaneAuthenticator: CallerAuthenticator {
         guard let der else {
             throw await failure("missing client certificate", method: method, requestID: requestID, remoteAddress: remoteAddress)
         }
-        guard let certificate = try? Certificate(der: der), certificate.isIssued(by: authority), certificate.hasClientAuthUsage,
-              let commonName = certificate.commonName, let agentID = Identifiers.canonicalUUID(commonName) else {
+        guard let certificate = verified.checked(der, issuer: authority) else {
             throw await failure("invalid client certificate", method: method, requestID: requestID, remoteAddress: remoteAddress)
         }
+        let agentID = certificate.agentID
         let expired = !certificate.isValid(at: now())
         if expired && !renewal {
             throw await failure("client certificate expired: renew it with the refresh token", method: method, requestID: requestID,
@@ -84,7 +86,7 @@ public struct ControlPlaneAuthenticator: CallerAuthenticator {
         guard let agent else {
             throw await failure("unknown agent", method: method, requestID: requestID, remoteAddress: remoteAddress)
         }
-        guard agent.certificateSerial == certificate.serialNumberDecimal else {
+        guard agent.certificateSerial == certificate.serial else {
             throw await failure("certificate serial mismatch", method: method, requestID: requestID, remoteAddress: remoteAddress,
                                 tenantID: agent.tenantID)
         }
@@ -106,4 +108,41 @@ extension HTTPField.Name {
     static let adminKey = HTTPField.Name("X-Admin-Key")!
     /// `X-API-Key`.
     static let apiKey = HTTPField.Name("X-API-Key")!
+}
+
+/// Client certificates that passed the checks that depend on the certificate alone (issued
+/// by our CA, client-auth usage, an agent id as CN), by SHA-256 of their DER, so that a
+/// kept-alive agent connection is not parsed and its signature verified on every request:
+/// that was a tenth of a heartbeat's CPU time (README, Performance). Expiry and the
+/// agent's current serial are still checked on every request. Bounded; emptied when full.
+final class VerifiedClientCertificates: Sendable {
+    struct Checked: Sendable {
+        let agentID: String
+        let serial: String
+        let notBefore: Date
+        let notAfter: Date
+
+        func isValid(at date: Date) -> Bool { notBefore <= date && date <= notAfter }
+    }
+
+    static let limit = 50_000
+    private let entries = Mutex<[String: Checked]>([:])
+
+    /// The checked certificate, or nil when `der` is not a client certificate of `issuer`
+    /// naming an agent.
+    func checked(_ der: [UInt8], issuer: Certificate) -> Checked? {
+        let key = Digest.sha256Hex(der)
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        guard let certificate = try? Certificate(der: der), certificate.isIssued(by: issuer), certificate.hasClientAuthUsage,
+              let commonName = certificate.commonName, let agentID = Identifiers.canonicalUUID(commonName) else {
+            return nil
+        }
+        let checked = Checked(agentID: agentID, serial: certificate.serialNumberDecimal, notBefore: certificate.notBefore,
+                              notAfter: certificate.notAfter)
+        entries.withLock {
+            if $0.count >= Self.limit { $0.removeAll() }
+            $0[key] = checked
+        }
+        return checked
+    }
 }

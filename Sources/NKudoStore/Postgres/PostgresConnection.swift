@@ -21,6 +21,12 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     private(set) var succeededStatements = 0
     /// Whether `COMMIT` was sent since `beginAttempt()` (its outcome may be unknown).
     private(set) var commitSent = false
+    /// Server-side prepared statements of this session by SQL text, with the parameter
+    /// types they were prepared with: parsing and planning every statement anew was a
+    /// large part of the database's time per heartbeat (README, Performance). Bounded;
+    /// past the limit statements run unprepared.
+    private var prepared: [String: (name: String, types: [Oid])] = [:]
+    private static let preparedLimit = 512
 
     /// Adopts a `PGconn*`; it is closed when this object goes away. The server's notices
     /// go to `logger`.
@@ -134,8 +140,10 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     // MARK: Internals
 
-    /// `PQexecParams` with text parameters and text results; the server infers each
-    /// parameter's type except bytea's.
+    /// The statement, prepared once per session (`PQprepare`, then `PQexecPrepared`), with
+    /// text parameters and text results; the server infers each parameter's type except
+    /// bytea's. A statement seen again with other parameter types runs unprepared
+    /// (`PQexecParams`).
     private func run(_ statement: SQLStatement) throws(StoreError) -> PostgresResult {
         var types: [Oid] = []
         var texts: [String?] = []
@@ -147,8 +155,19 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             texts.append(text)
         }
         let values = PostgresCStrings(texts)
+        var name = prepared[statement.sql].flatMap { $0.types == types ? $0.name : nil }
+        if name == nil, prepared[statement.sql] == nil, prepared.count < Self.preparedLimit {
+            let newName = "nkudo_\(prepared.count)"
+            try check(PQprepare(handle, newName, statement.sql, Int32(types.count), types))
+            prepared[statement.sql] = (newName, types)
+            name = newName
+        }
         let result = values.withPointers { values in
-            PQexecParams(handle, statement.sql, Int32(types.count), types, values, nil, nil, 0)
+            if let name {
+                PQexecPrepared(handle, name, Int32(types.count), values, nil, nil, 0)
+            } else {
+                PQexecParams(handle, statement.sql, Int32(types.count), types, values, nil, nil, 0)
+            }
         }
         return try check(result)
     }

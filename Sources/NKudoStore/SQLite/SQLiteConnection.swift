@@ -11,6 +11,11 @@ internal import CSQLite
 /// and a job runs on one thread.
 final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     private let handle: OpaquePointer
+    /// Compiled statements by SQL text, reused: compiling every statement anew was the
+    /// largest single cost of a heartbeat on SQLite (README, Performance). Bounded; emptied
+    /// when full (statements whose text varies, such as IN lists, come and go).
+    private var statements: [String: SQLiteStatement] = [:]
+    private static let statementCacheLimit = 256
 
     /// Adopts an open `sqlite3*`; it is closed when this object goes away.
     init(takingOwnership handle: OpaquePointer) {
@@ -18,6 +23,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     }
 
     deinit {
+        statements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -56,6 +62,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
 
     func query(_ statement: SQLStatement) throws(StoreError) -> [SQLRow] {
         let prepared = try prepare(statement)
+        defer { prepared.reset() }
         var rows: [SQLRow] = []
         while try prepared.step() {
             rows.append(prepared.row())
@@ -66,6 +73,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     @discardableResult
     func execute(_ statement: SQLStatement) throws(StoreError) -> Int {
         let prepared = try prepare(statement)
+        defer { prepared.reset() }
         let totalBefore = sqlite3_total_changes64(handle)
         while try prepared.step() {}
         // `sqlite3_changes64` keeps the count of the last INSERT/UPDATE/DELETE: it is this
@@ -80,27 +88,40 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
 
     // MARK: Internals
 
-    /// Compiles one statement and binds its values.
+    /// The compiled statement of `statement.sql` (from the cache when it was compiled
+    /// before) with the statement's values bound; the caller resets it after use.
     private func prepare(_ statement: SQLStatement) throws(StoreError) -> SQLiteStatement {
-        let (code, prepared, remainder) = compile(SQLitePlaceholders.rewrite(statement.sql))
-        guard let prepared else {
+        let prepared: SQLiteStatement
+        if let cached = statements[statement.sql] {
+            prepared = cached
+        } else {
+            let (code, compiled, remainder) = compile(SQLitePlaceholders.rewrite(statement.sql), persistent: true)
+            guard let compiled else {
+                try check(code, "cannot prepare the SQL statement")
+                throw StoreError(.database, "the SQL text contains no statement")
+            }
             try check(code, "cannot prepare the SQL statement")
-            throw StoreError(.database, "the SQL text contains no statement")
+            try requireNoSecondStatement(in: remainder)
+            if statements.count >= Self.statementCacheLimit { statements.removeAll() }
+            statements[statement.sql] = compiled
+            prepared = compiled
         }
-        try check(code, "cannot prepare the SQL statement")
-        try requireNoSecondStatement(in: remainder)
-        try prepared.bind(statement.bindings)
+        do throws(StoreError) {
+            try prepared.bind(statement.bindings)
+        } catch {
+            prepared.reset()
+            throw error
+        }
         return prepared
     }
 
-    /// `sqlite3_prepare_v3` of the first statement of `sql`; returns the code, the
-    /// statement (`nil` for none, e.g. only a comment) and the text after it.
-    private func compile(_ sql: String) -> (code: Int32, statement: SQLiteStatement?, remainder: String) {
+    private func compile(_ sql: String, persistent: Bool = false) -> (code: Int32, statement: SQLiteStatement?, remainder: String) {
         var compiled: OpaquePointer?
         var remainder = ""
+        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
         let code = sql.withCString { text in
             var tail: UnsafePointer<CChar>?
-            let code = sqlite3_prepare_v3(handle, text, -1, 0, &compiled, &tail)
+            let code = sqlite3_prepare_v3(handle, text, -1, flags, &compiled, &tail)
             if let tail { remainder = String(cString: tail) }
             return code
         }

@@ -1,10 +1,11 @@
 internal import CSQLite
 
 /// One compiled SQLite statement: owns one `sqlite3_stmt*` and finalizes it in `deinit`.
-/// It keeps its connection alive, and is used only on the thread that uses the connection.
+/// Its connection keeps it (for reuse) and outlives it; it is used only on the thread that
+/// uses the connection.
 final class SQLiteStatement {
     private let handle: OpaquePointer
-    private let connection: SQLiteConnection
+    private unowned let connection: SQLiteConnection
 
     /// Adopts a statement compiled on `connection`; it is finalized when this object goes away.
     init(takingOwnership handle: OpaquePointer, connection: SQLiteConnection) {
@@ -14,6 +15,13 @@ final class SQLiteStatement {
 
     deinit {
         sqlite3_finalize(handle)
+    }
+
+    /// Back to the start with no values bound, ready for reuse; ends the statement's read
+    /// of the database. (Its result code repeats the last step's error, already reported.)
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
     }
 
     /// Binds `values` to `?1 … ?n`: booleans as 0/1, text and blobs copied by SQLite.

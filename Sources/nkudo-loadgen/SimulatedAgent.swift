@@ -1,0 +1,145 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import NKudoContract
+
+/// What an enrolled agent needs to talk to the control plane again (kept in the fleet file).
+struct AgentIdentity: Codable, Sendable {
+    var agentId: String
+    var tenantId: String
+    var siteId: String
+    var hostId: String
+    var hostname: String
+    var certificatePEM: String
+    var keyPEM: String
+}
+
+/// One simulated edge agent: its own key, certificate and kept-alive mTLS connection, and a
+/// heartbeat shaped like the real agent's (host facts, `vms` microVMs, no NetBird).
+///
+/// The body is encoded once; each heartbeat appends its sequence number and `sent_at` (and,
+/// now and then, an execution update) to it. In binary that is exact protobuf (a field that
+/// follows the others is simply read last); in JSON the fields are spliced in before the
+/// closing brace. So the generator spends microseconds, not the encoder's, per heartbeat.
+final class SimulatedAgent: Sendable {
+    let identity: AgentIdentity
+    let format: WireFormat
+    let connection: HTTPSConnection
+    let client: AgentServiceClient<LoadTransport>
+    /// The heartbeat without `heartbeat_seq` and `sent_at`: binary bytes, or JSON without its
+    /// closing brace.
+    private let template: [UInt8]
+
+    init(identity: AgentIdentity, format: WireFormat, vms: Int, host: String, port: Int, caPEM: String, timeout: TimeAmount) throws {
+        self.identity = identity
+        self.format = format
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv13
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        tls.certificateVerification = .noHostnameVerification
+        tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificatePEM.utf8)).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.keyPEM.utf8), format: .pem))
+        connection = HTTPSConnection(host: host, port: port, tls: try NIOSSLContext(configuration: tls), timeout: timeout)
+        client = AgentServiceClient(transport: LoadTransport(connection: connection, format: format))
+        let request = Self.heartbeat(identity, vms: vms)
+        if format == .binary {
+            template = try request.serializedBytes()
+        } else {
+            template = Array(try request.jsonBytes().dropLast())
+        }
+    }
+
+    /// The realistic part of a heartbeat, as `nkudo-edge run` fills it.
+    static func heartbeat(_ identity: AgentIdentity, vms: Int) -> HeartbeatRequest {
+        let since = ProtoTimestamp(seconds: 1_764_000_000, nanos: 0)
+        let facts = HostFacts(
+            collectedAt: since, cpuCores: 16, memoryTotalBytes: 67_430_866_944, memoryFreeBytes: 41_221_345_280,
+            disks: [
+                HostFacts.Disk(mountpoint: "/", totalBytes: 502_468_108_288, freeBytes: 311_402_012_672),
+                HostFacts.Disk(mountpoint: "/var", totalBytes: 1_999_844_147_200, freeBytes: 1_211_004_231_680),
+            ],
+            os: "linux", osVersion: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0-28-amd64", arch: "x86_64",
+            kvm: HostFacts.Kvm(present: true, readable: true, writable: true),
+            interfaces: [
+                HostFacts.Interface(name: "eno1", mac: "3c:ec:ef:12:34:56", addresses: ["192.0.2.17/24", "2001:db8::17/64"]),
+                HostFacts.Interface(name: "nkbr0", mac: "02:42:ac:11:00:01", addresses: ["172.30.0.1/24"], isBridge: true),
+            ],
+            bridges: ["nkbr0"])
+        let reports = (0..<vms).map { index in
+            let id = Self.vmID(agentID: identity.agentId, index: index)
+            return HeartbeatRequest.MicroVMReport(
+                id: id, name: "vm-\(identity.hostname)-\(index)", status: "RUNNING", vcpuCount: 2, memoryMib: 2048,
+                kernelPath: "/var/lib/nkudo-edge/images/vmlinux-6.1", rootfsPath: "/var/lib/nkudo-edge/vms/\(id)/rootfs.raw",
+                tapIface: "nktap\(index)", chPid: Int32(4000 + index), updatedAt: since)
+        }
+        return HeartbeatRequest(
+            agentId: identity.agentId, agentVersion: "0.1.0-loadgen", os: "linux", arch: "x86_64", kernelVersion: "6.1.0-28-amd64",
+            hostname: identity.hostname, cloudHypervisorAvailable: true, microvms: reports, hostFacts: facts,
+            tenantId: identity.tenantId, siteId: identity.siteId, hostId: identity.hostId)
+    }
+
+    /// A stable VM id per agent and index (a UUID, so the server takes it as it is).
+    static func vmID(agentID: String, index: Int) -> String {
+        let digits = String(format: "%012x", index)
+        return String(agentID.prefix(24)) + digits
+    }
+
+    /// The heartbeat body with this sequence number, sent now, and an optional execution update.
+    func heartbeatBody(sequence: Int64, update: HeartbeatRequest.ExecutionUpdate?) throws -> ByteBuffer {
+        let now = Date().timeIntervalSince1970
+        let seconds = Int64(now)
+        let nanos = Int64((now - Double(seconds)) * 1e9)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(template.count + 160)
+        buffer.writeBytes(template)
+        switch format {
+        case .binary:
+            buffer.writeInteger(UInt8(0x10))  // field 2, varint
+            Self.writeVarint(UInt64(sequence), to: &buffer)
+            var timestamp = ByteBuffer()
+            timestamp.writeInteger(UInt8(0x08))
+            Self.writeVarint(UInt64(seconds), to: &timestamp)
+            timestamp.writeInteger(UInt8(0x10))
+            Self.writeVarint(UInt64(nanos), to: &timestamp)
+            buffer.writeBytes([0x9A, 0x01])  // field 19, length-delimited
+            Self.writeVarint(UInt64(timestamp.readableBytes), to: &buffer)
+            buffer.writeBuffer(&timestamp)
+            if let update {
+                let bytes = try update.serializedBytes()
+                buffer.writeInteger(UInt8(0x72))  // field 14, length-delimited
+                Self.writeVarint(UInt64(bytes.count), to: &buffer)
+                buffer.writeBytes(bytes)
+            }
+        case .json:
+            let sentAt = ProtoTimestamp(seconds: seconds, nanos: Int32(nanos)).description
+            buffer.writeString(",\"heartbeat_seq\":\"\(sequence)\",\"sent_at\":\"\(sentAt)\"")
+            if let update {
+                buffer.writeString(",\"execution_updates\":[")
+                buffer.writeBytes(try update.jsonBytes())
+                buffer.writeString("]")
+            }
+            buffer.writeString("}")
+        }
+        return buffer
+    }
+
+    /// Sends one heartbeat; returns the plans leased with it.
+    func sendHeartbeat(sequence: Int64, update: HeartbeatRequest.ExecutionUpdate?) async throws -> (response: HeartbeatResponse, requestBytes: Int) {
+        let body = try heartbeatBody(sequence: sequence, update: update)
+        let size = body.readableBytes
+        let response = try await connection.request(
+            method: .POST, path: "/v1/heartbeat",
+            headers: [("Content-Type", format.contentType), ("Accept", format.contentType)], body: body)
+        return (try LoadTransport.decode(response, as: HeartbeatResponse.self, format: format), size)
+    }
+
+    private static func writeVarint(_ value: UInt64, to buffer: inout ByteBuffer) {
+        var value = value
+        while value >= 0x80 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        buffer.writeInteger(UInt8(value))
+    }
+}
