@@ -45,11 +45,36 @@ enum PinnedCAProbe {
         return text.filter { $0.isHexDigit }
     }
 
+    // The synchronous steps live in their own non-inlined functions: Swift 6.3.1's
+    // optimizer crashed (signal 11 in LLVM's coroutine splitting, swifterror handling) on
+    // the release build when they were part of this async function.
     private static func presentedChain(host: String, port: Int) async throws -> [Certificate] {
+        let context = try clientContext()
+        let presented = try await handshakeChain(host: host, port: port, context: context)
+        return try certificates(presented)
+    }
+
+    @inline(never)
+    private static func clientContext() throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
         configuration.certificateVerification = .none
-        let context = try NIOSSLContext(configuration: configuration)
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    @inline(never)
+    private static func certificates(_ presented: [NIOSSLCertificate]) throws -> [Certificate] {
+        var result: [Certificate] = []
+        for certificate in presented {
+            result.append(try Certificate(der: try certificate.toDERBytes()))
+        }
+        return result
+    }
+
+    /// Connects, lets the TLS handshake reach certificate verification and returns the
+    /// chain the server presented (nothing is sent after the handshake).
+    @inline(never)
+    private static func handshakeChain(host: String, port: Int, context: NIOSSLContext) async throws -> [NIOSSLCertificate] {
         let serverName = host.first?.isNumber == true || host.contains(":") ? nil : host
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let presented = eventLoop.makePromise(of: [NIOSSLCertificate].self)
@@ -57,30 +82,34 @@ enum PinnedCAProbe {
             presented.fail(ServerTrustError(description: "timed out waiting for the TLS handshake with \(host):\(port)"))
         }
         defer { timeout.cancel() }
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(.seconds(10))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName,
-                                                              customVerificationCallback: { certificates, promise in
-                            presented.succeed(certificates)
-                            promise.succeed(.certificateVerified)
-                        })
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
+        let connected = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName,
+                                                          customVerificationCallback: { certificates, promise in
+                        presented.succeed(certificates)
+                        promise.succeed(.certificateVerified)
+                    })
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                .connect(host: host, port: port).get()
+            }
+            .connect(host: host, port: port)
+        connected.whenFailure { presented.fail($0) }
+        connected.whenSuccess { channel in
+            channel.closeFuture.whenComplete { _ in
+                presented.fail(ServerTrustError(description: "the connection to \(host):\(port) closed during the TLS handshake"))
+            }
+        }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try await presented.futureResult.get()
+        } catch let error as ServerTrustError {
+            throw error
         } catch {
-            presented.fail(error)
             throw ServerTrustError(description: "cannot connect to \(host):\(port): \(error)")
         }
-        channel.closeFuture.whenComplete { _ in
-            presented.fail(ServerTrustError(description: "the connection to \(host):\(port) closed during the TLS handshake"))
-        }
-        let chain = try await presented.futureResult.get()
-        try? await channel.close()
-        return try chain.map { try Certificate(der: try $0.toDERBytes()) }
+        connected.whenSuccess { channel in channel.close(promise: nil) }
+        return chain
     }
 }
