@@ -57,10 +57,11 @@ public final class EdgeStateStore: Sendable {
             throw EdgeStateError(.invalidArgument, "vm id required")
         }
         let replacement = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
-        guard try read({ $0.microvms }) != replacement else {
-            return
+        try update { document in
+            guard document.microvms != replacement else { return false }
+            document.microvms = replacement
+            return true
         }
-        try modify { $0.microvms = replacement }
     }
 
     /// The snapshot of one VM, or `nil`.
@@ -207,13 +208,23 @@ public final class EdgeStateStore: Sendable {
     }
 
     private func modify<T>(_ body: (inout EdgeStateDocument) throws -> T) throws -> T {
+        var result: T?
+        try update { document in
+            result = try body(&document)
+            return true
+        }
+        return result!
+    }
+
+    /// Loads, applies `body` and writes the file back only when `body` returns true, all
+    /// under one hold of the lock.
+    private func update(_ body: (inout EdgeStateDocument) throws -> Bool) throws {
         let lock = try StateFileLock(path: lockPath)
         defer { withExtendedLifetime(lock) {} }
         var document = try load()
-        let result = try body(&document)
+        guard try body(&document) else { return }
         document.schemaVersion = Self.schemaVersion
         try StateFileSystem.writeAtomically(try Self.encode(document), to: stateFilePath)
-        return result
     }
 
     /// Reads and decodes the state file; call only while holding the lock.
