@@ -15,19 +15,32 @@ extension SQLStore {
     /// ``enroll(_:now:)``.
     public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> [LeasedPlanRecord] {
         let dialect = self.dialect
+        let siteClock = self.siteHeartbeatClock
         let ingested = try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
             // Locks order: agent, site, host, plans, executions, VMs, as in every other
             // operation that takes several of them.
-            let agent = try Self.requireAgent(heartbeat.agentID, on: connection, lockClause: dialect.lockClause(.update))
-            var ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq)
-            ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
-            if !ingested.stale {
-                try Self.recordLiveness(of: agent, heartbeat: heartbeat, now: now, on: connection)
-                if agent.state == .online {
+            let agent: AgentRecord
+            var ingested: IngestedHeartbeat
+            if let online = try Self.recordLivenessOfOnlineAgent(heartbeat, now: now, on: connection) {
+                agent = online
+                ingested = IngestedHeartbeat(storedSeq: online.heartbeatSeq)
+                if siteClock.shouldAdvance(agent.siteID, to: now) {
                     try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
-                } else {
-                    try Self.rollUpSite(agent.siteID, now: now, on: connection, dialect: dialect)
                 }
+            } else {
+                agent = try Self.requireAgent(heartbeat, on: connection, lockClause: dialect.lockClause(.update))
+                ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq)
+                ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
+                if !ingested.stale {
+                    try Self.recordLiveness(of: agent, heartbeat: heartbeat, now: now, on: connection)
+                    if agent.state == .online {
+                        try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
+                    } else {
+                        try Self.rollUpSite(ofReturningAgent: agent, now: now, on: connection, dialect: dialect)
+                    }
+                }
+            }
+            if !ingested.stale {
                 ingested.keptHostname = try Self.recordFacts(heartbeat, agent: agent, now: now, on: connection)
             }
             ingested.vmTransitions += try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, now: now, on: connection, dialect: dialect)
@@ -93,6 +106,87 @@ extension SQLStore {
         )
     }
 
+    /// The site of an agent that just came (back) ONLINE: ONLINE when no other agent of the
+    /// site is OFFLINE or DEGRADED, else PARTIAL; `last_heartbeat_at` is now unless the
+    /// stored one is later. Under the site's row lock, like every roll-up, but with one
+    /// indexed look-up (`agents_site_state`) instead of an aggregate over the site's agents:
+    /// after an outage every agent of a site comes back at once, and with the aggregate
+    /// (10,000 agents in one site) they queued on the site row until they timed out
+    /// (README, Performance).
+    static func rollUpSite(ofReturningAgent agent: AgentRecord, now: Date, on connection: any SQLConnection, dialect: SQLDialect) throws(StoreError) {
+        let sites = try connection.query(
+            SQLStatement(
+                raw: "SELECT connectivity_state, last_heartbeat_at FROM sites WHERE id = $1 \(dialect.lockClause(.update))",
+                [.text(agent.siteID)]
+            )
+        )
+        guard let site = sites.first else { return }
+        let othersDown = try connection.query(
+            SQLStatement(
+                raw: """
+                    SELECT id FROM agents
+                    WHERE tenant_id = $1 AND site_id = $2 AND state IN ('OFFLINE', 'DEGRADED') AND id <> $3
+                    LIMIT 1
+                    """,
+                [.text(agent.tenantID), .text(agent.siteID), .text(agent.id)]
+            )
+        )
+        let state: Site.ConnectivityState = othersDown.isEmpty ? .online : .partial
+        let storedState = try site.text("connectivity_state")
+        let storedLastHeartbeat = try site.optionalInt64("last_heartbeat_at")
+        let lastHeartbeat = max(storedLastHeartbeat ?? .min, now.unixMicroseconds)
+        guard state.storedName != storedState || lastHeartbeat != storedLastHeartbeat else { return }
+        try connection.execute(
+            SQLStatement(
+                raw: "UPDATE sites SET connectivity_state = $1, last_heartbeat_at = $2, updated_at = $3 WHERE id = $4",
+                [.stored(state), .int(lastHeartbeat), .timestamp(now), .text(agent.siteID)]
+            )
+        )
+    }
+
+    /// The heartbeat of an agent already ONLINE, when it is not stale (the common case):
+    /// liveness and reported software recorded with one statement, which also takes the
+    /// agent's row lock; returns the agent as updated. Nil when the agent is unknown, not
+    /// ONLINE, the heartbeat is stale or its certificate serial is not the agent's: then
+    /// nothing was written.
+    private static func recordLivenessOfOnlineAgent(_ heartbeat: HeartbeatIngest, now: Date, on connection: any SQLConnection) throws(StoreError) -> AgentRecord? {
+        try connection.query(
+            SQLStatement(
+                raw: """
+                    UPDATE agents SET last_heartbeat_at = $1,
+                                      heartbeat_seq = CASE WHEN heartbeat_seq > CAST($2 AS BIGINT) THEN heartbeat_seq ELSE CAST($2 AS BIGINT) END,
+                                      agent_version = COALESCE(CAST($3 AS TEXT), agent_version),
+                                      os = COALESCE(CAST($4 AS TEXT), os),
+                                      arch = COALESCE(CAST($5 AS TEXT), arch),
+                                      kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
+                                      updated_at = $7
+                    WHERE id = $8 AND state = 'ONLINE' AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
+                      AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT))
+                    RETURNING \(StoreColumns.agent)
+                    """,
+                [
+                    .timestamp(now), .int(heartbeat.heartbeatSeq), .nonBlank(heartbeat.agentVersion), .nonBlank(heartbeat.os),
+                    .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), .timestamp(now), .text(heartbeat.agentID),
+                    heartbeat.certificateSerial.map(SQLValue.text) ?? .null,
+                ]
+            )
+        ).first.map(AgentRecord.init(row:))
+    }
+
+    /// The heartbeat's agent, its row locked; `.unauthorized` when the heartbeat carries a
+    /// certificate serial to check and the agent is unknown or has another one, else
+    /// `.notFound` for an unknown agent.
+    private static func requireAgent(_ heartbeat: HeartbeatIngest, on connection: any SQLConnection, lockClause: String) throws(StoreError) -> AgentRecord {
+        let agent = try loadAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
+        guard let serial = heartbeat.certificateSerial else {
+            guard let agent else { throw StoreError(.notFound, "agent not found") }
+            return agent
+        }
+        guard let agent else { throw StoreError(.unauthorized, "unknown agent") }
+        guard agent.certificateSerial == serial else { throw StoreError(.unauthorized, "certificate serial mismatch") }
+        return agent
+    }
+
     /// Agent ONLINE, heartbeat time and sequence, reported software (nil keeps the stored).
     private static func recordLiveness(of agent: AgentRecord, heartbeat: HeartbeatIngest, now: Date, on connection: any SQLConnection) throws(StoreError) {
         try connection.execute(
@@ -115,60 +209,43 @@ extension SQLStore {
         )
     }
 
-    /// Host facts and NetBird status. A nil hostname keeps the stored one (defect 14), so
-    /// does one another host of the site has; that hostname is returned.
+    /// Host facts and NetBird status, with one statement. A nil hostname keeps the stored
+    /// one (defect 14), so does one another host of the site has; that hostname is returned.
     private static func recordFacts(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date, on connection: any SQLConnection) throws(StoreError) -> String? {
-        let hostID = agent.hostID
-        var hostname = heartbeat.hostname?.nonBlank
-        var kept: String?
-        if let wanted = hostname {
-            let taken = try connection.query(
-                SQLStatement(
-                    raw: "SELECT id FROM hosts WHERE tenant_id = $1 AND site_id = $2 AND hostname = $3 AND id <> $4",
-                    [.text(agent.tenantID), .text(agent.siteID), .text(wanted), .text(hostID)]
-                )
-            )
-            if !taken.isEmpty {
-                kept = wanted
-                hostname = nil
-            }
-        }
-        try connection.execute(
-            SQLStatement(
-                raw: """
-                    UPDATE hosts SET hostname = COALESCE(CAST($1 AS TEXT), hostname), cpu_cores_total = $2, memory_bytes_total = $3,
-                                     storage_bytes_total = $4, kvm_available = $5, cloud_hypervisor_available = $6,
-                                     last_facts_at = $7, updated_at = $8
-                    WHERE id = $9
-                    """,
-                [
-                    hostname.map(SQLValue.text) ?? .null, .int(Int64(heartbeat.cpuCoresTotal)), .int(heartbeat.memoryBytesTotal),
-                    .int(heartbeat.storageBytesTotal), .flag(heartbeat.kvmAvailable), .flag(heartbeat.cloudHypervisorAvailable),
-                    .timestamp(now), .timestamp(now), .text(hostID),
-                ]
-            )
-        )
+        let wanted = heartbeat.hostname?.nonBlank
+        var assignments = """
+            hostname = CASE WHEN CAST($1 AS TEXT) IS NULL OR EXISTS (
+                                SELECT 1 FROM hosts other
+                                WHERE other.tenant_id = hosts.tenant_id AND other.site_id = hosts.site_id
+                                  AND other.hostname = CAST($1 AS TEXT) AND other.id <> hosts.id
+                            ) THEN hostname ELSE CAST($1 AS TEXT) END,
+            cpu_cores_total = $2, memory_bytes_total = $3, storage_bytes_total = $4, kvm_available = $5,
+            cloud_hypervisor_available = $6, last_facts_at = $7, updated_at = $7
+            """
+        var bindings: [SQLValue] = [
+            wanted.map(SQLValue.text) ?? .null, .int(Int64(heartbeat.cpuCoresTotal)), .int(heartbeat.memoryBytesTotal),
+            .int(heartbeat.storageBytesTotal), .flag(heartbeat.kvmAvailable), .flag(heartbeat.cloudHypervisorAvailable),
+            .timestamp(now), .text(agent.hostID),
+        ]
         if let netbird = heartbeat.netbird {
-            try connection.execute(
-                SQLStatement(
-                    raw: """
-                        UPDATE hosts SET netbird_connected = $1, netbird_state = $2, netbird_reason = $3, netbird_peer_id = $4,
-                                         netbird_ipv4 = $5, netbird_management_url = $6, netbird_network_id = $7, netbird_fqdn = $8,
-                                         netbird_management_connected = $9, netbird_signal_connected = $10,
-                                         netbird_peers_connected = $11, netbird_peers_total = $12, netbird_updated_at = $13
-                        WHERE id = $14
-                        """,
-                    [
-                        .flag(netbird.connected), .text(netbird.state.storedName ?? "UNSPECIFIED"), .text(netbird.reason),
-                        .nonBlank(netbird.peerId), .nonBlank(netbird.ipv4), .nonBlank(netbird.managementUrl),
-                        .nonBlank(netbird.networkId), .nonBlank(netbird.fqdn), .flag(netbird.managementConnected),
-                        .flag(netbird.signalConnected), .int(Int64(netbird.peersConnected)), .int(Int64(netbird.peersTotal)),
-                        .timestamp(now), .text(hostID),
-                    ]
-                )
-            )
+            assignments += """
+                ,
+                netbird_connected = $9, netbird_state = $10, netbird_reason = $11, netbird_peer_id = $12, netbird_ipv4 = $13,
+                netbird_management_url = $14, netbird_network_id = $15, netbird_fqdn = $16, netbird_management_connected = $17,
+                netbird_signal_connected = $18, netbird_peers_connected = $19, netbird_peers_total = $20, netbird_updated_at = $7
+                """
+            bindings += [
+                .flag(netbird.connected), .text(netbird.state.storedName ?? "UNSPECIFIED"), .text(netbird.reason),
+                .nonBlank(netbird.peerId), .nonBlank(netbird.ipv4), .nonBlank(netbird.managementUrl),
+                .nonBlank(netbird.networkId), .nonBlank(netbird.fqdn), .flag(netbird.managementConnected),
+                .flag(netbird.signalConnected), .int(Int64(netbird.peersConnected)), .int(Int64(netbird.peersTotal)),
+            ]
         }
-        return kept
+        let rows = try connection.query(
+            SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8 RETURNING hostname", bindings)
+        )
+        guard let wanted, let stored = try rows.first?.text("hostname"), stored != wanted else { return nil }
+        return wanted
     }
 
     /// Execution updates for executions of the agent's tenant and site, following the same
@@ -250,76 +327,38 @@ extension SQLStore {
     }
 
     /// ``recordVMReports(_:agent:now:on:dialect:)`` for reports with distinct ids.
+    ///
+    /// The stored VMs are read without locks first: a heartbeat reports every VM of its
+    /// host each time, almost always as it was, and such a report neither locks nor writes
+    /// the VM (on PostgreSQL a row lock is a write too). Only the VMs whose state, size or
+    /// host changed are read again under their row locks, in id order, and updated, with
+    /// `updated_at`; so `updated_at` tells when a VM last changed.
     private static func recordVMReportsBatch(
         _ reports: [HeartbeatIngest.ReportedVM], agent: AgentRecord, now: Date, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> (transitions: Int, foreign: [String]) {
-        let ids = reports.compactMap { $0.id.nonBlank }
-        guard !ids.isEmpty else { return (0, []) }
-        let placeholders = (1...ids.count).map { "$\($0)" }.joined(separator: ", ")
-        let rows = try connection.query(
-            SQLStatement(
-                raw: "SELECT id, tenant_id, site_id, state FROM microvms WHERE id IN (\(placeholders)) ORDER BY id \(dialect.lockClause(.update))",
-                ids.map(SQLValue.text)
-            )
-        )
-        var stored: [String: SQLRow] = [:]
-        for row in rows { stored[try row.text("id")] = row }
-        var transitions = 0
-        var foreign: [String] = []
-        var updates: [(vmID: String, report: HeartbeatIngest.ReportedVM, state: MicroVM.State, from: MicroVM.State)] = []
-        let cause = ["source": "heartbeat"]
-        for report in reports {
-            guard let vmID = report.id.nonBlank else { continue }
-            let state: MicroVM.State = report.state.storedName == nil ? .creating : report.state
-            if let row = stored[vmID] {
-                guard try row.text("tenant_id") == agent.tenantID, try row.text("site_id") == agent.siteID else {
-                    foreign.append(vmID)
-                    continue
-                }
-                let from: MicroVM.State = try row.stored("state")
-                guard from != .deleted else { continue }
-                updates.append((vmID, report, state, from))
-            } else {
-                var name = report.name.nonBlank ?? vmID
-                let taken = try connection.query(
-                    SQLStatement(
-                        raw: "SELECT id FROM microvms WHERE tenant_id = $1 AND site_id = $2 AND name = $3 AND state <> 'DELETED'",
-                        [.text(agent.tenantID), .text(agent.siteID), .text(name)]
-                    )
-                )
-                if !taken.isEmpty { name = vmID }
-                let inserted = try connection.query(
-                    SQLStatement(
-                        raw: """
-                            INSERT INTO microvms (id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib,
-                                                  last_transition_at, created_at, updated_at)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                            ON CONFLICT DO NOTHING
-                            RETURNING id
-                            """,
-                        [
-                            .text(vmID), .text(agent.tenantID), .text(agent.siteID), .text(agent.hostID), .text(name), .stored(state),
-                            .int(Int64(max(report.vcpuCount, 1))), .int(max(report.memoryMiB, 1)), .timestamp(report.updatedAt),
-                            .timestamp(now), .timestamp(now),
-                        ]
-                    )
-                )
-                if !inserted.isEmpty {
-                    try auditTransition(vmID: vmID, from: nil, to: state, agent: agent, at: report.updatedAt, cause: cause, on: connection)
-                    transitions += 1
-                }
-            }
+        var classified = try classify(reports, stored: storedVMs(of: reports, lockClause: "", on: connection), agent: agent)
+        let lockClause = dialect.lockClause(.update)
+        if !classified.changed.isEmpty && !lockClause.isEmpty {
+            let changed = classified.changed.map(\.report)
+            let locked = try classify(changed, stored: storedVMs(of: changed, lockClause: lockClause, on: connection), agent: agent)
+            classified.changed = locked.changed
+            classified.unknown += locked.unknown
         }
-        guard !updates.isEmpty else { return (transitions, foreign) }
+        var transitions = 0
+        let cause = ["source": "heartbeat"]
+        for report in classified.unknown {
+            transitions += try insertReportedVM(report, agent: agent, now: now, cause: cause, on: connection)
+        }
+        guard !classified.changed.isEmpty else { return (transitions, classified.foreign) }
         // One row of parameters per VM after the two shared ones ($1 host, $2 now).
         var bindings: [SQLValue] = [.text(agent.hostID), .timestamp(now)]
         var values: [String] = []
-        for update in updates {
+        for change in classified.changed {
             let base = bindings.count
             values.append("(CAST($\(base + 1) AS TEXT), CAST($\(base + 2) AS TEXT), CAST($\(base + 3) AS BIGINT), CAST($\(base + 4) AS BIGINT), CAST($\(base + 5) AS BIGINT))")
             bindings += [
-                .text(update.vmID), .stored(update.state), .int(Int64(max(update.report.vcpuCount, 1))), .int(max(update.report.memoryMiB, 1)),
-                update.from != update.state ? .timestamp(update.report.updatedAt) : .null,
+                .text(change.report.id), .stored(change.state), .int(change.vcpuCount), .int(change.memoryMiB),
+                change.from != change.state ? .timestamp(change.report.updatedAt) : .null,
             ]
         }
         try connection.execute(
@@ -335,11 +374,117 @@ extension SQLStore {
                 bindings
             )
         )
-        for update in updates where update.from != update.state {
-            try auditTransition(vmID: update.vmID, from: update.from, to: update.state, agent: agent, at: update.report.updatedAt,
+        for change in classified.changed where change.from != change.state {
+            try auditTransition(vmID: change.report.id, from: change.from, to: change.state, agent: agent, at: change.report.updatedAt,
                                 cause: cause, on: connection)
             transitions += 1
         }
-        return (transitions, foreign)
+        return (transitions, classified.foreign)
+    }
+
+    /// The stored VMs of the reports, by id; `lockClause` locks them in id order.
+    private static func storedVMs(
+        of reports: [HeartbeatIngest.ReportedVM], lockClause: String, on connection: any SQLConnection
+    ) throws(StoreError) -> [String: SQLRow] {
+        let ids = reports.compactMap { $0.id.nonBlank }
+        guard !ids.isEmpty else { return [:] }
+        let placeholders = (1...ids.count).map { "$\($0)" }.joined(separator: ", ")
+        let rows = try connection.query(
+            SQLStatement(
+                raw: """
+                    SELECT id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib FROM microvms
+                    WHERE id IN (\(placeholders)) ORDER BY id \(lockClause)
+                    """,
+                ids.map(SQLValue.text)
+            )
+        )
+        var stored: [String: SQLRow] = [:]
+        for row in rows { stored[try row.text("id")] = row }
+        return stored
+    }
+
+    /// Reports sorted by what they do to the stored VMs.
+    private struct ClassifiedVMReports {
+        struct Change {
+            let report: HeartbeatIngest.ReportedVM
+            let state: MicroVM.State
+            let from: MicroVM.State
+            let vcpuCount: Int64
+            let memoryMiB: Int64
+        }
+
+        /// Known VMs of the agent's tenant and site whose state, size or host differ.
+        var changed: [Change] = []
+        /// VMs not stored yet.
+        var unknown: [HeartbeatIngest.ReportedVM] = []
+        /// Ids of VMs of another tenant or site.
+        var foreign: [String] = []
+    }
+
+    /// Sorts the reports against the stored VMs: DELETED VMs and unchanged ones need nothing.
+    private static func classify(
+        _ reports: [HeartbeatIngest.ReportedVM], stored: [String: SQLRow], agent: AgentRecord
+    ) throws(StoreError) -> ClassifiedVMReports {
+        var classified = ClassifiedVMReports()
+        for report in reports {
+            guard let vmID = report.id.nonBlank else { continue }
+            guard let row = stored[vmID] else {
+                classified.unknown.append(report)
+                continue
+            }
+            guard try row.text("tenant_id") == agent.tenantID, try row.text("site_id") == agent.siteID else {
+                classified.foreign.append(vmID)
+                continue
+            }
+            let from: MicroVM.State = try row.stored("state")
+            guard from != .deleted else { continue }
+            let change = ClassifiedVMReports.Change(
+                report: report, state: report.state.storedName == nil ? .creating : report.state, from: from,
+                vcpuCount: Int64(max(report.vcpuCount, 1)), memoryMiB: max(report.memoryMiB, 1)
+            )
+            let hostID = try row.optionalText("host_id")
+            let vcpuCount = try row.int64("vcpu_count")
+            let memoryMiB = try row.int64("memory_mib")
+            if change.state != from || hostID != agent.hostID || vcpuCount != change.vcpuCount || memoryMiB != change.memoryMiB {
+                classified.changed.append(change)
+            }
+        }
+        return classified
+    }
+
+    /// Inserts a VM first reported by a heartbeat (its name, when taken in the site,
+    /// becomes its id); returns 1 when it inserted, 0 when another transaction did first.
+    private static func insertReportedVM(
+        _ report: HeartbeatIngest.ReportedVM, agent: AgentRecord, now: Date, cause: [String: String], on connection: any SQLConnection
+    ) throws(StoreError) -> Int {
+        let vmID = report.id
+        let state: MicroVM.State = report.state.storedName == nil ? .creating : report.state
+        var name = report.name.nonBlank ?? vmID
+        let taken = try connection.query(
+            SQLStatement(
+                raw: "SELECT id FROM microvms WHERE tenant_id = $1 AND site_id = $2 AND name = $3 AND state <> 'DELETED'",
+                [.text(agent.tenantID), .text(agent.siteID), .text(name)]
+            )
+        )
+        if !taken.isEmpty { name = vmID }
+        let inserted = try connection.query(
+            SQLStatement(
+                raw: """
+                    INSERT INTO microvms (id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib,
+                                          last_transition_at, created_at, updated_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    ON CONFLICT DO NOTHING
+                    RETURNING id
+                    """,
+                [
+                    .text(vmID), .text(agent.tenantID), .text(agent.siteID), .text(agent.hostID), .text(name), .stored(state),
+                    .int(Int64(max(report.vcpuCount, 1))), .int(max(report.memoryMiB, 1)), .timestamp(report.updatedAt),
+                    .timestamp(now), .timestamp(now),
+                ]
+            )
+        )
+        guard !inserted.isEmpty else { return 0 }
+        try auditTransition(vmID: vmID, from: nil, to: state, agent: agent, at: report.updatedAt, cause: cause, on: connection)
+        return 1
     }
 }

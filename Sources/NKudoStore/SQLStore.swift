@@ -19,6 +19,8 @@ public final class SQLStore: Store {
     /// The connection pool's current use, for metrics.
     public var connectionPool: ConnectionPoolStatistics { database.poolStatistics }
     let logger: Logger
+    /// Throttles the update of sites' `last_heartbeat_at` by heartbeats.
+    let siteHeartbeatClock = SiteHeartbeatClock()
 
     /// A store on `database`. Nothing is read or written until the first call.
     ///

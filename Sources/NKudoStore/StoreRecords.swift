@@ -286,10 +286,16 @@ public struct HeartbeatIngest: Sendable, Hashable {
     public var netbird: NetbirdStatus?
     public var microVMs: [ReportedVM]
     public var executionUpdates: [ExecutionUpdate]
+    /// The serial of the client certificate the heartbeat came with, when the caller left
+    /// it to the ingest to check: the heartbeat is then refused (`.unauthorized`, nothing
+    /// written) unless it is the agent's current serial. nil: the caller checked it.
+    public var certificateSerial: String?
 
     public init(agentID: String, heartbeatSeq: Int64, agentVersion: String?, os: String?, arch: String?, kernelVersion: String?,
                 hostname: String?, cpuCoresTotal: Int32, memoryBytesTotal: Int64, storageBytesTotal: Int64, kvmAvailable: Bool,
-                cloudHypervisorAvailable: Bool, netbird: NetbirdStatus?, microVMs: [ReportedVM], executionUpdates: [ExecutionUpdate]) {
+                cloudHypervisorAvailable: Bool, netbird: NetbirdStatus?, microVMs: [ReportedVM], executionUpdates: [ExecutionUpdate],
+                certificateSerial: String? = nil) {
+        self.certificateSerial = certificateSerial
         self.agentID = agentID
         self.heartbeatSeq = heartbeatSeq
         self.agentVersion = agentVersion

@@ -97,6 +97,52 @@ extension StoreTests {
         }
     }
 
+    @Test("a heartbeat whose certificate serial is not the agent's current one is refused and writes nothing", arguments: testedDialects)
+    func certificateSerialIsChecked(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agentID = world.agent.agentID
+            var current = fixture.heartbeat(agentID, seq: 1, cpu: 4)
+            current.certificateSerial = "1001"
+            _ = try await fixture.store.ingestHeartbeat(current, lease: StoreFixture.lease, now: StoreFixture.at(1))
+            let before = try await fixture.store.agent(id: agentID)
+            for (agent, serial) in [(agentID, "1002"), (StoreFixture.id(), "1001")] {
+                var other = fixture.heartbeat(agent, seq: 2, cpu: 6, vms: [StoreFixture.vm(StoreFixture.id(), .running)])
+                other.certificateSerial = serial
+                let refused = await storeError {
+                    try await fixture.store.ingestHeartbeat(other, lease: StoreFixture.lease, now: StoreFixture.at(2))
+                }
+                #expect(refused?.code == .unauthorized)
+            }
+            // The same refusal for an agent that is not ONLINE (the other path).
+            try await fixture.execute("UPDATE agents SET state = 'OFFLINE' WHERE id = $1", [.text(agentID)])
+            var offline = fixture.heartbeat(agentID, seq: 3, cpu: 6)
+            offline.certificateSerial = "1002"
+            #expect(await storeError { try await fixture.store.ingestHeartbeat(offline, lease: StoreFixture.lease, now: StoreFixture.at(3)) }?.code == .unauthorized)
+            var after = before
+            after?.state = .offline
+            #expect(try await fixture.store.agent(id: agentID) == after)
+            #expect(try await fixture.store.listHosts(tenantID: world.tenantID, siteID: world.siteID).first?.cpuCoresTotal == 4)
+            #expect(try await fixture.rows("SELECT id FROM microvms", []).isEmpty)
+        }
+    }
+
+    @Test("heartbeat sequence numbers use all 63 bits (e.g. milliseconds since 1970)", arguments: testedDialects)
+    func wideSequenceNumbers(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agentID = world.agent.agentID
+            let base: Int64 = 1_764_450_000_000
+            for (offset, cpu) in [(0, 4), (1, 6), (-1, 2)] as [(Int64, Int32)] {
+                _ = try await fixture.store.ingestHeartbeat(
+                    fixture.heartbeat(agentID, seq: base + offset, cpu: cpu), lease: StoreFixture.lease, now: StoreFixture.at(1)
+                )
+            }
+            #expect(try await fixture.store.agent(id: agentID)?.heartbeatSeq == base + 1)
+            #expect(try await fixture.store.listHosts(tenantID: world.tenantID, siteID: world.siteID).first?.cpuCoresTotal == 6)
+        }
+    }
+
     @Test("defect 25: last_transition_at changes only when the state changes; every change is audited", arguments: testedDialects)
     func transitionsOnlyOnStateChanges(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
@@ -112,10 +158,30 @@ extension StoreTests {
             let vm = try #require(try await fixture.microVM(vmID, world: world))
             #expect(vm.state == .stopped && vm.name == "reported" && vm.hostId == world.agent.hostID)
             #expect(vm.lastTransitionAt == ProtoTimestamp(date: StoreFixture.at(3)))
-            #expect(vm.updatedAt == ProtoTimestamp(date: StoreFixture.at(4)))
+            // A report that changes nothing leaves the VM as it was, `updated_at` included.
+            #expect(vm.updatedAt == ProtoTimestamp(date: StoreFixture.at(3)))
             #expect(try await fixture.transitions(of: vmID) == ["→RUNNING", "RUNNING→STOPPED"])
             let audit = try await fixture.rows("SELECT actor_type, actor_id, tenant_id, site_id FROM audit_events WHERE resource_id = $1", [.text(vmID)])
             #expect(try audit.allSatisfy { try $0.text("actor_type") == "AGENT" && $0.text("actor_id") == agentID && $0.text("site_id") == world.siteID })
+        }
+    }
+
+    @Test("a report that changes only a VM's size is written, without a transition", arguments: testedDialects)
+    func sizeChangesAreWritten(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agentID = world.agent.agentID
+            let vmID = StoreFixture.id()
+            var report = StoreFixture.vm(vmID, .running, at: StoreFixture.at(1))
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agentID, vms: [report]), lease: StoreFixture.lease, now: StoreFixture.at(1))
+            report.vcpuCount = 4
+            report.memoryMiB = 2048
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agentID, vms: [report]), lease: StoreFixture.lease, now: StoreFixture.at(2))
+            let vm = try #require(try await fixture.microVM(vmID, world: world))
+            #expect(vm.vcpuCount == 4 && vm.memoryMib == 2048 && vm.state == .running)
+            #expect(vm.updatedAt == ProtoTimestamp(date: StoreFixture.at(2)))
+            #expect(vm.lastTransitionAt == ProtoTimestamp(date: StoreFixture.at(1)))
+            #expect(try await fixture.transitions(of: vmID) == ["→RUNNING"])
         }
     }
 

@@ -36,6 +36,34 @@ extension StoreTests {
             _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(first.agentID), lease: StoreFixture.lease, now: StoreFixture.at(120))
             #expect(try await state() == .partial)
             #expect(try await fixture.store.agent(id: first.agentID)?.state == .online)
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID), lease: StoreFixture.lease, now: StoreFixture.at(121))
+            #expect(try await state() == .online)
+            #expect(try await fixture.store.site(id: site.id, tenantID: tenant.id)?.lastHeartbeatAt == ProtoTimestamp(date: StoreFixture.at(121)))
+        }
+    }
+
+    @Test("agents of one site coming back at once, concurrently, leave their site ONLINE", arguments: testedDialects)
+    func concurrentReturnsRollTheSiteUp(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let tenant = try await fixture.tenant()
+            let site = try await fixture.site(tenantID: tenant.id)
+            var agents: [String] = []
+            for _ in 0..<8 {
+                agents.append(try await fixture.agent(tenantID: tenant.id, siteID: site.id, at: StoreFixture.at(0)).agentID)
+            }
+            _ = try await fixture.store.sweepOffline(cutoff: StoreFixture.at(1), now: StoreFixture.at(61))
+            #expect(try await fixture.store.site(id: site.id, tenantID: tenant.id)?.connectivityState == .offline)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for agentID in agents {
+                    group.addTask {
+                        _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agentID), lease: StoreFixture.lease, now: StoreFixture.at(70))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let rolledUp = try #require(try await fixture.store.site(id: site.id, tenantID: tenant.id))
+            #expect(rolledUp.connectivityState == .online)
+            #expect(rolledUp.lastHeartbeatAt == ProtoTimestamp(date: StoreFixture.at(70)))
         }
     }
 

@@ -12,7 +12,7 @@ extension StoreTests {
             let store = SQLStore(database: database, logger: silentLogger)
             let behind = await storeError { try await store.checkSchema() }
             #expect(behind?.code == .schemaBehind)
-            #expect(try await store.migrate() == ["0001_init.sql"])
+            #expect(try await store.migrate() == ["0001_init.sql", "0002_hot_heartbeats.sql"])
             #expect(try await store.migrate() == [])
             try await store.checkSchema()
             try await store.ping()

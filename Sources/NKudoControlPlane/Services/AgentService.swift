@@ -60,13 +60,27 @@ struct AgentServiceImplementation: AgentServiceHandler {
     }
 
     func heartbeat(_ request: HeartbeatRequest, context: CallContext) async throws -> HeartbeatResponse {
-        let agent = try context.caller.agentRecord()
-        guard request.agentId.isEmpty || request.agentId.lowercased() == agent.id else {
+        // The certificate's serial is checked by the ingest, in its transaction.
+        let (agentID, serial): (String, String?) = switch context.caller {
+        case .agent(let agent): (agent.id, nil)
+        case .agentCertificate(let certificate): (certificate.agentID, certificate.serial)
+        default: throw APIError.unauthorized("missing client certificate")
+        }
+        guard request.agentId.isEmpty || request.agentId.lowercased() == agentID else {
             throw APIError.forbidden("agent_id mismatch")
         }
-        let ingest = HeartbeatNormalizer.normalize(request, agentID: agent.id, now: environment.now())
-        let leased = try await environment.store { store throws(StoreError) in
-            try await store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
+        var ingest = HeartbeatNormalizer.normalize(request, agentID: agentID, now: environment.now())
+        ingest.certificateSerial = serial
+        let leased: [LeasedPlanRecord]
+        do {
+            leased = try await environment.store { store throws(StoreError) in
+                try await store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
+            }
+        } catch let error as APIError where error.status == .unauthorized {
+            await environment.audit(context, tenantID: nil, action: "auth.failure", resourceType: "rpc",
+                                    resourceID: "\(AgentService.Method.heartbeat.serviceName)/\(AgentService.Method.heartbeat.methodName)",
+                                    metadataJSON: "{\"reason\":\"\(error.message)\"}")
+            throw error
         }
         heartbeats.increment()
         return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: leased.map(Self.leasedPlan))

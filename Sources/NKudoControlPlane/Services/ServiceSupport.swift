@@ -38,6 +38,7 @@ struct ServiceEnvironment: Sendable {
         let (actorType, actorID): (AuditEvent.ActorType, String?) = switch context.caller {
         case .tenant(let key): (.user, key.id)
         case .agent(let agent), .agentWithExpiredCertificate(let agent): (.agent, agent.id)
+        case .agentCertificate(let certificate): (.agent, certificate.agentID)
         case .admin, .anonymous: (.system, nil)
         }
         let event = AuditEvent(tenantID: tenantID, siteID: siteID, actorType: actorType, actorID: actorID, action: action,
