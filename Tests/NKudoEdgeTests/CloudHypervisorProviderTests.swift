@@ -229,6 +229,13 @@ struct CloudHypervisorProviderTests {
         let orphan = try ProcessControl.spawnDetached(executable: try sandbox.vmmBinary(), arguments: provider.commandLine(metadata),
                                                       logPath: sandbox.root + "/orphan.log")
         defer { sandbox.killAll() }
+        // An orphan is a VMM that has been running for a while: wait until it has exec'd and
+        // recorded its launch (before that, /proc shows the test's own command line).
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sandbox.launches().isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(sandbox.launches().count == 1)
         let started = try await provider.start(id)
         #expect(started.status == .running)
         #expect(started.pid == orphan.pid)
