@@ -118,6 +118,37 @@ struct DriverPostgresTests {
         }
     }
 
+    @Test("BEGIN goes out with the first statement: a failing first statement, an empty body and a script still behave", .enabled(if: postgresTestsEnabled))
+    func beginWithTheFirstStatement() async throws {
+        try await withTestDatabase(.postgres, maxConnections: 1) { _, database in
+            try await database.withConnection { connection throws(StoreError) in
+                try connection.executeScript("CREATE TABLE pipelined (id INTEGER PRIMARY KEY)")
+            }
+            let failed = await storeError {
+                try await database.withTransaction { connection throws(StoreError) in
+                    try connection.execute(SQLStatement(raw: "INSERT INTO pipelined (id) VALUES ($1)", [.text("not a number")]))
+                }
+            }
+            #expect(failed?.code == .invalid)
+            try await database.withTransaction { _ throws(StoreError) in }
+            try await database.withTransaction { connection throws(StoreError) in
+                try connection.executeScript("INSERT INTO pipelined (id) VALUES (1); INSERT INTO pipelined (id) VALUES (2)")
+                try connection.execute(SQLStatement(raw: "INSERT INTO pipelined (id) VALUES ($1)", [.int(3)]))
+            }
+            let rolledBack = await storeError {
+                try await database.withTransaction { connection throws(StoreError) in
+                    try connection.execute(SQLStatement(raw: "INSERT INTO pipelined (id) VALUES ($1)", [.int(4)]))
+                    try connection.execute(SQLStatement(raw: "INSERT INTO pipelined (id) VALUES ($1)", [.int(1)]))
+                }
+            }
+            #expect(rolledBack?.code == .conflict)
+            let ids = try await database.withConnection { connection throws(StoreError) in
+                try connection.query(SQLStatement(raw: "SELECT id FROM pipelined ORDER BY id")).map { $0["id"] }
+            }
+            #expect(ids == [.int(1), .int(2), .int(3)])
+        }
+    }
+
     @Test("a serialization failure runs the transaction again, up to 3 more times", .enabled(if: postgresTestsEnabled))
     func serializationFailuresAreRetried() async throws {
         try await withTestDatabase(.postgres) { _, database in

@@ -27,6 +27,10 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// past the limit statements run unprepared.
     private var prepared: [String: (name: String, types: [Oid])] = [:]
     private static let preparedLimit = 512
+    /// A transaction was begun but `BEGIN` not sent yet: it goes out with the first
+    /// statement, in the same round trip (libpq pipeline mode). A heartbeat is a handful of
+    /// round trips; this saves one on every transaction (README, Performance).
+    private var beginPending = false
 
     /// Adopts a `PGconn*`; it is closed when this object goes away. The server's notices
     /// go to `logger`.
@@ -72,7 +76,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Whether libpq considers the connection usable (a server gone away unnoticed is
     /// found out by the next statement).
     var isHealthy: Bool {
-        PQstatus(handle) == CONNECTION_OK
+        PQstatus(handle) == CONNECTION_OK && PQpipelineStatus(handle) == PQ_PIPELINE_OFF
     }
 
     /// Whether a transaction is open (or its state unknown).
@@ -103,20 +107,27 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     }
 
     func executeScript(_ sql: String) throws(StoreError) {
+        try sendPendingBegin()
         try check(PQexec(handle, sql))
         succeededStatements += 1
     }
 
     // MARK: Transactions
 
-    /// `BEGIN`; not counted as a statement of the body.
-    func begin() throws(StoreError) {
-        try check(PQexec(handle, "BEGIN"))
+    /// Begins a transaction; `BEGIN` is sent with the first statement. Not counted as a
+    /// statement of the body.
+    func begin() {
+        beginPending = true
     }
 
     /// `COMMIT`. A transaction aborted by an error the body caught is rolled back and
-    /// reported, never committed silently.
+    /// reported, never committed silently. A transaction that ran no statement was never
+    /// sent and has nothing to commit.
     func commit() throws(StoreError) {
+        if beginPending {
+            beginPending = false
+            return
+        }
         if PQtransactionStatus(handle) == PQTRANS_INERROR {
             throw StoreError(.database, "the transaction was aborted by an earlier error")
         }
@@ -129,6 +140,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// `ROLLBACK` of an open transaction; `false` when the connection cannot roll back.
     func rollback() -> Bool {
+        beginPending = false
         guard isInTransaction else { return true }
         do throws(StoreError) {
             try check(PQexec(handle, "ROLLBACK"))
@@ -162,6 +174,10 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             prepared[statement.sql] = (newName, types)
             name = newName
         }
+        if beginPending {
+            beginPending = false
+            return try beginAndExecute(prepared: name, sql: statement.sql, types: types, values: values)
+        }
         let result = values.withPointers { values in
             if let name {
                 PQexecPrepared(handle, name, Int32(types.count), values, nil, nil, 0)
@@ -170,6 +186,59 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             }
         }
         return try check(result)
+    }
+
+    /// Sends the pending `BEGIN` on its own (before a script, which pipeline mode refuses).
+    private func sendPendingBegin() throws(StoreError) {
+        guard beginPending else { return }
+        beginPending = false
+        try check(PQexec(handle, "BEGIN"))
+    }
+
+    /// `BEGIN` and the transaction's first statement in one round trip: both queued in
+    /// pipeline mode, one sync, then their results in order. A failed `BEGIN` is the error
+    /// reported; a connection that cannot leave pipeline mode is no longer healthy.
+    private func beginAndExecute(prepared name: String?, sql: String, types: [Oid], values: PostgresCStrings) throws(StoreError) -> PostgresResult {
+        guard PQenterPipelineMode(handle) == 1 else {
+            try check(PQexec(handle, "BEGIN"))
+            return try check(execute(prepared: name, sql: sql, types: types, values: values))
+        }
+        let queued = values.withPointers { values in
+            PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
+                && (name.map { PQsendQueryPrepared(handle, $0, Int32(types.count), values, nil, nil, 0) }
+                    ?? PQsendQueryParams(handle, sql, Int32(types.count), types, values, nil, nil, 0)) == 1
+                && PQpipelineSync(handle) == 1
+        }
+        let begin = queued ? nextPipelineResult() : nil
+        let statement = queued ? nextPipelineResult() : nil
+        if queued, let sync = PQgetResult(handle) { PQclear(sync) }
+        PQexitPipelineMode(handle)
+        guard let begin, PQresultStatus(begin) == PGRES_COMMAND_OK else {
+            if let statement { PQclear(statement) }
+            try check(begin)
+            throw StoreError(.database, "BEGIN failed")
+        }
+        PQclear(begin)
+        return try check(statement)
+    }
+
+    /// The next query's result in a pipeline, its other results (and the null that ends
+    /// them) consumed; nil when there is none (the connection failed).
+    private func nextPipelineResult() -> OpaquePointer? {
+        guard let first = PQgetResult(handle) else { return nil }
+        while let extra = PQgetResult(handle) { PQclear(extra) }
+        return first
+    }
+
+    /// The statement run synchronously: prepared by `name`, or with its SQL text.
+    private func execute(prepared name: String?, sql: String, types: [Oid], values: PostgresCStrings) -> OpaquePointer? {
+        values.withPointers { values in
+            if let name {
+                PQexecPrepared(handle, name, Int32(types.count), values, nil, nil, 0)
+            } else {
+                PQexecParams(handle, sql, Int32(types.count), types, values, nil, nil, 0)
+            }
+        }
     }
 
     /// A value in PostgreSQL's text input format, with its type OID (0: inferred).

@@ -150,7 +150,7 @@ public final class PostgresDatabase: SQLDatabase {
         on connection: PostgresConnection
     ) throws(StoreError) -> T {
         guard inTransaction else { return try body(connection) }
-        try connection.begin()
+        connection.begin()
         let value = try body(connection)
         try connection.commit()
         return value
