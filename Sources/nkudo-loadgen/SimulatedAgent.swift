@@ -50,33 +50,21 @@ final class SimulatedAgent: Sendable {
         }
     }
 
-    /// The realistic part of a heartbeat, as `nkudo-edge run` fills it.
+    /// The realistic part of a heartbeat, as `nkudo-edge run` fills it: host facts as
+    /// totals (16 cores, 64 GiB, two filesystems, KVM usable) and each VM's id, name,
+    /// state, size and last change.
     static func heartbeat(_ identity: AgentIdentity, vms: Int) -> HeartbeatRequest {
         let since = ProtoTimestamp(seconds: 1_764_000_000, nanos: 0)
-        let facts = HostFacts(
-            collectedAt: since, cpuCores: 16, memoryTotalBytes: 67_430_866_944, memoryFreeBytes: 41_221_345_280,
-            disks: [
-                HostFacts.Disk(mountpoint: "/", totalBytes: 502_468_108_288, freeBytes: 311_402_012_672),
-                HostFacts.Disk(mountpoint: "/var", totalBytes: 1_999_844_147_200, freeBytes: 1_211_004_231_680),
-            ],
-            os: "linux", osVersion: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0-28-amd64", arch: "x86_64",
-            kvm: HostFacts.Kvm(present: true, readable: true, writable: true),
-            interfaces: [
-                HostFacts.Interface(name: "eno1", mac: "3c:ec:ef:12:34:56", addresses: ["192.0.2.17/24", "2001:db8::17/64"]),
-                HostFacts.Interface(name: "nkbr0", mac: "02:42:ac:11:00:01", addresses: ["172.30.0.1/24"], isBridge: true),
-            ],
-            bridges: ["nkbr0"])
         let reports = (0..<vms).map { index in
-            let id = Self.vmID(agentID: identity.agentId, index: index)
-            return HeartbeatRequest.MicroVMReport(
-                id: id, name: "vm-\(identity.hostname)-\(index)", status: "RUNNING", vcpuCount: 2, memoryMib: 2048,
-                kernelPath: "/var/lib/nkudo-edge/images/vmlinux-6.1", rootfsPath: "/var/lib/nkudo-edge/vms/\(id)/rootfs.raw",
-                tapIface: "nktap\(index)", chPid: Int32(4000 + index), updatedAt: since)
+            HeartbeatRequest.MicroVMReport(
+                id: Self.vmID(agentID: identity.agentId, index: index), name: "vm-\(identity.hostname)-\(index)", status: "RUNNING",
+                vcpuCount: 2, memoryMib: 2048, updatedAt: since)
         }
         return HeartbeatRequest(
             agentId: identity.agentId, agentVersion: "0.1.0-loadgen", os: "linux", arch: "x86_64", kernelVersion: "6.1.0-28-amd64",
-            hostname: identity.hostname, cloudHypervisorAvailable: true, microvms: reports, hostFacts: facts,
-            tenantId: identity.tenantId, siteId: identity.siteId, hostId: identity.hostId)
+            hostname: identity.hostname, cpuCoresTotal: 16, memoryBytesTotal: 67_430_866_944,
+            storageBytesTotal: 502_468_108_288 + 1_999_844_147_200, kvmAvailable: true, cloudHypervisorAvailable: true,
+            microvms: reports)
     }
 
     /// A stable VM id per agent and index (a UUID, so the server takes it as it is).

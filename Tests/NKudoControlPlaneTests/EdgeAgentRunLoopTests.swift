@@ -165,6 +165,12 @@ struct EdgeAgentRunLoopTests {
             let status = try await fleet.tenantClient.getStatus(GetStatusRequest(siteId: fleet.site.id))
             #expect(status.hosts.first?.agentState == .online)
             #expect(status.hosts.first?.hostname == "rig")
+            // The heartbeat carries the facts as totals; the host shows this machine's.
+            let facts = try HostFactsCollector().collect()
+            let host = try #require(status.hosts.first)
+            #expect(host.cpuCoresTotal == facts.cpuCores && host.memoryBytesTotal == facts.memoryTotalBytes)
+            #expect(host.storageBytesTotal == facts.disks.reduce(0) { $0 + $1.totalBytes } && host.storageBytesTotal > 0)
+            #expect(host.kvmAvailable == (facts.kvm.map { $0.present && $0.readable && $0.writable } ?? false))
             try await rig.stop()
             #expect(try rig.state.outboxCount() == 0)
             #expect(try await rig.provider.reconcileAll().isEmpty)
