@@ -56,8 +56,10 @@ struct ServiceEnvironment: Sendable {
 enum Identifiers {
     /// The canonical lowercase form of a UUID string, or nil when it is not a UUID.
     static func canonicalUUID(_ text: String) -> String? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard trimmed.count == 36, let uuid = UUID(uuidString: trimmed) else { return nil }
+        // Trimmed without bridging to NSString: every reported VM id of every heartbeat
+        // passes here (README, Performance).
+        let trimmed = HeartbeatNormalizer.trimmed(text)
+        guard trimmed.utf8.count == 36, let uuid = UUID(uuidString: String(trimmed)) else { return nil }
         return uuid.uuidString.lowercased()
     }
 
