@@ -81,43 +81,18 @@ struct LoadgenCommand: AsyncParsableCommand {
         // Every agent's connection up front, 32 handshakes at a time, so that no step pays
         // for a storm of first handshakes (the agents of a real fleet connect over minutes).
         let connectStart = ContinuousClock.now
-        let next = Locked(0)
-        let failedConnects = Locked(0)
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<min(32, simulated.count) {
-                group.addTask {
-                    while true {
-                        let index: Int = next.withLock { value in defer { value += 1 }; return value }
-                        guard index < simulated.count else { return }
-                        do { try await simulated[index].connection.open() } catch { failedConnects.withLock { $0 += 1 } }
-                    }
-                }
-            }
-        }
+        let failedConnects = await Self.forEach(of: simulated) { agent in try await agent.connection.open() }
         log(String(format: "connected %d agents in %.1f s (%d failed)", simulated.count, (ContinuousClock.now - connectStart).seconds,
-                   failedConnects.withLock { $0 }))
-        // Every agent's first heartbeat up front, 32 at a time: it reports the agent's VMs for
-        // the first time (inserts and audit events), which a real fleet does once, at
-        // enrollment, not in the steady state the steps measure.
+                   failedConnects))
+        // Every agent's first heartbeat up front: it reports the agent's VMs for the first
+        // time (inserts and audit events), which a real fleet does once, at enrollment, not
+        // in the steady state the steps measure.
         let primeStart = ContinuousClock.now
-        let nextPrime = Locked(0)
-        let failedPrimes = Locked(0)
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<min(32, simulated.count) {
-                group.addTask {
-                    while true {
-                        let index: Int = nextPrime.withLock { value in defer { value += 1 }; return value }
-                        guard index < simulated.count else { return }
-                        let sequence = Int64(Date().timeIntervalSince1970 * 1000) - 1
-                        do { _ = try await simulated[index].sendHeartbeat(sequence: sequence, update: nil) } catch {
-                            failedPrimes.withLock { $0 += 1 }
-                        }
-                    }
-                }
-            }
+        let failedPrimes = await Self.forEach(of: simulated) { agent in
+            _ = try await agent.sendHeartbeat(sequence: Int64(Date().timeIntervalSince1970 * 1000) - 1, update: nil)
         }
         log(String(format: "first heartbeat of %d agents in %.1f s (%d failed)", simulated.count, (ContinuousClock.now - primeStart).seconds,
-                   failedPrimes.withLock { $0 }))
+                   failedPrimes))
         var bytes: [String: Int] = [:]
         let sample = SimulatedAgent.heartbeat(setup.agents[0], vms: vms)
         bytes["binary"] = try sample.serializedBytes().count
@@ -153,6 +128,24 @@ struct LoadgenCommand: AsyncParsableCommand {
         } else {
             print(Table.render(report))
         }
+    }
+
+    /// Runs `body` for every agent, 32 at a time; returns how many failed.
+    private static func forEach(of agents: [SimulatedAgent], _ body: @escaping @Sendable (SimulatedAgent) async throws -> Void) async -> Int {
+        let next = Locked(0)
+        let failed = Locked(0)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(32, agents.count) {
+                group.addTask {
+                    while true {
+                        let index: Int = next.withLock { value in defer { value += 1 }; return value }
+                        guard index < agents.count else { return }
+                        do { try await body(agents[index]) } catch { failed.withLock { $0 += 1 } }
+                    }
+                }
+            }
+        }
+        return failed.withLock { $0 }
     }
 
     // MARK: Heartbeats
