@@ -176,15 +176,24 @@ extension SQLStore {
     /// The heartbeat's agent, its row locked; `.unauthorized` when the heartbeat carries a
     /// certificate serial to check and the agent is unknown or has another one, else
     /// `.notFound` for an unknown agent.
+    ///
+    /// A serial to check is checked on an unlocked read first, so that a superseded
+    /// certificate (valid until it expires) cannot take the agent's row lock again and again.
     private static func requireAgent(_ heartbeat: HeartbeatIngest, on connection: any SQLConnection, lockClause: String) throws(StoreError) -> AgentRecord {
-        let agent = try loadAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
         guard let serial = heartbeat.certificateSerial else {
-            guard let agent else { throw StoreError(.notFound, "agent not found") }
-            return agent
+            return try requireAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
         }
+        try checkSerial(serial, of: loadAgent(heartbeat.agentID, on: connection))
+        let agent = try loadAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
+        try checkSerial(serial, of: agent)
+        guard let agent else { throw StoreError(.unauthorized, "unknown agent") }
+        return agent
+    }
+
+    /// `.unauthorized` unless the agent exists and has this certificate serial.
+    private static func checkSerial(_ serial: String, of agent: AgentRecord?) throws(StoreError) {
         guard let agent else { throw StoreError(.unauthorized, "unknown agent") }
         guard agent.certificateSerial == serial else { throw StoreError(.unauthorized, "certificate serial mismatch") }
-        return agent
     }
 
     /// Agent ONLINE, heartbeat time and sequence, reported software (nil keeps the stored).
@@ -343,6 +352,7 @@ extension SQLStore {
             let locked = try classify(changed, stored: storedVMs(of: changed, lockClause: lockClause, on: connection), agent: agent)
             classified.changed = locked.changed
             classified.unknown += locked.unknown
+            classified.foreign += locked.foreign
         }
         var transitions = 0
         let cause = ["source": "heartbeat"]

@@ -203,16 +203,24 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             try check(PQexec(handle, "BEGIN"))
             return try check(execute(prepared: name, sql: sql, types: types, values: values))
         }
-        let queued = values.withPointers { values in
-            PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
-                && (name.map { PQsendQueryPrepared(handle, $0, Int32(types.count), values, nil, nil, 0) }
-                    ?? PQsendQueryParams(handle, sql, Int32(types.count), types, values, nil, nil, 0)) == 1
-                && PQpipelineSync(handle) == 1
+        let sentBegin = PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
+        let sentStatement = sentBegin && values.withPointers { values in
+            (name.map { PQsendQueryPrepared(handle, $0, Int32(types.count), values, nil, nil, 0) }
+                ?? PQsendQueryParams(handle, sql, Int32(types.count), types, values, nil, nil, 0)) == 1
         }
-        let begin = queued ? nextPipelineResult() : nil
-        let statement = queued ? nextPipelineResult() : nil
-        if queued, let sync = PQgetResult(handle) { PQclear(sync) }
+        // libpq refuses to send (e.g. too many parameters) before anything of the statement
+        // is queued; what was queued still runs, so that the pipeline ends cleanly.
+        let refusal = sentStatement ? nil : errorMessage
+        let synced = PQpipelineSync(handle) == 1
+        let begin = synced && sentBegin ? nextPipelineResult() : nil
+        let statement = synced && sentStatement ? nextPipelineResult() : nil
+        if synced, let sync = PQgetResult(handle) { PQclear(sync) }
         PQexitPipelineMode(handle)
+        if let refusal, isHealthy {
+            // A BEGIN that ran is rolled back with the body's failure.
+            if let begin { PQclear(begin) }
+            throw StoreError(.database, "the statement could not be sent", underlying: refusal)
+        }
         guard let begin, PQresultStatus(begin) == PGRES_COMMAND_OK else {
             if let statement { PQclear(statement) }
             try check(begin)
