@@ -21,7 +21,7 @@ extension SQLStore {
             // operation that takes several of them.
             let agent: AgentRecord
             var ingested: IngestedHeartbeat
-            if let online = try Self.recordLivenessOfOnlineAgent(heartbeat, now: now, on: connection) {
+            if let online = try Self.recordLiveness(heartbeat, now: now, ifOnline: true, on: connection) {
                 agent = online
                 ingested = IngestedHeartbeat(storedSeq: online.heartbeatSeq)
                 if siteClock.shouldAdvance(agent.siteID, to: now) {
@@ -32,7 +32,7 @@ extension SQLStore {
                 ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq)
                 ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
                 if !ingested.stale {
-                    try Self.recordLiveness(of: agent, heartbeat: heartbeat, now: now, on: connection)
+                    try Self.recordLiveness(heartbeat, now: now, ifOnline: false, on: connection)
                     if agent.state == .online {
                         try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
                     } else {
@@ -144,23 +144,28 @@ extension SQLStore {
         )
     }
 
-    /// The heartbeat of an agent already ONLINE, when it is not stale (the common case):
-    /// liveness and reported software recorded with one statement, which also takes the
-    /// agent's row lock; returns the agent as updated. Nil when the agent is unknown, not
-    /// ONLINE, the heartbeat is stale or its certificate serial is not the agent's: then
-    /// nothing was written.
-    private static func recordLivenessOfOnlineAgent(_ heartbeat: HeartbeatIngest, now: Date, on connection: any SQLConnection) throws(StoreError) -> AgentRecord? {
+    /// Agent ONLINE, heartbeat time, sequence (never lowered) and reported software (nil
+    /// keeps the stored), with one statement that also takes the agent's row lock; returns
+    /// the agent as updated. Only for a heartbeat that is not stale and, when it carries
+    /// one, has the agent's certificate serial: nil (nothing written) otherwise, when the
+    /// agent is unknown, and, `ifOnline`, when it is not ONLINE. `ifOnline` is the common
+    /// case, tried before the agent is read at all.
+    @discardableResult
+    private static func recordLiveness(
+        _ heartbeat: HeartbeatIngest, now: Date, ifOnline: Bool, on connection: any SQLConnection
+    ) throws(StoreError) -> AgentRecord? {
         try connection.query(
             SQLStatement(
                 raw: """
-                    UPDATE agents SET last_heartbeat_at = $1,
+                    UPDATE agents SET state = 'ONLINE', last_heartbeat_at = $1,
                                       heartbeat_seq = CASE WHEN heartbeat_seq > CAST($2 AS BIGINT) THEN heartbeat_seq ELSE CAST($2 AS BIGINT) END,
                                       agent_version = COALESCE(CAST($3 AS TEXT), agent_version),
                                       os = COALESCE(CAST($4 AS TEXT), os),
                                       arch = COALESCE(CAST($5 AS TEXT), arch),
                                       kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
                                       updated_at = $7
-                    WHERE id = $8 AND state = 'ONLINE' AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
+                    WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "")
+                      AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
                       AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT))
                     RETURNING \(StoreColumns.agent)
                     """,
@@ -194,28 +199,6 @@ extension SQLStore {
     private static func checkSerial(_ serial: String, of agent: AgentRecord?) throws(StoreError) {
         guard let agent else { throw StoreError(.unauthorized, "unknown agent") }
         guard agent.certificateSerial == serial else { throw StoreError(.unauthorized, "certificate serial mismatch") }
-    }
-
-    /// Agent ONLINE, heartbeat time and sequence, reported software (nil keeps the stored).
-    private static func recordLiveness(of agent: AgentRecord, heartbeat: HeartbeatIngest, now: Date, on connection: any SQLConnection) throws(StoreError) {
-        try connection.execute(
-            SQLStatement(
-                raw: """
-                    UPDATE agents SET state = 'ONLINE', last_heartbeat_at = $1, heartbeat_seq = $2,
-                                      agent_version = COALESCE(CAST($3 AS TEXT), agent_version),
-                                      os = COALESCE(CAST($4 AS TEXT), os),
-                                      arch = COALESCE(CAST($5 AS TEXT), arch),
-                                      kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
-                                      updated_at = $7
-                    WHERE id = $8
-                    """,
-                [
-                    .timestamp(now), .int(max(agent.heartbeatSeq, heartbeat.heartbeatSeq)), .nonBlank(heartbeat.agentVersion),
-                    .nonBlank(heartbeat.os), .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), .timestamp(now),
-                    .text(agent.id),
-                ]
-            )
-        )
     }
 
     /// Host facts and NetBird status, with one statement. A nil hostname keeps the stored
