@@ -166,19 +166,10 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                 try metadata.save(to: stateFile(id))
                 return metadata.state
             }
-            if state == nil || state == .created {
-                // A VMM left by an interrupted start (not answering yet, or its VM not
-                // booted): finish that start instead of launching a second VMM.
-                do {
-                    try await waitUntilRunning(process, metadata: metadata)
-                    logger.info("finished an interrupted start", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
-                    metadata.status = .running
-                    try metadata.save(to: stateFile(id))
-                    return metadata.state
-                } catch {
-                    logger.warning("the VMM of an interrupted start does not come up; replacing it",
-                                   metadata: ["vm_id": "\(id)", "error": "\(error)"])
-                }
+            // A VMM left by an interrupted start (not answering yet, or its VM not booted):
+            // finish that start instead of launching a second VMM.
+            if state == nil || state == .created, try await finishInterruptedStart(id, with: process, metadata: &metadata) {
+                return metadata.state
             }
             // A VMM whose guest is not running is replaced by a fresh one.
             await terminate(process, metadata: metadata)
@@ -190,16 +181,11 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             logger.warning("adopting an unrecorded VMM of this VM", metadata: ["vm_id": "\(id)", "pid": "\(unrecorded.pid)"])
             metadata.process = unrecorded
             try metadata.save(to: stateFile(id))
-            do {
-                try await waitUntilRunning(unrecorded, metadata: metadata)
-                metadata.status = .running
-                try metadata.save(to: stateFile(id))
+            if try await finishInterruptedStart(id, with: unrecorded, metadata: &metadata) {
                 return metadata.state
-            } catch {
-                logger.warning("the adopted VMM does not come up; replacing it", metadata: ["vm_id": "\(id)", "error": "\(error)"])
-                await terminate(unrecorded, metadata: metadata)
-                metadata.process = nil
             }
+            await terminate(unrecorded, metadata: metadata)
+            metadata.process = nil
         }
         if FileOperations.fileType(metadata.apiSocketPath) != nil {
             logger.info("removing stale api socket", metadata: ["vm_id": "\(id)", "path": "\(metadata.apiSocketPath)"])
@@ -256,6 +242,25 @@ public final class CloudHypervisorProvider: MicroVMProvider {
 
     /// Waits for the API socket, `vmm.ping`, and a running guest (booting it if the VMM
     /// only created it); fails when the VMM exits or `startTimeout` passes.
+    /// Waits for `process`, a VMM of this VM left by an interrupted start, to run the guest
+    /// and records the VM running; false (logged) when it does not come up: it is then to
+    /// be replaced.
+    private func finishInterruptedStart(
+        _ id: VMID, with process: ProcessControl.Identity, metadata: inout VMMetadata
+    ) async throws(ProviderError) -> Bool {
+        do {
+            try await waitUntilRunning(process, metadata: metadata)
+        } catch {
+            logger.warning("the VMM of an interrupted start does not come up; replacing it",
+                           metadata: ["vm_id": "\(id)", "pid": "\(process.pid)", "error": "\(error)"])
+            return false
+        }
+        logger.info("finished an interrupted start", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+        metadata.status = .running
+        try metadata.save(to: stateFile(id))
+        return true
+    }
+
     private func waitUntilRunning(_ process: ProcessControl.Identity, metadata: VMMetadata) async throws(ProviderError) {
         let deadline = ContinuousClock.now + .seconds(configuration.startTimeout)
         var lastError = ProviderError(.api, "api socket \(metadata.apiSocketPath) did not appear")
