@@ -44,7 +44,7 @@ enum HeartbeatNormalizer {
     /// A reported VM state; the agent's own words (`created`, `deleted`) map to the
     /// control plane's states, anything unknown is `CREATING`.
     static func vmState(_ text: String) -> MicroVM.State {
-        switch trimmed(text).uppercased() {
+        switch text.trimmedBlanks.uppercased() {
         case "RUNNING": return .running
         case "STOPPED", "CREATED": return .stopped
         case "DELETING": return .deleting
@@ -56,7 +56,7 @@ enum HeartbeatNormalizer {
 
     /// An execution state from an update; nil for values that are not states.
     static func executionState(_ text: String) -> Execution.State? {
-        switch trimmed(text).uppercased() {
+        switch text.trimmedBlanks.uppercased() {
         case "PENDING": return .pending
         case "IN_PROGRESS", "RUNNING", "STARTED": return .inProgress
         case "SUCCEEDED", "SUCCESS", "OK": return .succeeded
@@ -67,22 +67,11 @@ enum HeartbeatNormalizer {
 
     /// A log severity; `warning` is WARN, unknown values are INFO.
     static func severity(_ text: String) -> ExecutionLog.Severity {
-        switch trimmed(text).uppercased() {
+        switch text.trimmedBlanks.uppercased() {
         case "DEBUG", "TRACE": return .debug
         case "WARN", "WARNING": return .warn
         case "ERROR", "ERR", "FATAL", "CRITICAL": return .error
         default: return .info
         }
-    }
-
-    /// `text` without leading and trailing blanks (spaces and tabs, what `.whitespaces`
-    /// names), without bridging to NSString: that was 5 % of a heartbeat (README, Performance).
-    static func trimmed(_ text: String) -> Substring {
-        func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar == "\t" || scalar.properties.generalCategory == .spaceSeparator }
-        let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isBlank($0) }), let last = scalars.lastIndex(where: { !isBlank($0) }) else {
-            return ""
-        }
-        return Substring(scalars[first...last])
     }
 }
