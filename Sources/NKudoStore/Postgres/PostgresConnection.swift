@@ -178,14 +178,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             beginPending = false
             return try beginAndExecute(prepared: name, sql: statement.sql, types: types, values: values)
         }
-        let result = values.withPointers { values in
-            if let name {
-                PQexecPrepared(handle, name, Int32(types.count), values, nil, nil, 0)
-            } else {
-                PQexecParams(handle, statement.sql, Int32(types.count), types, values, nil, nil, 0)
-            }
-        }
-        return try check(result)
+        return try check(execute(prepared: name, sql: statement.sql, types: types, values: values))
     }
 
     /// Sends the pending `BEGIN` on its own (before a script, which pipeline mode refuses).
