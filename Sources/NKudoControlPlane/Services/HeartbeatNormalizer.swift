@@ -11,9 +11,8 @@ enum HeartbeatNormalizer {
             let value = flat.isEmpty ? (nested ?? "") : flat
             return value.isBlank ? nil : value
         }
-        let kvm = facts?.kvm
-        let kvmAvailable = request.kvmAvailable || (kvm.map { $0.present && $0.readable && $0.writable } ?? false)
-        let storage = request.storageBytesTotal != 0 ? request.storageBytesTotal : (facts?.disks.reduce(0) { $0 + $1.totalBytes } ?? 0)
+        let kvmAvailable = request.kvmAvailable || (facts?.kvmUsable ?? false)
+        let storage = request.storageBytesTotal != 0 ? request.storageBytesTotal : (facts?.storageBytesTotal ?? 0)
         let vms = request.microvms.compactMap { report -> HeartbeatIngest.ReportedVM? in
             guard let id = Identifiers.canonicalUUID(report.id) else { return nil }
             let rawState = !report.state.isBlank ? report.state : report.status

@@ -147,8 +147,7 @@ public actor EdgeAgent: Service {
             agentId: identity.agentID, heartbeatSeq: lastSequence, agentVersion: configuration.agentVersion,
             os: facts?.os ?? "", arch: facts?.arch ?? "", kernelVersion: facts?.kernel ?? "", hostname: configuration.hostname,
             cpuCoresTotal: facts?.cpuCores ?? 0, memoryBytesTotal: facts?.memoryTotalBytes ?? 0,
-            storageBytesTotal: facts?.disks.reduce(0) { $0 + $1.totalBytes } ?? 0,
-            kvmAvailable: facts?.kvm.map { $0.present && $0.readable && $0.writable } ?? false,
+            storageBytesTotal: facts?.storageBytesTotal ?? 0, kvmAvailable: facts?.kvmUsable ?? false,
             cloudHypervisorAvailable: hostFacts.cloudHypervisorAvailable(binary: configuration.cloudHypervisorBinary),
             microvms: vms.map(Self.report), executionUpdates: updates.values.sorted { $0.executionId < $1.executionId },
             sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird)
