@@ -105,7 +105,7 @@ public struct ControlPlaneAuthenticator: CallerAuthenticator {
     }
 
     /// Audits the failure and returns the 401 to throw.
-    func failure(_ reason: String, method: RPCMethod, requestID: String, remoteAddress: String?, tenantID: String? = nil) async -> APIError {
+    private func failure(_ reason: String, method: RPCMethod, requestID: String, remoteAddress: String?, tenantID: String? = nil) async -> APIError {
         let event = AuditEvent(tenantID: tenantID, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure",
                                resourceType: "rpc", resourceID: "\(method.serviceName)/\(method.methodName)", requestID: requestID,
                                sourceIP: remoteAddress, metadataJSON: "{\"reason\":\"\(reason)\"}", occurredAt: now())
