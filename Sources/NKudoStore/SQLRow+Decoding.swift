@@ -220,7 +220,8 @@ enum StoreColumns {
     static let site = "id, tenant_id, name, external_key, location_country_code, connectivity_state, last_heartbeat_at, created_at"
     static let apiKey = "id, tenant_id, name, expires_at"
     static let agent = """
-        id, tenant_id, site_id, host_id, cert_serial, cert_expires_at, refresh_token_hash, state, heartbeat_seq, last_heartbeat_at
+        id, tenant_id, site_id, host_id, cert_serial, cert_expires_at, refresh_token_hash, state, heartbeat_seq, last_heartbeat_at, \
+        previous_cert_serial, previous_credentials_expire_at, retired_at
         """
     static let microVM = "id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib, last_transition_at, updated_at"
     static let execution = """
@@ -235,7 +236,8 @@ enum StoreColumns {
         h.kvm_available, h.cloud_hypervisor_available, h.last_facts_at, h.netbird_connected, h.netbird_state, \
         h.netbird_reason, h.netbird_peer_id, h.netbird_ipv4, h.netbird_management_url, h.netbird_network_id, \
         h.netbird_fqdn, h.netbird_management_connected, h.netbird_signal_connected, h.netbird_peers_connected, \
-        h.netbird_peers_total, h.netbird_updated_at, a.state AS agent_state, a.last_heartbeat_at AS agent_last_heartbeat_at
+        h.netbird_peers_total, h.netbird_updated_at, h.os_hostname, a.state AS agent_state, \
+        a.last_heartbeat_at AS agent_last_heartbeat_at
         """
 }
 
@@ -291,7 +293,10 @@ extension AgentRecord {
             refreshTokenHash: try row.text("refresh_token_hash"),
             state: try row.stored("state"),
             heartbeatSeq: try row.int64("heartbeat_seq"),
-            lastHeartbeatAt: try row.optionalDate("last_heartbeat_at")
+            lastHeartbeatAt: try row.optionalDate("last_heartbeat_at"),
+            previousCertificateSerial: try row.optionalText("previous_cert_serial"),
+            previousCredentialsExpireAt: try row.optionalDate("previous_credentials_expire_at"),
+            retiredAt: try row.optionalDate("retired_at")
         )
     }
 }
@@ -332,7 +337,8 @@ extension NKudoContract.Host {
             lastFactsAt: try row.timestamp("last_facts_at"),
             agentState: agentState,
             agentLastHeartbeatAt: try row.timestamp("agent_last_heartbeat_at"),
-            netbird: netbird
+            netbird: netbird,
+            osHostname: try row.optionalText("os_hostname") ?? ""
         )
     }
 }

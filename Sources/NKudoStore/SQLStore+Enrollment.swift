@@ -133,25 +133,33 @@ extension SQLStore {
         }
     }
 
-    /// A conditional `UPDATE` on the expected serial or refresh token hash: of concurrent
-    /// rotations from the same credentials exactly one succeeds.
+    /// One conditional `UPDATE`. Renewing with the current credentials keeps them as the
+    /// previous ones (valid until the new ones are first used or `graceUntil`); renewing
+    /// with the previous ones (the response of the last renewal was lost) keeps them as
+    /// they are and replaces the new ones, which were never used.
     public func rotateAgentCredentials(_ rotation: CredentialRotation, now: Date) async throws(StoreError) -> AgentRecord {
-        let (column, expected) =
+        let (current, previous, expected) =
             switch rotation.expected {
-            case .certificateSerial(let serial): ("cert_serial", serial)
-            case .refreshTokenHash(let hash): ("refresh_token_hash", hash)
+            case .certificateSerial(let serial): ("cert_serial", "previous_cert_serial", serial)
+            case .refreshTokenHash(let hash): ("refresh_token_hash", "previous_refresh_token_hash", hash)
             }
         let rotated = try await database.withTransaction { connection throws(StoreError) -> AgentRecord in
             let rows = try connection.query(
                 SQLStatement(
                     raw: """
-                        UPDATE agents SET cert_serial = $1, cert_expires_at = $2, refresh_token_hash = $3, updated_at = $4
-                        WHERE id = $5 AND \(column) = $6
+                        UPDATE agents SET
+                            previous_cert_serial = CASE WHEN \(current) = $6 THEN cert_serial ELSE previous_cert_serial END,
+                            previous_refresh_token_hash = CASE WHEN \(current) = $6 THEN refresh_token_hash ELSE previous_refresh_token_hash END,
+                            previous_credentials_expire_at = CASE WHEN \(current) = $6 THEN $7 ELSE previous_credentials_expire_at END,
+                            cert_serial = $1, cert_expires_at = $2, refresh_token_hash = $3, updated_at = $4
+                        WHERE id = $5 AND retired_at IS NULL
+                          AND (\(current) = $6 OR (\(previous) = $6 AND previous_credentials_expire_at > $4))
                         RETURNING \(StoreColumns.agent)
                         """,
                     [
                         .text(rotation.newCertificateSerial), .timestamp(rotation.newCertificateExpiresAt),
                         .text(rotation.newRefreshTokenHash), .timestamp(now), .text(rotation.agentID), .text(expected),
+                        .timestamp(rotation.graceUntil),
                     ]
                 )
             )
@@ -162,6 +170,20 @@ extension SQLStore {
         }
         logger.info("agent credentials rotated", metadata: [StoreLogKey.agentID: "\(rotated.id)"])
         return rotated
+    }
+
+    public func confirmCurrentCredentials(agentID: String) async throws(StoreError) {
+        _ = try await database.withTransaction { connection throws(StoreError) in
+            try connection.execute(
+                SQLStatement(
+                    raw: """
+                        UPDATE agents SET previous_cert_serial = NULL, previous_refresh_token_hash = NULL, previous_credentials_expire_at = NULL
+                        WHERE id = $1 AND previous_cert_serial IS NOT NULL
+                        """,
+                    [.text(agentID)]
+                )
+            )
+        }
     }
 
     // MARK: Helpers

@@ -8,12 +8,14 @@ extension SQLStore {
     /// Ingests the heartbeat and leases plans in one transaction, under the agent's row lock.
     ///
     /// A stale heartbeat (`heartbeat_seq` > 0 and below the stored one) changes nothing of
-    /// the agent, its host or its VMs; its execution updates are still recorded and plans
-    /// still leased. Execution updates follow the rules of result reports
-    /// (``reportResults(_:now:)``) but are skipped, not refused, for plans another agent
-    /// holds a live lease on. The site's connectivity is rolled up as in
-    /// ``enroll(_:now:)``.
-    public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> [LeasedPlanRecord] {
+    /// the agent, its host or its VMs; its lease claims and execution updates still count
+    /// and plans are still leased. Execution updates follow the rules of result reports
+    /// (``reportResults(_:now:)``): only the plan's lease holder, with its fencing token,
+    /// records progress; other claims come back as rejections. An IN_PROGRESS update and
+    /// every held lease the agent lists extend the plan's lease. VM reports change only the
+    /// VMs placed on the agent's host (and add VMs the control plane does not know). The
+    /// site's connectivity is rolled up as in ``enroll(_:now:)``.
+    public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome {
         let dialect = self.dialect
         let siteClock = self.siteHeartbeatClock
         let ingested = try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
@@ -28,10 +30,11 @@ extension SQLStore {
                     try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
                 }
             } else {
-                agent = try Self.requireAgent(heartbeat, on: connection, lockClause: dialect.lockClause(.update))
+                agent = try Self.requireAgent(heartbeat, now: now, on: connection, lockClause: dialect.lockClause(.update))
                 ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq)
                 ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
                 if !ingested.stale {
+                    ingested.storedSeq = max(agent.heartbeatSeq, heartbeat.heartbeatSeq)
                     try Self.recordLiveness(heartbeat, now: now, ifOnline: false, on: connection)
                     if agent.state == .online {
                         try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
@@ -41,15 +44,22 @@ extension SQLStore {
                 }
             }
             if !ingested.stale {
-                ingested.keptHostname = try Self.recordFacts(heartbeat, agent: agent, now: now, on: connection)
+                try Self.recordFacts(heartbeat, agent: agent, now: now, on: connection)
             }
-            ingested.vmTransitions += try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, now: now, on: connection, dialect: dialect)
+            ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
+            let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now, on: connection,
+                                                          dialect: dialect)
+            ingested.vmTransitions += updates.transitions
+            for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
+                ingested.rejections.append(rejection)
+            }
             if !ingested.stale {
                 let reports = try Self.recordVMReports(heartbeat.microVMs, agent: agent, now: now, on: connection, dialect: dialect)
                 ingested.vmTransitions += reports.transitions
                 ingested.foreignVMs = reports.foreign
             }
-            ingested.leased = try Self.leasePlans(to: agent, lease: lease, now: now, on: connection, dialect: dialect)
+            ingested.leased = try Self.leasePlans(to: agent, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
+                                                  on: connection, dialect: dialect)
             return ingested
         }
         var metadata: Logger.Metadata = [StoreLogKey.agentID: "\(heartbeat.agentID)"]
@@ -58,29 +68,33 @@ extension SQLStore {
             metadata[StoreLogKey.storedHeartbeatSeq] = "\(ingested.storedSeq)"
             logger.notice("stale heartbeat: facts and VM reports ignored", metadata: metadata)
         }
-        if let hostname = ingested.keptHostname {
-            logger.warning("heartbeat hostname is taken by another host of the site; kept the stored one", metadata: metadata.merging([StoreLogKey.hostname: "\(hostname)"]) { $1 })
-        }
         if !ingested.foreignVMs.isEmpty {
             logger.warning(
-                "heartbeat reported VMs of another tenant or site; skipped",
+                "heartbeat reported VMs that are not on the agent's host; skipped",
                 metadata: metadata.merging([StoreLogKey.vmID: "\(ingested.foreignVMs)"]) { $1 }
+            )
+        }
+        if !ingested.rejections.isEmpty {
+            logger.notice(
+                "heartbeat claimed leases the agent does not hold; refused",
+                metadata: metadata.merging([StoreLogKey.planIDs: "\(ingested.rejections.map(\.planId))"]) { $1 }
             )
         }
         if ingested.vmTransitions > 0 {
             logger.debug("heartbeat moved VMs", metadata: metadata.merging([StoreLogKey.count: "\(ingested.vmTransitions)"]) { $1 })
         }
         logLeases(ingested.leased, agentID: heartbeat.agentID)
-        return ingested.leased
+        return HeartbeatOutcome(leased: ingested.leased, rejections: ingested.rejections, heartbeatSeq: ingested.storedSeq)
     }
 
-    /// What a heartbeat transaction did, for the log.
+    /// What a heartbeat transaction did.
     private struct IngestedHeartbeat: Sendable {
+        /// The highest sequence number stored for the agent after the heartbeat.
         var storedSeq: Int64
         var stale = false
-        var keptHostname: String?
         var foreignVMs: [String] = []
         var vmTransitions = 0
+        var rejections: [LeaseRejection] = []
         var leased: [LeasedPlanRecord] = []
     }
 
@@ -125,7 +139,7 @@ extension SQLStore {
             SQLStatement(
                 raw: """
                     SELECT id FROM agents
-                    WHERE tenant_id = $1 AND site_id = $2 AND state IN ('OFFLINE', 'DEGRADED') AND id <> $3
+                    WHERE tenant_id = $1 AND site_id = $2 AND state IN ('OFFLINE', 'DEGRADED') AND id <> $3 AND retired_at IS NULL
                     LIMIT 1
                     """,
                 [.text(agent.tenantID), .text(agent.siteID), .text(agent.id)]
@@ -146,10 +160,12 @@ extension SQLStore {
 
     /// Agent ONLINE, heartbeat time, sequence (never lowered) and reported software (nil
     /// keeps the stored), with one statement that also takes the agent's row lock; returns
-    /// the agent as updated. Only for a heartbeat that is not stale and, when it carries
-    /// one, has the agent's certificate serial: nil (nothing written) otherwise, when the
-    /// agent is unknown, and, `ifOnline`, when it is not ONLINE. `ifOnline` is the common
-    /// case, tried before the agent is read at all.
+    /// the agent as updated. Only for a heartbeat that is not stale, of an agent that is not
+    /// retired, and, when it carries one, with the agent's current certificate serial (the
+    /// credentials a renewal replaced then stop working) or the replaced one within its
+    /// grace: nil (nothing written) otherwise, when the agent is unknown, and, `ifOnline`,
+    /// when it is not ONLINE. `ifOnline` is the common case, tried before the agent is read
+    /// at all.
     @discardableResult
     private static func recordLiveness(
         _ heartbeat: HeartbeatIngest, now: Date, ifOnline: Bool, on connection: any SQLConnection
@@ -163,10 +179,16 @@ extension SQLStore {
                                       os = COALESCE(CAST($4 AS TEXT), os),
                                       arch = COALESCE(CAST($5 AS TEXT), arch),
                                       kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
+                                      previous_cert_serial = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL ELSE previous_cert_serial END,
+                                      previous_refresh_token_hash = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
+                                                                         ELSE previous_refresh_token_hash END,
+                                      previous_credentials_expire_at = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
+                                                                            ELSE previous_credentials_expire_at END,
                                       updated_at = $7
-                    WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "")
+                    WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "") AND retired_at IS NULL
                       AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
-                      AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT))
+                      AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT)
+                           OR (previous_cert_serial = CAST($9 AS TEXT) AND previous_credentials_expire_at > $1))
                     RETURNING \(StoreColumns.agent)
                     """,
                 [
@@ -178,44 +200,48 @@ extension SQLStore {
         ).first.map(AgentRecord.init(row:))
     }
 
-    /// The heartbeat's agent, its row locked; `.unauthorized` when the heartbeat carries a
-    /// certificate serial to check and the agent is unknown or has another one, else
-    /// `.notFound` for an unknown agent.
+    /// The heartbeat's agent, its row locked; `.unauthorized` when the agent is retired or
+    /// the heartbeat carries a certificate serial to check and the agent is unknown or has
+    /// another one, else `.notFound` for an unknown agent.
     ///
     /// A serial to check is checked on an unlocked read first, so that a superseded
     /// certificate (valid until it expires) cannot take the agent's row lock again and again.
-    private static func requireAgent(_ heartbeat: HeartbeatIngest, on connection: any SQLConnection, lockClause: String) throws(StoreError) -> AgentRecord {
+    private static func requireAgent(
+        _ heartbeat: HeartbeatIngest, now: Date, on connection: any SQLConnection, lockClause: String
+    ) throws(StoreError) -> AgentRecord {
         guard let serial = heartbeat.certificateSerial else {
-            return try requireAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
+            let agent = try requireAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
+            guard agent.retiredAt == nil else { throw StoreError(.unauthorized, "agent retired") }
+            return agent
         }
-        try checkSerial(serial, of: loadAgent(heartbeat.agentID, on: connection))
+        try checkSerial(serial, of: loadAgent(heartbeat.agentID, on: connection), now: now)
         let agent = try loadAgent(heartbeat.agentID, on: connection, lockClause: lockClause)
-        try checkSerial(serial, of: agent)
+        try checkSerial(serial, of: agent, now: now)
         guard let agent else { throw StoreError(.unauthorized, "unknown agent") }
         return agent
     }
 
-    /// `.unauthorized` unless the agent exists and has this certificate serial.
-    private static func checkSerial(_ serial: String, of agent: AgentRecord?) throws(StoreError) {
+    /// `.unauthorized` unless the agent exists, is not retired and this certificate serial
+    /// authenticates it.
+    private static func checkSerial(_ serial: String, of agent: AgentRecord?, now: Date) throws(StoreError) {
         guard let agent else { throw StoreError(.unauthorized, "unknown agent") }
-        guard agent.certificateSerial == serial else { throw StoreError(.unauthorized, "certificate serial mismatch") }
+        switch agent.credential(serial: serial, at: now) {
+        case .current, .previous: return
+        case .superseded: throw StoreError(.unauthorized, "certificate serial mismatch")
+        case .retired: throw StoreError(.unauthorized, "agent retired")
+        }
     }
 
-    /// Host facts and NetBird status, with one statement. A nil hostname keeps the stored
-    /// one (defect 14), so does one another host of the site has; that hostname is returned.
-    private static func recordFacts(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date, on connection: any SQLConnection) throws(StoreError) -> String? {
-        let wanted = heartbeat.hostname?.nonBlank
+    /// Host facts and NetBird status, with one statement. The reported OS host name is a
+    /// fact (`os_hostname`, nil keeps the stored one); the host's name stays the enrolled one.
+    private static func recordFacts(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date, on connection: any SQLConnection) throws(StoreError) {
         var assignments = """
-            hostname = CASE WHEN CAST($1 AS TEXT) IS NULL OR EXISTS (
-                                SELECT 1 FROM hosts other
-                                WHERE other.tenant_id = hosts.tenant_id AND other.site_id = hosts.site_id
-                                  AND other.hostname = CAST($1 AS TEXT) AND other.id <> hosts.id
-                            ) THEN hostname ELSE CAST($1 AS TEXT) END,
+            os_hostname = COALESCE(CAST($1 AS TEXT), os_hostname),
             cpu_cores_total = $2, memory_bytes_total = $3, storage_bytes_total = $4, kvm_available = $5,
             cloud_hypervisor_available = $6, last_facts_at = $7, updated_at = $7
             """
         var bindings: [SQLValue] = [
-            wanted.map(SQLValue.text) ?? .null, .int(Int64(heartbeat.cpuCoresTotal)), .int(heartbeat.memoryBytesTotal),
+            .nonBlank(heartbeat.osHostname), .int(Int64(heartbeat.cpuCoresTotal)), .int(heartbeat.memoryBytesTotal),
             .int(heartbeat.storageBytesTotal), .flag(heartbeat.kvmAvailable), .flag(heartbeat.cloudHypervisorAvailable),
             .timestamp(now), .text(agent.hostID),
         ]
@@ -233,21 +259,22 @@ extension SQLStore {
                 .flag(netbird.signalConnected), .int(Int64(netbird.peersConnected)), .int(Int64(netbird.peersTotal)),
             ]
         }
-        let rows = try connection.query(
-            SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8 RETURNING hostname", bindings)
-        )
-        guard let wanted, let stored = try rows.first?.text("hostname"), stored != wanted else { return nil }
-        return wanted
+        try connection.execute(SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8", bindings))
     }
 
     /// Execution updates for executions of the agent's tenant and site, following the same
-    /// rules as result reports; updates for terminal executions or plans, or for plans
-    /// another agent holds a live lease on, are skipped. Returns the VM transitions.
+    /// rules as result reports: recorded only when the agent holds the plan's lease with
+    /// the update's token (an IN_PROGRESS update then extends the lease); an update the
+    /// agent repeats for a plan it finished, or for an execution that is already terminal,
+    /// is skipped; any other claim is refused (one rejection per plan). Returns the VM
+    /// transitions and the rejections.
     private static func recordExecutionUpdates(
-        _ updates: [HeartbeatIngest.ExecutionUpdate], agent: AgentRecord, now: Date, on connection: any SQLConnection, dialect: SQLDialect
-    ) throws(StoreError) -> Int {
+        _ updates: [HeartbeatIngest.ExecutionUpdate], agent: AgentRecord, lease: LeaseOptions, now: Date, on connection: any SQLConnection,
+        dialect: SQLDialect
+    ) throws(StoreError) -> (transitions: Int, rejections: [LeaseRejection]) {
         var transitions = 0
         var touchedPlans: [String] = []
+        var rejections: [LeaseRejection] = []
         for update in updates {
             let outcome: ExecutionOutcome
             switch update.state {
@@ -263,18 +290,19 @@ extension SQLStore {
                     [.text(update.executionID), .text(agent.tenantID), .text(agent.siteID)]
                 )
             )
-            guard let planID = try owner.first?.text("plan_id") else { continue }
-            let plans = try connection.query(
-                SQLStatement(
-                    raw: "SELECT status, lease_agent_id, lease_expires_at FROM plans WHERE id = $1 \(dialect.lockClause(.update))",
-                    [.text(planID)]
-                )
-            )
-            guard let plan = plans.first else { continue }
-            let status: Plan.Status = try plan.stored("status")
-            let holder = try plan.optionalText("lease_agent_id")
-            let leaseLive = try (plan.optionalInt64("lease_expires_at") ?? .min) > now.unixMicroseconds
-            guard !status.isTerminal, holder == nil || holder == agent.id || !leaseLive else { continue }
+            guard let planID = try owner.first?.text("plan_id"),
+                  let planLease = try lockedPlanLease(planID, agent: agent, on: connection, dialect: dialect) else { continue }
+            switch planLease.admitsProgress(from: agent.id, token: update.leaseToken) {
+            case .holder:
+                break
+            case .finishedByClaimant:
+                continue
+            case .refused(let reason, let message):
+                if !rejections.contains(where: { $0.planId == planID }) {
+                    rejections.append(LeaseRejection(planId: planID, leaseToken: update.leaseToken, reason: reason, message: message))
+                }
+                continue
+            }
             let rows = try connection.query(
                 SQLStatement(raw: "SELECT id, state, operation_type, vm_id FROM executions WHERE id = $1", [.text(update.executionID)])
             )
@@ -283,18 +311,23 @@ extension SQLStore {
                 outcome, of: execution, planID: planID, agent: agent, startedAt: update.updatedAt, at: update.updatedAt,
                 on: connection, dialect: dialect
             )
+            if case .inProgress = outcome {
+                try extendLease(of: planID, lease: lease, now: now, on: connection)
+            }
             if !touchedPlans.contains(planID) { touchedPlans.append(planID) }
         }
         for planID in touchedPlans {
             _ = try rollUpPlan(planID, now: now, on: connection)
         }
-        return transitions
+        return (transitions, rejections)
     }
 
-    /// Reported VMs, scoped to the agent's tenant and site: a VM id of another tenant or
-    /// site is skipped, never moved (defect 42); DELETED VMs stay deleted; a new VM is
-    /// inserted (its name, when taken in the site, becomes its id). `last_transition_at`
-    /// changes only with the state (defect 25).
+    /// Reported VMs, scoped to the agent's host: a VM the control plane placed on another
+    /// host, or has not placed yet, or of another tenant or site, is skipped, never moved
+    /// (defect 42; a VM belongs to the host that runs it until the control plane moves it);
+    /// DELETED VMs stay deleted; a new VM is inserted on the agent's host (its name, when
+    /// taken in the site, becomes its id). `last_transition_at` changes only with the
+    /// state (defect 25).
     ///
     /// The known VMs are read (and locked, in id order) with one statement and updated with
     /// one more, whatever their number: a heartbeat reports every VM of its host each time,
@@ -358,11 +391,10 @@ extension SQLStore {
             SQLStatement(
                 raw: """
                     WITH reported (id, state, vcpu_count, memory_mib, transition_at) AS (VALUES \(values.joined(separator: ", ")))
-                    UPDATE microvms SET state = reported.state, host_id = $1, vcpu_count = reported.vcpu_count,
-                                        memory_mib = reported.memory_mib,
+                    UPDATE microvms SET state = reported.state, vcpu_count = reported.vcpu_count, memory_mib = reported.memory_mib,
                                         last_transition_at = COALESCE(reported.transition_at, microvms.last_transition_at), updated_at = $2
                     FROM reported
-                    WHERE microvms.id = reported.id
+                    WHERE microvms.id = reported.id AND microvms.host_id = $1
                     """,
                 bindings
             )
@@ -406,11 +438,11 @@ extension SQLStore {
             let memoryMiB: Int64
         }
 
-        /// Known VMs of the agent's tenant and site whose state, size or host differ.
+        /// Known VMs of the agent's host whose state or size differ.
         var changed: [Change] = []
         /// VMs not stored yet.
         var unknown: [HeartbeatIngest.ReportedVM] = []
-        /// Ids of VMs of another tenant or site.
+        /// Ids of VMs not placed on the agent's host.
         var foreign: [String] = []
     }
 
@@ -425,7 +457,8 @@ extension SQLStore {
                 classified.unknown.append(report)
                 continue
             }
-            guard try row.text("tenant_id") == agent.tenantID, try row.text("site_id") == agent.siteID else {
+            guard try row.text("tenant_id") == agent.tenantID, try row.text("site_id") == agent.siteID,
+                  try row.optionalText("host_id") == agent.hostID else {
                 classified.foreign.append(vmID)
                 continue
             }
@@ -435,10 +468,9 @@ extension SQLStore {
                 report: report, state: report.state.storedName == nil ? .creating : report.state, from: from,
                 vcpuCount: Int64(max(report.vcpuCount, 1)), memoryMiB: max(report.memoryMiB, 1)
             )
-            let hostID = try row.optionalText("host_id")
             let vcpuCount = try row.int64("vcpu_count")
             let memoryMiB = try row.int64("memory_mib")
-            if change.state != from || hostID != agent.hostID || vcpuCount != change.vcpuCount || memoryMiB != change.memoryMiB {
+            if change.state != from || vcpuCount != change.vcpuCount || memoryMiB != change.memoryMiB {
                 classified.changed.append(change)
             }
         }

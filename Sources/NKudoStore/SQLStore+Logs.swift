@@ -10,18 +10,19 @@ extension SQLStore {
     public func ingestLogs(agentID: String, entries: [LogEntry], now: Date) async throws(StoreError) -> LogIngestResult {
         let result = try await database.withTransaction { connection throws(StoreError) -> LogIngestResult in
             let agent = try Self.requireAgent(agentID, on: connection)
-            var executions: [LogTarget: String?] = [:]
+            var executions: [LogTarget: ResolvedLogTarget?] = [:]
             var accepted = 0
             for entry in entries {
                 let target = LogTarget(executionID: entry.executionID, actionID: entry.actionID?.nonBlank)
-                let executionID: String?
+                let resolved: ResolvedLogTarget?
                 if let known = executions[target] {
-                    executionID = known
+                    resolved = known
                 } else {
-                    executionID = try Self.resolve(target, agent: agent, on: connection)
-                    executions[target] = executionID
+                    resolved = try Self.resolve(target, agent: agent, on: connection)
+                    executions[target] = resolved
                 }
-                guard let executionID else { continue }
+                guard let resolved, resolved.lease.admitsLogs(from: agent.id, token: entry.leaseToken) else { continue }
+                let executionID = resolved.executionID
                 let inserted = try connection.query(
                     SQLStatement(
                         raw: """
@@ -96,25 +97,38 @@ extension SQLStore {
         let actionID: String?
     }
 
+    /// The execution a log entry belongs to and the lease of its plan.
+    private struct ResolvedLogTarget {
+        let executionID: String
+        let lease: PlanLease
+    }
+
     /// The execution of the agent's tenant and site a log entry belongs to: the action's
     /// execution when the entry names a plan and an action (defect 15), else the execution
     /// with that id; `nil` for unknown ones (the entry is dropped).
-    private static func resolve(_ target: LogTarget, agent: AgentRecord, on connection: any SQLConnection) throws(StoreError) -> String? {
+    private static func resolve(_ target: LogTarget, agent: AgentRecord, on connection: any SQLConnection) throws(StoreError) -> ResolvedLogTarget? {
+        let columns = "e.id, p.status, p.lease_agent_id, p.lease_token, p.lease_token_agent_id"
         if let actionID = target.actionID {
             let rows = try connection.query(
                 SQLStatement(
-                    raw: "SELECT id FROM executions WHERE plan_id = $1 AND operation_id = $2 AND tenant_id = $3 AND site_id = $4",
+                    raw: """
+                        SELECT \(columns) FROM executions e JOIN plans p ON p.id = e.plan_id
+                        WHERE e.plan_id = $1 AND e.operation_id = $2 AND e.tenant_id = $3 AND e.site_id = $4
+                        """,
                     [.text(target.executionID), .text(actionID), .text(agent.tenantID), .text(agent.siteID)]
                 )
             )
-            if let id = try rows.first?.text("id") { return id }
+            if let row = rows.first { return ResolvedLogTarget(executionID: try row.text("id"), lease: try PlanLease(row: row)) }
         }
         let rows = try connection.query(
             SQLStatement(
-                raw: "SELECT id FROM executions WHERE id = $1 AND tenant_id = $2 AND site_id = $3",
+                raw: """
+                    SELECT \(columns) FROM executions e JOIN plans p ON p.id = e.plan_id
+                    WHERE e.id = $1 AND e.tenant_id = $2 AND e.site_id = $3
+                    """,
                 [.text(target.executionID), .text(agent.tenantID), .text(agent.siteID)]
             )
         )
-        return try rows.first?.text("id")
+        return try rows.first.map { row throws(StoreError) in ResolvedLogTarget(executionID: try row.text("id"), lease: try PlanLease(row: row)) }
     }
 }

@@ -7,7 +7,8 @@ extension SQLStore {
     /// Applies a plan under the site's row lock. Errors: `.notFound` for a site of another
     /// tenant; `.invalid` (naming the action index) for no actions, a missing or unknown
     /// operation, a duplicate operation id, a missing VM id, or a START/STOP/DELETE whose
-    /// VM is not a (non-DELETED) VM of the site or created earlier in the plan;
+    /// VM is not a (non-DELETED) VM of the site or created earlier in the plan, or VMs on
+    /// more than one host (a plan runs on one host);
     /// `.conflict` for a reused idempotency key with another request hash, a CREATE of
     /// another site's VM, or a VM name in use in the site.
     public func applyPlan(_ plan: NewPlan, now: Date) async throws(StoreError) -> AppliedPlan {
@@ -159,15 +160,19 @@ extension SQLStore {
     private static func checkVMs(of actions: [ResolvedAction], plan: NewPlan, on connection: any SQLConnection) throws(StoreError) {
         var createdVMs = Set<String>()
         var createdNames: [String: String] = [:]
+        var hosts: [String: String] = [:]
         for (index, action) in actions.enumerated() {
             let rows = try connection.query(
-                SQLStatement(raw: "SELECT tenant_id, site_id, state FROM microvms WHERE id = $1", [.text(action.vmID)])
+                SQLStatement(raw: "SELECT tenant_id, site_id, host_id, state FROM microvms WHERE id = $1", [.text(action.vmID)])
             )
             var inSite: Bool?
             if let row = rows.first {
                 let tenantID = try row.text("tenant_id")
                 let siteID = try row.text("site_id")
                 inSite = tenantID == plan.tenantID && siteID == plan.siteID
+                if inSite == true, let hostID = try row.optionalText("host_id") {
+                    hosts[hostID] = action.vmID
+                }
             }
             if action.operation == .create {
                 if inSite == false {
@@ -198,6 +203,10 @@ extension SQLStore {
                     throw StoreError(.invalid, "action \(index) (\(action.operation)): VM \(action.vmID) is deleted")
                 }
             }
+        }
+        // A plan runs on one host: the host its VMs are on.
+        guard hosts.count <= 1 else {
+            throw StoreError(.invalid, "the plan's VMs live on different hosts (\(hosts.values.sorted().joined(separator: ", "))): apply one plan per host")
         }
     }
 

@@ -9,7 +9,7 @@ extension SQLStore {
                     raw: """
                         SELECT \(StoreColumns.host) FROM hosts h
                         LEFT JOIN agents a ON a.host_id = h.id
-                        WHERE h.tenant_id = $1 AND h.site_id = $2
+                        WHERE h.tenant_id = $1 AND h.site_id = $2 AND h.retired_at IS NULL
                         ORDER BY h.hostname, h.id
                         """,
                     [.text(tenantID), .text(siteID)]

@@ -4,27 +4,24 @@ public import NKudoContract
 
 // Result reports, execution outcomes, VM transitions and plan roll-ups.
 extension SQLStore {
-    /// Records results under the plan's row lock. The reporting agent must be the plan's
-    /// lease holder; a holder whose lease expired may still report until another agent
-    /// takes the plan. Results for executions that are already terminal are ignored.
+    /// Records results under the plan's row lock. The reporting agent must hold the plan's
+    /// lease with the report's fencing token (``PlanLease``); a holder whose lease expired
+    /// may still report until another agent takes the plan. Results the agent repeats for a
+    /// plan it finished, and results for executions that are already terminal, are ignored.
     public func reportResults(_ report: ResultReport, now: Date) async throws(StoreError) -> Plan.Status {
         let dialect = self.dialect
         let (status, transitions) = try await database.withTransaction { connection throws(StoreError) -> (Plan.Status, Int) in
             let agent = try Self.requireAgent(report.agentID, on: connection)
-            let rows = try connection.query(
-                SQLStatement(
-                    raw: """
-                        SELECT status, lease_agent_id FROM plans
-                        WHERE id = $1 AND tenant_id = $2 AND site_id = $3 \(dialect.lockClause(.update))
-                        """,
-                    [.text(report.planID), .text(agent.tenantID), .text(agent.siteID)]
-                )
-            )
-            guard let plan = rows.first else { throw StoreError(.notFound, "plan not found") }
-            let status: Plan.Status = try plan.stored("status")
-            if status.isTerminal { return (status, 0) }
-            guard try plan.optionalText("lease_agent_id") == agent.id else {
-                throw StoreError(.forbidden, "the plan is not leased to this agent")
+            guard let planLease = try Self.lockedPlanLease(report.planID, agent: agent, on: connection, dialect: dialect) else {
+                throw StoreError(.notFound, "plan not found")
+            }
+            switch planLease.admitsProgress(from: agent.id, token: report.leaseToken) {
+            case .holder:
+                break
+            case .finishedByClaimant:
+                return (planLease.status, 0)
+            case .refused(_, let message):
+                throw StoreError(.leaseLost, message)
             }
             var transitions = 0
             for result in report.results {
@@ -80,9 +77,10 @@ extension SQLStore {
         case failed(code: String, message: String)
     }
 
-    /// Records an outcome of a non-terminal execution of a plan the caller has locked.
-    /// A terminal outcome moves the execution's VM (§9.12, DELETE → DELETED); a failure
-    /// also cancels the plan's PENDING executions. Returns the number of VM transitions.
+    /// Records an outcome of a non-terminal execution of a plan the caller has locked and
+    /// the agent holds. Progress places an unplaced VM on the agent's host; a terminal
+    /// outcome moves the execution's VM (§9.12, DELETE → DELETED); a failure also cancels
+    /// the plan's PENDING executions. Returns the number of VM transitions.
     static func record(
         _ outcome: ExecutionOutcome, of execution: StoredExecution, planID: String, agent: AgentRecord,
         startedAt: Date, at time: Date, on connection: any SQLConnection, dialect: SQLDialect
@@ -97,6 +95,12 @@ extension SQLStore {
                         WHERE id = $5 AND state = 'PENDING'
                         """,
                     [.text(agent.hostID), .text(agent.id), .timestamp(startedAt), .timestamp(time), .text(execution.id)]
+                )
+            )
+            try connection.execute(
+                SQLStatement(
+                    raw: "UPDATE microvms SET host_id = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4 AND site_id = $5 AND host_id IS NULL",
+                    [.text(agent.hostID), .timestamp(time), .text(execution.vmID), .text(agent.tenantID), .text(agent.siteID)]
                 )
             )
             return 0
@@ -141,17 +145,21 @@ extension SQLStore {
         }
     }
 
-    /// Moves a VM of the agent's site to `state` on the agent's host and records a
-    /// `microvm.transition` audit event when the state changes (`last_transition_at`
-    /// changes only then). DELETED is terminal. Returns whether the state changed.
+    /// Moves a VM of the agent's site, placed on the agent's host or not placed yet, to
+    /// `state` on the agent's host and records a `microvm.transition` audit event when the
+    /// state changes (`last_transition_at` changes only then). A VM placed on another host
+    /// stays as it is. DELETED is terminal. Returns whether the state changed.
     static func transitionVM(
         _ vmID: String, to state: MicroVM.State, agent: AgentRecord, at time: Date, cause: [String: String],
         on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> Bool {
         let rows = try connection.query(
             SQLStatement(
-                raw: "SELECT state FROM microvms WHERE id = $1 AND tenant_id = $2 AND site_id = $3 \(dialect.lockClause(.update))",
-                [.text(vmID), .text(agent.tenantID), .text(agent.siteID)]
+                raw: """
+                    SELECT state FROM microvms
+                    WHERE id = $1 AND tenant_id = $2 AND site_id = $3 AND (host_id IS NULL OR host_id = $4) \(dialect.lockClause(.update))
+                    """,
+                [.text(vmID), .text(agent.tenantID), .text(agent.siteID), .text(agent.hostID)]
             )
         )
         guard let row = rows.first else { return false }

@@ -71,7 +71,7 @@ extension SQLStore {
     }
 
     /// ONLINE when every agent of the site is ONLINE, PARTIAL when some are, OFFLINE when
-    /// none is or the site has no agent; one site or all of them.
+    /// none is or the site has no agent (retired agents do not count); one site or all of them.
     private static func siteRollUps(siteID: String?, on connection: any SQLConnection) throws(StoreError) -> [SiteRollUp] {
         let filter = siteID == nil ? "" : "WHERE s.id = $1"
         let rows = try connection.query(
@@ -82,7 +82,7 @@ extension SQLStore {
                            COALESCE(SUM(CASE WHEN a.state = 'ONLINE' THEN 1 ELSE 0 END), 0) AS agents_online,
                            MAX(a.last_heartbeat_at) AS agents_last_heartbeat_at
                     FROM sites s
-                    LEFT JOIN agents a ON a.site_id = s.id AND a.tenant_id = s.tenant_id
+                    LEFT JOIN agents a ON a.site_id = s.id AND a.tenant_id = s.tenant_id AND a.retired_at IS NULL
                     \(filter)
                     GROUP BY s.id, s.connectivity_state, s.last_heartbeat_at
                     """,

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 import NKudoContract
 
@@ -69,10 +69,31 @@ public final class SQLStore: Store {
 
     // MARK: Audit and statistics
 
-    public func recordAudit(_ event: AuditEvent) async throws(StoreError) {
+    @discardableResult
+    public func recordAudit(_ event: AuditEvent) async throws(StoreError) -> Int64 {
         try await database.withTransaction { connection throws(StoreError) in
             try Self.insertAudit(event, on: connection)
         }
+    }
+
+    public func updateAuditMetadata(id: Int64, metadataJSON: String) async throws(StoreError) {
+        _ = try await database.withTransaction { connection throws(StoreError) in
+            try connection.execute(
+                SQLStatement(raw: "UPDATE audit_events SET metadata_json = $1 WHERE id = $2", [.text(metadataJSON.nonBlank ?? "{}"), .int(id)])
+            )
+        }
+    }
+
+    public func purgeAuditEvents(before cutoff: Date) async throws(StoreError) -> Int {
+        let purged = try await database.withTransaction { connection throws(StoreError) in
+            try connection.query(
+                SQLStatement(raw: "DELETE FROM audit_events WHERE occurred_at < $1 RETURNING id", [.timestamp(cutoff)])
+            ).count
+        }
+        if purged > 0 {
+            logger.info("audit events past their retention deleted", metadata: [StoreLogKey.count: "\(purged)"])
+        }
+        return purged
     }
 
     /// Every known plan status and agent state is present, with 0 when there is none.
@@ -90,14 +111,16 @@ public final class SQLStore: Store {
         }
     }
 
-    /// Appends an audit event within the caller's transaction.
-    static func insertAudit(_ event: AuditEvent, on connection: any SQLConnection) throws(StoreError) {
-        try connection.execute(
+    /// Appends an audit event within the caller's transaction; returns its id.
+    @discardableResult
+    static func insertAudit(_ event: AuditEvent, on connection: any SQLConnection) throws(StoreError) -> Int64 {
+        let rows = try connection.query(
             SQLStatement(
                 raw: """
                     INSERT INTO audit_events (tenant_id, site_id, actor_type, actor_id, action, resource_type, resource_id,
                                               request_id, source_ip, metadata_json, occurred_at)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    RETURNING id
                     """,
                 [
                     .nonBlank(event.tenantID), .nonBlank(event.siteID), .text(event.actorType.rawValue), .nonBlank(event.actorID),
@@ -106,6 +129,8 @@ public final class SQLStore: Store {
                 ]
             )
         )
+        guard let id = try rows.first?.int64("id") else { throw StoreError(.database, "the audit insert returned no id") }
+        return id
     }
 
     /// A JSON object of string values, keys sorted (audit metadata).

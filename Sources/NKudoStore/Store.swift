@@ -1,8 +1,9 @@
 public import Foundation
 public import NKudoContract
 
-/// Everything the control plane persists. One protocol, two implementations (SQLite,
-/// the embedded default, and PostgreSQL) that pass the same behavioural test suite.
+/// Everything the control plane persists. One protocol, implemented by ``SQLStore`` over
+/// two databases (SQLite, the embedded default, and PostgreSQL) that pass the same
+/// behavioural test suite.
 ///
 /// Ids are canonical lowercase UUID strings; callers validate ids before calling, so a
 /// malformed id never reaches the database. Secrets (API keys, tokens, refresh tokens)
@@ -50,41 +51,58 @@ public protocol Store: Sendable {
     func enroll(_ enrollment: NewEnrollment, now: Date) async throws(StoreError) -> EnrollmentRecord
     /// The agent with this id.
     func agent(id: String) async throws(StoreError) -> AgentRecord?
-    /// Rotates the agent's certificate serial and refresh token atomically, only if the
-    /// current values still match `expected` (compare-and-swap; `.unauthorized` otherwise).
+    /// Marks that the agent's current certificate was used: the credentials a renewal
+    /// replaced stop working. A no-op when there are none.
+    func confirmCurrentCredentials(agentID: String) async throws(StoreError)
+    /// Rotates the agent's certificate serial and refresh token, if `expected` is the
+    /// current credential or the one the latest renewal replaced (within its grace): a
+    /// renewal whose response was lost is made again with the same old credentials. The
+    /// credentials the agent has (the current ones, or those still in grace) stay valid
+    /// until the new ones are first used or `graceUntil`. `.unauthorized` otherwise, and
+    /// for a retired agent.
     func rotateAgentCredentials(_ rotation: CredentialRotation, now: Date) async throws(StoreError) -> AgentRecord
+    /// Retires a host of the tenant's site: its agent stops authenticating, the plans it
+    /// held are released, its VMs are no longer placed on it, its hostname is free for a
+    /// new enrollment and it leaves the host list. `.notFound` for an unknown or retired host.
+    func retireHost(tenantID: String, siteID: String, hostID: String, now: Date) async throws(StoreError) -> HostRetirement
 
     // MARK: Heartbeats and plans
 
     /// In ONE transaction: ingests the heartbeat (agent ONLINE, host facts unless the
-    /// heartbeat is stale — `heartbeat_seq` lower than the stored one —, site ONLINE,
-    /// reported VMs scoped to the agent's tenant and site, execution updates, plan
-    /// roll-ups) and leases plans to the agent (see ``leasePlans(agentID:limit:ttl:now:)``).
-    func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> [LeasedPlanRecord]
+    /// heartbeat is stale — `heartbeat_seq` not above the stored one —, site ONLINE, VMs
+    /// the agent's host has, execution updates of plans it holds, plan roll-ups), extends
+    /// the leases it holds, refuses the claims it cannot make, and leases plans to it (see
+    /// ``leasePlans(agentID:lease:now:)``; plans leased to it that it does not claim are
+    /// delivered again).
+    func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome
     /// Leases up to `limit` PENDING/IN_PROGRESS plans of the agent's site that are not
-    /// leased to another agent (or whose lease expired), oldest first, with row locks
-    /// that skip rows another replica is leasing. A plan already leased to this agent and
-    /// not expired is not sent again. Leased actions carry their own execution ids, in
-    /// submission order; only PENDING/IN_PROGRESS executions are included.
+    /// leased to another agent (or whose lease expired) and whose VMs are not placed on
+    /// another host, oldest first, with row locks that skip rows another replica is
+    /// leasing. A plan already leased to this agent and not expired is not sent again. A
+    /// plan taken over from another agent gets the next fencing token. Leased actions carry
+    /// their own execution ids, in submission order; only PENDING/IN_PROGRESS executions
+    /// are included.
     func leasePlans(agentID: String, lease: LeaseOptions, now: Date) async throws(StoreError) -> [LeasedPlanRecord]
     /// Applies a plan idempotently per (tenant, site, idempotency key): a replay with the
     /// same request hash returns the stored plan with `deduplicated = true`; a different
     /// hash is `.conflict`. Validates VM references (`.invalid` / `.notFound`), creates
     /// VMs for CREATE, keeps the submitted action order (explicit ordinal).
     func applyPlan(_ plan: NewPlan, now: Date) async throws(StoreError) -> AppliedPlan
-    /// Records an agent's action results. The plan must be leased to this agent
-    /// (`.forbidden` otherwise; `.notFound` for unknown plans of the agent's tenant/site).
-    /// A failed action cancels the plan's remaining PENDING executions; the plan rolls up
-    /// to SUCCEEDED/FAILED; VM states follow (DELETE leaves state DELETED). Results for a
-    /// terminal plan are ignored (its status is returned).
+    /// Records an agent's action results. The agent must hold the plan's lease with the
+    /// report's fencing token (`.leaseLost` otherwise; `.notFound` for unknown plans of the
+    /// agent's tenant/site). A failed action cancels the plan's remaining PENDING
+    /// executions; the plan rolls up to SUCCEEDED/FAILED; VM states follow (DELETE leaves
+    /// state DELETED) and an unplaced VM is placed on the agent's host. Results the agent
+    /// repeats for a plan it finished are ignored (its status is returned).
     func reportResults(_ report: ResultReport, now: Date) async throws(StoreError) -> Plan.Status
 
     // MARK: Logs
 
-    /// Stores log entries of executions of the agent's tenant. Duplicates are detected by
-    /// (execution, sequence, emitted_at), so an agent restarting its sequence loses nothing;
-    /// entries for unknown executions are dropped. A plan id with an action id is mapped to
-    /// that action's execution.
+    /// Stores log entries of executions of the agent's tenant and site whose plan's latest
+    /// lease was granted to the agent with the entry's fencing token. Duplicates are
+    /// detected by (execution, sequence, emitted_at), so an agent restarting its sequence
+    /// loses nothing; entries for unknown executions or plans the agent does not hold are
+    /// dropped. A plan id with an action id is mapped to that action's execution.
     func ingestLogs(agentID: String, entries: [LogEntry], now: Date) async throws(StoreError) -> LogIngestResult
     /// The execution if it belongs to the tenant.
     func execution(id: String, tenantID: String) async throws(StoreError) -> Execution?
@@ -108,8 +126,14 @@ public protocol Store: Sendable {
     /// up to ONLINE / PARTIAL / OFFLINE; writes only rows that change. Safe to run in
     /// every replica at once.
     func sweepOffline(cutoff: Date, now: Date) async throws(StoreError) -> SweepResult
-    /// Appends an audit event (failures are the caller's to log, never to surface).
-    func recordAudit(_ event: AuditEvent) async throws(StoreError)
+    /// Appends an audit event (failures are the caller's to log, never to surface) and
+    /// returns its id.
+    @discardableResult
+    func recordAudit(_ event: AuditEvent) async throws(StoreError) -> Int64
+    /// Replaces the metadata of an audit event (e.g. the count of aggregated failures).
+    func updateAuditMetadata(id: Int64, metadataJSON: String) async throws(StoreError)
+    /// Deletes audit events that occurred before `cutoff`; returns how many.
+    func purgeAuditEvents(before cutoff: Date) async throws(StoreError) -> Int
     /// Counts for metrics: plans by status, agents by state.
     func statistics() async throws(StoreError) -> StoreStatistics
     /// The connection pool's current use, for metrics.

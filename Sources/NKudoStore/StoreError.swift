@@ -13,6 +13,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let conflict = Code(rawValue: "conflict")
         /// The caller may not do this (e.g. results from an agent that holds no lease).
         public static let forbidden = Code(rawValue: "forbidden")
+        /// The caller does not hold the plan's lease (any more): another agent took it over,
+        /// its fencing token is stale, or the plan is finished.
+        public static let leaseLost = Code(rawValue: "lease_lost")
         /// The request is invalid for the stored state.
         public static let invalid = Code(rawValue: "invalid")
         /// A one-time credential is unknown, used or expired.

@@ -179,9 +179,16 @@ public struct AgentRecord: Sendable, Hashable {
     public var state: NKudoContract.Host.AgentState
     public var heartbeatSeq: Int64
     public var lastHeartbeatAt: Date?
+    /// The serial a renewal replaced, valid until the new certificate is first used or
+    /// `previousCredentialsExpireAt` passes; nil when there is none.
+    public var previousCertificateSerial: String?
+    public var previousCredentialsExpireAt: Date?
+    /// When the agent's host was retired; nothing authenticates as a retired agent.
+    public var retiredAt: Date?
 
     public init(id: String, tenantID: String, siteID: String, hostID: String, certificateSerial: String, certificateExpiresAt: Date,
-                refreshTokenHash: String, state: NKudoContract.Host.AgentState, heartbeatSeq: Int64, lastHeartbeatAt: Date?) {
+                refreshTokenHash: String, state: NKudoContract.Host.AgentState, heartbeatSeq: Int64, lastHeartbeatAt: Date?,
+                previousCertificateSerial: String? = nil, previousCredentialsExpireAt: Date? = nil, retiredAt: Date? = nil) {
         self.id = id
         self.tenantID = tenantID
         self.siteID = siteID
@@ -192,6 +199,29 @@ public struct AgentRecord: Sendable, Hashable {
         self.state = state
         self.heartbeatSeq = heartbeatSeq
         self.lastHeartbeatAt = lastHeartbeatAt
+        self.previousCertificateSerial = previousCertificateSerial
+        self.previousCredentialsExpireAt = previousCredentialsExpireAt
+        self.retiredAt = retiredAt
+    }
+
+    /// How a certificate with `serial` authenticates the agent at `now`.
+    public func credential(serial: String, at now: Date) -> Credential {
+        guard retiredAt == nil else { return .retired }
+        if serial == certificateSerial { return .current }
+        if serial == previousCertificateSerial, let until = previousCredentialsExpireAt, now < until { return .previous }
+        return .superseded
+    }
+
+    /// Which of the agent's credentials a certificate is.
+    public enum Credential: Sendable, Hashable {
+        /// The current certificate.
+        case current
+        /// The certificate the latest renewal replaced, still within its grace.
+        case previous
+        /// Neither: an older certificate, or one whose grace passed.
+        case superseded
+        /// The agent is retired.
+        case retired
     }
 }
 
@@ -209,13 +239,17 @@ public struct CredentialRotation: Sendable, Hashable {
     public var newCertificateSerial: String
     public var newCertificateExpiresAt: Date
     public var newRefreshTokenHash: String
+    /// Until when the replaced credentials stay valid if the new ones are never used.
+    public var graceUntil: Date
 
-    public init(agentID: String, expected: Expectation, newCertificateSerial: String, newCertificateExpiresAt: Date, newRefreshTokenHash: String) {
+    public init(agentID: String, expected: Expectation, newCertificateSerial: String, newCertificateExpiresAt: Date, newRefreshTokenHash: String,
+                graceUntil: Date) {
         self.agentID = agentID
         self.expected = expected
         self.newCertificateSerial = newCertificateSerial
         self.newCertificateExpiresAt = newCertificateExpiresAt
         self.newRefreshTokenHash = newRefreshTokenHash
+        self.graceUntil = graceUntil
     }
 }
 
@@ -258,13 +292,28 @@ public struct HeartbeatIngest: Sendable, Hashable {
         public var errorCode: String?
         public var errorMessage: String?
         public var updatedAt: Date
+        /// The fencing token the agent claims; 0: none.
+        public var leaseToken: Int64
 
-        public init(executionID: String, state: Execution.State, errorCode: String?, errorMessage: String?, updatedAt: Date) {
+        public init(executionID: String, state: Execution.State, errorCode: String?, errorMessage: String?, updatedAt: Date, leaseToken: Int64 = 0) {
             self.executionID = executionID
             self.state = state
             self.errorCode = errorCode
             self.errorMessage = errorMessage
             self.updatedAt = updatedAt
+            self.leaseToken = leaseToken
+        }
+    }
+
+    /// A plan the agent says it runs or has queued (`held_leases`).
+    public struct HeldLeaseClaim: Sendable, Hashable {
+        public var planID: String
+        /// 0: the agent has no token.
+        public var leaseToken: Int64
+
+        public init(planID: String, leaseToken: Int64) {
+            self.planID = planID
+            self.leaseToken = leaseToken
         }
     }
 
@@ -276,8 +325,9 @@ public struct HeartbeatIngest: Sendable, Hashable {
     public var os: String?
     public var arch: String?
     public var kernelVersion: String?
-    /// nil keeps the stored hostname (never overwritten with a placeholder).
-    public var hostname: String?
+    /// The host name the host's OS reports, a fact (`os_hostname`); nil keeps the stored
+    /// one. Never the host's name, which is the one it enrolled with.
+    public var osHostname: String?
     public var cpuCoresTotal: Int32
     public var memoryBytesTotal: Int64
     public var storageBytesTotal: Int64
@@ -286,15 +336,18 @@ public struct HeartbeatIngest: Sendable, Hashable {
     public var netbird: NetbirdStatus?
     public var microVMs: [ReportedVM]
     public var executionUpdates: [ExecutionUpdate]
+    /// The plans the agent runs or has queued: their leases are extended, and a plan leased
+    /// to the agent that is not among them is delivered again.
+    public var heldLeases: [HeldLeaseClaim]
     /// The serial of the client certificate the heartbeat came with, when the caller left
     /// it to the ingest to check: the heartbeat is then refused (`.unauthorized`, nothing
     /// written) unless it is the agent's current serial. nil: the caller checked it.
     public var certificateSerial: String?
 
     public init(agentID: String, heartbeatSeq: Int64, agentVersion: String?, os: String?, arch: String?, kernelVersion: String?,
-                hostname: String?, cpuCoresTotal: Int32, memoryBytesTotal: Int64, storageBytesTotal: Int64, kvmAvailable: Bool,
+                osHostname: String?, cpuCoresTotal: Int32, memoryBytesTotal: Int64, storageBytesTotal: Int64, kvmAvailable: Bool,
                 cloudHypervisorAvailable: Bool, netbird: NetbirdStatus?, microVMs: [ReportedVM], executionUpdates: [ExecutionUpdate],
-                certificateSerial: String? = nil) {
+                heldLeases: [HeldLeaseClaim] = [], certificateSerial: String? = nil) {
         self.certificateSerial = certificateSerial
         self.agentID = agentID
         self.heartbeatSeq = heartbeatSeq
@@ -302,7 +355,7 @@ public struct HeartbeatIngest: Sendable, Hashable {
         self.os = os
         self.arch = arch
         self.kernelVersion = kernelVersion
-        self.hostname = hostname
+        self.osHostname = osHostname
         self.cpuCoresTotal = cpuCoresTotal
         self.memoryBytesTotal = memoryBytesTotal
         self.storageBytesTotal = storageBytesTotal
@@ -311,6 +364,23 @@ public struct HeartbeatIngest: Sendable, Hashable {
         self.netbird = netbird
         self.microVMs = microVMs
         self.executionUpdates = executionUpdates
+        self.heldLeases = heldLeases
+    }
+}
+
+/// What a heartbeat did for the agent.
+public struct HeartbeatOutcome: Sendable, Hashable {
+    /// Plans leased (or delivered again) to the agent.
+    public var leased: [LeasedPlanRecord]
+    /// Lease claims of the heartbeat that were refused.
+    public var rejections: [LeaseRejection]
+    /// The highest heartbeat sequence number stored for the agent.
+    public var heartbeatSeq: Int64
+
+    public init(leased: [LeasedPlanRecord], rejections: [LeaseRejection], heartbeatSeq: Int64) {
+        self.leased = leased
+        self.rejections = rejections
+        self.heartbeatSeq = heartbeatSeq
     }
 }
 
@@ -341,12 +411,15 @@ public struct LeasedPlanRecord: Sendable, Hashable {
 
     public var planID: String
     public var leaseExpiresAt: Date
+    /// The lease's fencing token.
+    public var leaseToken: Int64
     /// In submission order.
     public var actions: [Action]
 
-    public init(planID: String, leaseExpiresAt: Date, actions: [Action]) {
+    public init(planID: String, leaseExpiresAt: Date, leaseToken: Int64, actions: [Action]) {
         self.planID = planID
         self.leaseExpiresAt = leaseExpiresAt
+        self.leaseToken = leaseToken
         self.actions = actions
     }
 }
@@ -441,11 +514,14 @@ public struct ResultReport: Sendable, Hashable {
     /// The plan; the service resolves `execution_id` (plan id or execution id) first.
     public var planID: String
     public var results: [Result]
+    /// The fencing token the agent claims; 0: none.
+    public var leaseToken: Int64
 
-    public init(agentID: String, planID: String, results: [Result]) {
+    public init(agentID: String, planID: String, results: [Result], leaseToken: Int64 = 0) {
         self.agentID = agentID
         self.planID = planID
         self.results = results
+        self.leaseToken = leaseToken
     }
 }
 
@@ -458,14 +534,34 @@ public struct LogEntry: Sendable, Hashable {
     public var severity: ExecutionLog.Severity
     public var message: String
     public var emittedAt: Date
+    /// The fencing token the line was written under; 0: none.
+    public var leaseToken: Int64
 
-    public init(executionID: String, actionID: String?, sequence: Int64, severity: ExecutionLog.Severity, message: String, emittedAt: Date) {
+    public init(executionID: String, actionID: String?, sequence: Int64, severity: ExecutionLog.Severity, message: String, emittedAt: Date,
+                leaseToken: Int64 = 0) {
         self.executionID = executionID
         self.actionID = actionID
         self.sequence = sequence
         self.severity = severity
         self.message = message
         self.emittedAt = emittedAt
+        self.leaseToken = leaseToken
+    }
+}
+
+/// What retiring a host did.
+public struct HostRetirement: Sendable, Hashable {
+    public var hostID: String
+    public var agentID: String
+    public var retiredAt: Date
+    /// Plans whose lease the agent held, released.
+    public var releasedPlans: Int
+
+    public init(hostID: String, agentID: String, retiredAt: Date, releasedPlans: Int) {
+        self.hostID = hostID
+        self.agentID = agentID
+        self.retiredAt = retiredAt
+        self.releasedPlans = releasedPlans
     }
 }
 

@@ -117,52 +117,74 @@ extension StoreTests {
         }
     }
 
-    @Test("defect 35: credential rotation is a compare-and-swap on the serial or the refresh token", arguments: testedDialects)
+    @Test("defect 35 and issue 11 (renewal grace): a rotation keeps the replaced credentials until the new ones are used or the grace passes", arguments: testedDialects)
     func rotateCredentials(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
             let agentID = world.agent.agentID
-            let bySerial = CredentialRotation(
-                agentID: agentID, expected: .certificateSerial("1001"), newCertificateSerial: "1002",
-                newCertificateExpiresAt: StoreFixture.at(172_800), newRefreshTokenHash: "refresh-2"
-            )
-            let rotated = try await fixture.store.rotateAgentCredentials(bySerial, now: StoreFixture.at(10))
-            #expect(rotated.certificateSerial == "1002")
+            func rotation(_ expected: CredentialRotation.Expectation, to serial: String, refresh: String) -> CredentialRotation {
+                CredentialRotation(agentID: agentID, expected: expected, newCertificateSerial: serial, newCertificateExpiresAt: StoreFixture.at(172_800),
+                                   newRefreshTokenHash: refresh, graceUntil: StoreFixture.at(3600))
+            }
+            let rotated = try await fixture.store.rotateAgentCredentials(rotation(.certificateSerial("1001"), to: "1002", refresh: "refresh-2"),
+                                                                         now: StoreFixture.at(10))
+            #expect(rotated.certificateSerial == "1002" && rotated.refreshTokenHash == "refresh-2")
             #expect(rotated.certificateExpiresAt == StoreFixture.at(172_800))
-            #expect(rotated.refreshTokenHash == "refresh-2")
-            #expect(await storeError { try await fixture.store.rotateAgentCredentials(bySerial, now: StoreFixture.at(11)) }?.code == .unauthorized)
+            #expect(rotated.previousCertificateSerial == "1001" && rotated.previousCredentialsExpireAt == StoreFixture.at(3600))
+            #expect(rotated.credential(serial: "1001", at: StoreFixture.at(11)) == .previous)
+            #expect(rotated.credential(serial: "1001", at: StoreFixture.at(3600)) == .superseded)
 
-            let byRefresh = CredentialRotation(
-                agentID: agentID, expected: .refreshTokenHash("refresh-2"), newCertificateSerial: "1003",
-                newCertificateExpiresAt: StoreFixture.at(259_200), newRefreshTokenHash: "refresh-3"
-            )
-            #expect(try await fixture.store.rotateAgentCredentials(byRefresh, now: StoreFixture.at(12)).certificateSerial == "1003")
-            #expect(await storeError { try await fixture.store.rotateAgentCredentials(byRefresh, now: StoreFixture.at(13)) }?.code == .unauthorized)
-            var unknown = byRefresh
+            // The response was lost: the agent renews again with what it has, the old serial.
+            let retried = try await fixture.store.rotateAgentCredentials(rotation(.certificateSerial("1001"), to: "1003", refresh: "refresh-3"),
+                                                                         now: StoreFixture.at(20))
+            #expect(retried.certificateSerial == "1003" && retried.previousCertificateSerial == "1001")
+            // The never-used new serial of the lost response is gone.
+            #expect(await storeError {
+                try await fixture.store.rotateAgentCredentials(rotation(.certificateSerial("1002"), to: "1004", refresh: "x"), now: StoreFixture.at(21))
+            }?.code == .unauthorized)
+            // So is the old refresh token's grace once the new credentials are used.
+            try await fixture.store.confirmCurrentCredentials(agentID: agentID)
+            #expect(try await fixture.store.agent(id: agentID)?.previousCertificateSerial == nil)
+            #expect(await storeError {
+                try await fixture.store.rotateAgentCredentials(rotation(.certificateSerial("1001"), to: "1005", refresh: "x"), now: StoreFixture.at(22))
+            }?.code == .unauthorized)
+
+            // By refresh token (an expired certificate), with the same grace.
+            #expect(try await fixture.store.rotateAgentCredentials(rotation(.refreshTokenHash("refresh-3"), to: "1006", refresh: "refresh-6"),
+                                                                   now: StoreFixture.at(30)).certificateSerial == "1006")
+            #expect(try await fixture.store.rotateAgentCredentials(rotation(.refreshTokenHash("refresh-3"), to: "1007", refresh: "refresh-7"),
+                                                                   now: StoreFixture.at(31)).certificateSerial == "1007")
+            #expect(await storeError {
+                try await fixture.store.rotateAgentCredentials(rotation(.refreshTokenHash("refresh-3"), to: "1008", refresh: "x"), now: StoreFixture.at(3601))
+            }?.code == .unauthorized)
+            var unknown = rotation(.refreshTokenHash("refresh-7"), to: "1009", refresh: "x")
             unknown.agentID = StoreFixture.id()
-            #expect(await storeError { try await fixture.store.rotateAgentCredentials(unknown, now: StoreFixture.at(14)) }?.code == .unauthorized)
-            #expect(try await fixture.store.agent(id: agentID)?.refreshTokenHash == "refresh-3")
+            #expect(await storeError { try await fixture.store.rotateAgentCredentials(unknown, now: StoreFixture.at(32)) }?.code == .unauthorized)
+            #expect(try await fixture.store.agent(id: agentID)?.refreshTokenHash == "refresh-7")
         }
     }
 
-    @Test("20 concurrent rotations with the same expected serial: exactly one wins", arguments: testedDialects)
+    @Test("20 concurrent renewals with the same old serial: one new serial is current, the old one stays in grace", arguments: testedDialects)
     func concurrentRotations(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
-            let winners = await withTaskGroup(of: String?.self) { group in
+            let renewed = await withTaskGroup(of: String?.self) { group in
                 for index in 0..<20 {
                     group.addTask {
                         let rotation = CredentialRotation(
                             agentID: world.agent.agentID, expected: .certificateSerial("1001"), newCertificateSerial: "2\(index)",
-                            newCertificateExpiresAt: StoreFixture.at(100), newRefreshTokenHash: "r\(index)"
+                            newCertificateExpiresAt: StoreFixture.at(100), newRefreshTokenHash: "r\(index)", graceUntil: StoreFixture.at(100)
                         )
                         return try? await fixture.store.rotateAgentCredentials(rotation, now: StoreFixture.t0).certificateSerial
                     }
                 }
                 return await group.reduce(into: [String]()) { list, serial in serial.map { list.append($0) } }
             }
-            #expect(winners.count == 1)
-            #expect(try await fixture.store.agent(id: world.agent.agentID)?.certificateSerial == winners.first)
+            #expect(renewed.count == 20, "each is a retry of a renewal whose response was lost")
+            let agent = try #require(try await fixture.store.agent(id: world.agent.agentID))
+            #expect(renewed.contains(agent.certificateSerial))
+            #expect(agent.previousCertificateSerial == "1001")
+            #expect(renewed.filter { agent.credential(serial: $0, at: StoreFixture.t0) == .current }.count == 1)
         }
     }
 }

@@ -16,7 +16,7 @@ extension StoreTests {
             heartbeat.kernelVersion = "6.6.0"
             heartbeat.os = " "
             let leased = try await fixture.store.ingestHeartbeat(heartbeat, lease: StoreFixture.lease, now: StoreFixture.at(20))
-            #expect(leased.map(\.planID) == [applied.planID])
+            #expect(leased.leased.map(\.planID) == [applied.planID])
 
             let agent = try #require(try await fixture.store.agent(id: world.agent.agentID))
             #expect(agent.state == .online && agent.heartbeatSeq == 7 && agent.lastHeartbeatAt == StoreFixture.at(20))
@@ -51,20 +51,26 @@ extension StoreTests {
         }
     }
 
-    @Test("defect 14: a heartbeat without a hostname (or with one another host has) keeps the stored hostname", arguments: testedDialects)
-    func hostnameIsKept(dialect: SQLDialect) async throws {
+    @Test("issue 11 (identity): the enrolled hostname stays the host's name; a heartbeat's host name is its os_hostname fact", arguments: testedDialects)
+    func enrolledHostnameIsTheIdentity(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let tenant = try await fixture.tenant()
             let site = try await fixture.site(tenantID: tenant.id)
-            let first = try await fixture.agent(tenantID: tenant.id, siteID: site.id, hostname: "alpha")
-            let second = try await fixture.agent(tenantID: tenant.id, siteID: site.id, hostname: "beta")
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(first.agentID, hostname: nil), lease: StoreFixture.lease, now: StoreFixture.at(1))
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, hostname: "  "), lease: StoreFixture.lease, now: StoreFixture.at(1))
-            #expect(try await fixture.store.listHosts(tenantID: tenant.id, siteID: site.id).map(\.hostname) == ["alpha", "beta"])
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, hostname: "alpha"), lease: StoreFixture.lease, now: StoreFixture.at(2))
-            #expect(try await fixture.store.listHosts(tenantID: tenant.id, siteID: site.id).map(\.hostname) == ["alpha", "beta"])
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, hostname: "gamma"), lease: StoreFixture.lease, now: StoreFixture.at(3))
-            #expect(try await fixture.store.listHosts(tenantID: tenant.id, siteID: site.id).map(\.hostname) == ["alpha", "gamma"])
+            let first = try await fixture.agent(tenantID: tenant.id, siteID: site.id, hostname: "edge-a")
+            let second = try await fixture.agent(tenantID: tenant.id, siteID: site.id, hostname: "edge-b")
+            func hosts() async throws -> [String] {
+                try await fixture.store.listHosts(tenantID: tenant.id, siteID: site.id).map { "\($0.hostname)/\($0.osHostname)" }
+            }
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(first.agentID, osHostname: nil), lease: StoreFixture.lease, now: StoreFixture.at(1))
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, osHostname: "  "), lease: StoreFixture.lease, now: StoreFixture.at(1))
+            #expect(try await hosts() == ["edge-a/", "edge-b/"])
+            // Two agents on one box (or two cloned boxes) report the same OS host name.
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(first.agentID, osHostname: "box"), lease: StoreFixture.lease, now: StoreFixture.at(2))
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, osHostname: "box"), lease: StoreFixture.lease, now: StoreFixture.at(2))
+            #expect(try await hosts() == ["edge-a/box", "edge-b/box"])
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, osHostname: "edge-a"), lease: StoreFixture.lease, now: StoreFixture.at(3))
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(second.agentID, osHostname: nil), lease: StoreFixture.lease, now: StoreFixture.at(4))
+            #expect(try await hosts() == ["edge-a/box", "edge-b/edge-a"])
         }
     }
 
@@ -83,7 +89,7 @@ extension StoreTests {
             var stale = fixture.heartbeat(agentID, seq: 9, cpu: 2, vms: [StoreFixture.vm(vmID, .stopped, at: StoreFixture.at(2))])
             stale.agentVersion = "0.9"
             let leased = try await fixture.store.ingestHeartbeat(stale, lease: StoreFixture.lease, now: StoreFixture.at(2))
-            #expect(leased.map(\.planID) == [applied.planID])
+            #expect(leased.leased.map(\.planID) == [applied.planID])
             #expect(try await fixture.store.agent(id: agentID) == agentBefore)
             #expect(try await fixture.store.listHosts(tenantID: world.tenantID, siteID: world.siteID).first?.cpuCoresTotal == 8)
             #expect(try await fixture.microVM(vmID, world: world)?.state == .running)
@@ -237,7 +243,7 @@ extension StoreTests {
                 HeartbeatIngest.ExecutionUpdate(executionID: plan.executionIDs[index], state: state, errorCode: nil, errorMessage: nil, updatedAt: StoreFixture.at(second))
             }
             // The first heartbeat leases the plan after recording (nothing to record yet).
-            #expect(try await fixture.store.ingestHeartbeat(fixture.heartbeat(agentID), lease: StoreFixture.lease, now: StoreFixture.at(1)).count == 1)
+            #expect(try await fixture.store.ingestHeartbeat(fixture.heartbeat(agentID), lease: StoreFixture.lease, now: StoreFixture.at(1)).leased.count == 1)
             _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agentID, updates: [update(0, .inProgress, 2)]), lease: StoreFixture.lease, now: StoreFixture.at(2))
             var execution = try #require(try await fixture.store.execution(id: plan.executionIDs[0], tenantID: world.tenantID))
             #expect(execution.state == .inProgress && execution.startedAt == ProtoTimestamp(date: StoreFixture.at(2)))

@@ -186,7 +186,7 @@ extension StoreTests {
         }
     }
 
-    @Test("defect 23: results from an agent that does not hold the lease are .forbidden; plans of other sites are .notFound", arguments: testedDialects)
+    @Test("defect 23 and issue 11: results from an agent that does not hold the lease are .leaseLost; plans of other sites are .notFound", arguments: testedDialects)
     func resultsNeedTheLease(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
@@ -197,12 +197,12 @@ extension StoreTests {
                 ResultReport(agentID: agentID, planID: plan.planID, results: [StoreFixture.result("c", ok: true, at: StoreFixture.at(5))])
             }
             // Not leased at all.
-            #expect(await storeError { try await fixture.store.reportResults(report(world.agent.agentID), now: StoreFixture.at(1)) }?.code == .forbidden)
+            #expect(await storeError { try await fixture.store.reportResults(report(world.agent.agentID), now: StoreFixture.at(1)) }?.code == .leaseLost)
             _ = try await fixture.store.leasePlans(agentID: world.agent.agentID, lease: LeaseOptions(limit: 1, ttl: 30), now: StoreFixture.at(1))
-            #expect(await storeError { try await fixture.store.reportResults(report(second.agentID), now: StoreFixture.at(2)) }?.code == .forbidden)
+            #expect(await storeError { try await fixture.store.reportResults(report(second.agentID), now: StoreFixture.at(2)) }?.code == .leaseLost)
             // The lease expires and the second agent takes the plan: the first may no longer report.
             _ = try await fixture.store.leasePlans(agentID: second.agentID, lease: LeaseOptions(limit: 1, ttl: 30), now: StoreFixture.at(40))
-            #expect(await storeError { try await fixture.store.reportResults(report(world.agent.agentID), now: StoreFixture.at(41)) }?.code == .forbidden)
+            #expect(await storeError { try await fixture.store.reportResults(report(world.agent.agentID), now: StoreFixture.at(41)) }?.code == .leaseLost)
             #expect(try await fixture.store.reportResults(report(second.agentID), now: StoreFixture.at(42)) == .succeeded)
 
             let stranger = try await fixture.world()
@@ -222,7 +222,7 @@ extension StoreTests {
         }
     }
 
-    @Test("results for a terminal plan are ignored and its status returned", arguments: testedDialects)
+    @Test("results the holder repeats for a plan it finished are ignored and its status returned; anyone else's are refused", arguments: testedDialects)
     func resultsForTerminalPlansAreIgnored(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
@@ -236,7 +236,7 @@ extension StoreTests {
             #expect(try await fixture.store.reportResults(flip, now: StoreFixture.at(2)) == .succeeded)
             let second = try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID)
             let late = ResultReport(agentID: second.agentID, planID: plan.planID, results: [StoreFixture.result("c", ok: false, at: StoreFixture.at(3))])
-            #expect(try await fixture.store.reportResults(late, now: StoreFixture.at(3)) == .succeeded)
+            #expect(await storeError { try await fixture.store.reportResults(late, now: StoreFixture.at(3)) }?.code == .leaseLost)
             #expect(try await fixture.store.execution(id: plan.executionIDs[0], tenantID: world.tenantID)?.state == .succeeded)
             #expect(try await fixture.microVM(vmID, world: world)?.state == .stopped)
         }

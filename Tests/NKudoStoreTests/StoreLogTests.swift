@@ -14,7 +14,7 @@ extension StoreTests {
     func logDeduplication(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
-            let execution = try #require(try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())]).executions.first)
+            let execution = try #require(try await fixture.applyLeased(world, [StoreFixture.action(.create, vm: StoreFixture.id())]).executions.first)
             let first = try await fixture.store.ingestLogs(
                 agentID: world.agent.agentID,
                 entries: [Self.entry(execution.id, sequence: 1, at: 1), Self.entry(execution.id, sequence: 2, at: 2), Self.entry(execution.id, sequence: 2, at: 2)],
@@ -40,6 +40,7 @@ extension StoreTests {
             let vmID = StoreFixture.id()
             let plan = fixture.plan(world, [StoreFixture.action(.create, vm: vmID, operationID: "c"), StoreFixture.action(.start, vm: vmID, operationID: "s")])
             _ = try await fixture.store.applyPlan(plan, now: StoreFixture.t0)
+            _ = try await fixture.store.leasePlans(agentID: world.agent.agentID, lease: StoreFixture.lease, now: StoreFixture.t0)
             let result = try await fixture.store.ingestLogs(
                 agentID: world.agent.agentID,
                 entries: [Self.entry(plan.planID, action: "s", sequence: 1, at: 1), Self.entry(plan.planID, action: "c", sequence: 2, at: 2), Self.entry(plan.planID, sequence: 3, at: 3)],
@@ -57,7 +58,7 @@ extension StoreTests {
     func foreignLogsAreDropped(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
-            let execution = try #require(try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())]).executions.first)
+            let execution = try #require(try await fixture.applyLeased(world, [StoreFixture.action(.create, vm: StoreFixture.id())]).executions.first)
             let stranger = try await fixture.world()
             let sibling = try await fixture.agent(tenantID: world.tenantID, siteID: try await fixture.site(tenantID: world.tenantID).id)
             for agentID in [stranger.agent.agentID, sibling.agentID] {
@@ -75,7 +76,7 @@ extension StoreTests {
     func logPaging(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
-            let execution = try #require(try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())]).executions.first)
+            let execution = try #require(try await fixture.applyLeased(world, [StoreFixture.action(.create, vm: StoreFixture.id())]).executions.first)
             _ = try await fixture.store.ingestLogs(
                 agentID: world.agent.agentID, entries: (1...5).map { Self.entry(execution.id, sequence: $0, at: TimeInterval($0)) }, now: StoreFixture.at(6)
             )
@@ -111,6 +112,7 @@ extension StoreTests {
             #expect(recent.map(\.id) == [executionIDs[2], executionIDs[1]])
             #expect(try await fixture.store.recentExecutions(tenantID: world.tenantID, siteID: world.siteID, limit: 0).isEmpty)
 
+            _ = try await fixture.store.leasePlans(agentID: world.agent.agentID, lease: StoreFixture.lease, now: StoreFixture.at(5))
             _ = try await fixture.store.ingestLogs(
                 agentID: world.agent.agentID, entries: executionIDs.enumerated().map { Self.entry($1, sequence: Int64($0), at: 5) }, now: StoreFixture.at(6)
             )

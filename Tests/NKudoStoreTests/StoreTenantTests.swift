@@ -12,7 +12,7 @@ extension StoreTests {
             let store = SQLStore(database: database, logger: silentLogger)
             let behind = await storeError { try await store.checkSchema() }
             #expect(behind?.code == .schemaBehind)
-            #expect(try await store.migrate() == ["0001_init.sql", "0002_hot_heartbeats.sql"])
+            #expect(try await store.migrate() == ["0001_init.sql", "0002_hot_heartbeats.sql", "0003_fencing_and_retirement.sql"])
             #expect(try await store.migrate() == [])
             try await store.checkSchema()
             try await store.ping()
@@ -181,11 +181,13 @@ extension StoreTests {
 
             let world = try await fixture.world()
             _ = try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID)
-            _ = try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())])
+            let first = try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())])
             _ = try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())])
             _ = try await fixture.store.leasePlans(agentID: world.agent.agentID, lease: LeaseOptions(limit: 1, ttl: 30), now: StoreFixture.t0)
             _ = try await fixture.store.sweepOffline(cutoff: StoreFixture.at(10), now: StoreFixture.at(10))
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(world.agent.agentID), lease: LeaseOptions(limit: 0, ttl: 30), now: StoreFixture.at(11))
+            var heartbeat = fixture.heartbeat(world.agent.agentID)
+            heartbeat.heldLeases = [HeartbeatIngest.HeldLeaseClaim(planID: first.planID, leaseToken: 1)]
+            _ = try await fixture.store.ingestHeartbeat(heartbeat, lease: LeaseOptions(limit: 0, ttl: 30), now: StoreFixture.at(11))
             let stats = try await fixture.store.statistics()
             #expect(stats.plansByStatus["PENDING"] == 0)
             #expect(stats.plansByStatus["IN_PROGRESS"] == 2)

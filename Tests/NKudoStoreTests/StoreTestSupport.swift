@@ -106,14 +106,22 @@ struct StoreFixture: Sendable {
 
     static let lease = LeaseOptions(limit: 10, ttl: 30)
 
+    /// Applies a plan of `actions` and leases every pending plan of the site to the world's
+    /// agent (only the holder of a plan's lease may log or report for it).
+    func applyLeased(_ world: World, _ actions: [NewPlan.Action], at time: Date = StoreFixture.t0) async throws -> AppliedPlan {
+        let applied = try await apply(world, actions, at: time)
+        _ = try await store.leasePlans(agentID: world.agent.agentID, lease: Self.lease, now: time)
+        return applied
+    }
+
     // MARK: Heartbeats
 
     func heartbeat(
-        _ agentID: String, seq: Int64 = 0, hostname: String? = nil, cpu: Int32 = 8, netbird: NetbirdStatus? = nil,
+        _ agentID: String, seq: Int64 = 0, osHostname: String? = nil, cpu: Int32 = 8, netbird: NetbirdStatus? = nil,
         vms: [HeartbeatIngest.ReportedVM] = [], updates: [HeartbeatIngest.ExecutionUpdate] = []
     ) -> HeartbeatIngest {
         HeartbeatIngest(
-            agentID: agentID, heartbeatSeq: seq, agentVersion: nil, os: nil, arch: nil, kernelVersion: nil, hostname: hostname,
+            agentID: agentID, heartbeatSeq: seq, agentVersion: nil, os: nil, arch: nil, kernelVersion: nil, osHostname: osHostname,
             cpuCoresTotal: cpu, memoryBytesTotal: 16 << 30, storageBytesTotal: 500 << 30, kvmAvailable: true,
             cloudHypervisorAvailable: true, netbird: netbird, microVMs: vms, executionUpdates: updates
         )
