@@ -282,6 +282,7 @@ class Demo:
         data_dir = os.path.join(self.tmp, "control-plane")
         env = {
             "CONTROL_PLANE_ADDR": f"127.0.0.1:{port}",
+            "METRICS_ADDR": f"127.0.0.1:{free_port()}",
             "NKUDO_DATA_DIR": data_dir,
             "ADMIN_KEY": self.admin_key,
             "HEARTBEAT_INTERVAL": "1s",
@@ -473,6 +474,7 @@ class Demo:
             argv += ["--control-plane", replica["url"]]
         argv += ["--pki-dir", os.path.join(self.agent_dir, "pki"), "--state-dir", os.path.join(self.agent_dir, "state"),
                  "--runtime-dir", os.path.join(self.agent_dir, "vms"), "--image-dir", os.path.join(self.agent_dir, "images"),
+                 "--image-cache-dir", os.path.join(self.agent_dir, "image-cache"),
                  "--cloud-hypervisor-bin", self.vmm["path"], "--network", "none", "--netbird-enabled", "false",
                  "--heartbeat-interval", "1s", "--wire", self.o.wire, "--log-level", "info"]
         self.out.info(f"$ nkudo-edge run --wire {self.o.wire} --heartbeat-interval 1s --network none "

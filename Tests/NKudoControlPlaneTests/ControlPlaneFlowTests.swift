@@ -134,6 +134,8 @@ struct ControlPlaneFlowTests {
             let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(
                 siteId: fleet.site.id, idempotencyKey: "logs", actions: [.init(operation: .create, name: "vm")]))
             let executionID = try #require(applied.executions.first?.id)
+            // The agent holds the plan's lease (issue 11: only the holder's lines are kept).
+            #expect(try await agent.client.heartbeat(HeartbeatRequest()).pendingPlans.map(\.planId) == [applied.planId])
             let now = Date()
             let ingest = try await agent.client.ingestLogs(IngestLogsRequest(entries: [
                 .init(executionId: executionID, sequence: 1, severity: "INFO", message: "first", emittedAt: now.protoTimestamp),

@@ -19,6 +19,8 @@ final class ControlPlaneHarness: @unchecked Sendable {
     private(set) var store: any Store
     let pki: ControlPlanePKI
     private(set) var port = 0
+    /// The port of the metrics listener, when the configuration has one (`metricsHost`).
+    private(set) var metricsPort = 0
     private var task: Task<Void, any Error>?
     private var clients: [HTTPClient] = []
 
@@ -43,6 +45,9 @@ final class ControlPlaneHarness: @unchecked Sendable {
         configuration.serverCertificateNames = ["localhost", "127.0.0.1"]
         configuration.offlineSweepInterval = .zero
         configuration.logLevel = .warning
+        // Suites run side by side: a test that wants the listener sets a host (port 0).
+        configuration.metricsHost = nil
+        configuration.metricsPort = 0
         if backend == .postgres {
             guard let url = ProcessInfo.processInfo.environment["NKUDO_TEST_POSTGRES_URL"] else {
                 throw HarnessError("NKUDO_TEST_POSTGRES_URL is not set: run scripts/start-postgres (or set NKUDO_SKIP_POSTGRES=1)")
@@ -62,13 +67,20 @@ final class ControlPlaneHarness: @unchecked Sendable {
 
     private func serve(logger: Logger) async throws {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let (metricsStream, metricsContinuation) = AsyncStream<Int>.makeStream()
+        if configuration.metricsHost == nil { metricsContinuation.finish() }
         let application = try ControlPlane.makeApplication(configuration: configuration, store: store, pki: pki,
-                                                           registry: PrometheusCollectorRegistry(), logger: logger) { port in
+                                                           registry: PrometheusCollectorRegistry(), logger: logger,
+                                                           onServerRunning: { port in
             continuation.yield(port)
             continuation.finish()
-        }
+        }, onMetricsListenerRunning: { port in
+            metricsContinuation.yield(port)
+            metricsContinuation.finish()
+        })
         task = Task { try await application.run() }
         for await port in stream { self.port = port }
+        for await port in metricsStream { metricsPort = port }
     }
 
     /// Stops serving and closes the store, keeping the data directory and the port, as

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import NIOCore
@@ -11,9 +12,13 @@ import Testing
 /// Health, readiness, metrics and the schema gate of `serve`.
 @Suite("Operations", .serialized)
 struct OperationsTests {
-    @Test("healthz, readyz and Prometheus metrics")
+    @Test("healthz, readyz and Prometheus metrics: on the loopback listener, on the API port only with the bearer token (issue 11)")
     func endpoints() async throws {
-        let harness = try await ControlPlaneHarness()
+        let token = "metrics-token-\(UUID().uuidString)"
+        let harness = try await ControlPlaneHarness {
+            $0.metricsHost = "127.0.0.1"
+            $0.metricsToken = token
+        }
         do {
             let client = try harness.client()
             let health = try await harness.send(client, .GET, "/healthz")
@@ -21,14 +26,33 @@ struct OperationsTests {
             #expect(String(decoding: health.body, as: UTF8.self).contains("\"status\":\"ok\""))
             let ready = try await harness.send(client, .GET, "/readyz")
             #expect(ready.status == 200)
-            let metrics = try await harness.send(client, .GET, "/metrics")
-            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(try await harness.send(client, .GET, "/metrics").status == 401)
+            #expect(try await harness.send(client, .GET, "/metrics", headers: [("Authorization", "Bearer wrong")]).status == 401)
+            let metrics = try await harness.send(client, .GET, "/metrics", headers: [("Authorization", "Bearer \(token)")])
             #expect(metrics.status == 200)
+            let plain = HTTPClient(eventLoopGroupProvider: .singleton)
+            defer { _ = plain.shutdown() }
+            let listener = try await plain.execute(HTTPClientRequest(url: "http://127.0.0.1:\(harness.metricsPort)/metrics"), timeout: .seconds(10))
+            #expect(listener.status == .ok)
+            #expect(String(buffer: try await listener.body.collect(upTo: 1 << 20)).contains("nkudo_agents"))
+            let text = String(decoding: metrics.body, as: UTF8.self)
             #expect(text.contains("nkudo_http_requests_total{route=\"GET /healthz\",status=\"200\"}"))
             #expect(text.contains("nkudo_agents"))
             #expect(text.contains("nkudo_plans"))
             #expect(text.contains("nkudo_store_connections"))
             #expect(text.contains("nkudo_heartbeats_total"))
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
+    }
+
+    @Test("issue 11: without METRICS_TOKEN the API port does not serve /metrics")
+    func metricsNotOnAPIPort() async throws {
+        let harness = try await ControlPlaneHarness()
+        do {
+            #expect(try await harness.send(try harness.client(), .GET, "/metrics").status == 404)
         } catch {
             await harness.shutdown()
             throw error

@@ -31,6 +31,13 @@ struct SecurityTests {
             let renewed = try await agent.client.renewCertificate(RenewCertificateRequest(
                 csrPem: try CertificateSigningRequest.create(key: try PrivateKey(pem: agent.keyPEM), commonName: "x").pem()))
             #expect(try Certificate(pem: renewed.clientCertificatePem).serialNumberDecimal != (try Certificate(pem: superseded).serialNumberDecimal))
+            // Issue 11: the replaced certificate works until the new one is first used.
+            let previous = try harness.client(certificatePEM: superseded, keyPEM: agent.keyPEM)
+            let grace = try await harness.send(previous, .POST, "/v1/heartbeat", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+            #expect(grace.status == 200)
+            let current = try harness.client(certificatePEM: renewed.clientCertificatePem, keyPEM: agent.keyPEM)
+            let first = try await harness.send(current, .POST, "/v1/heartbeat", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+            #expect(first.status == 200)
             let clients = [
                 ("none", try harness.client()),
                 ("foreign", try harness.client(certificatePEM: try foreign.pem(), keyPEM: try foreignKey.pkcs8PEM())),
@@ -47,7 +54,6 @@ struct SecurityTests {
                     #expect(String(decoding: response.body, as: UTF8.self).contains("\"code\":\"unauthenticated\""))
                 }
             }
-            let current = try harness.client(certificatePEM: renewed.clientCertificatePem, keyPEM: agent.keyPEM)
             let ok = try await harness.send(current, .POST, "/v1/heartbeat", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
             #expect(ok.status == 200)
         } catch {
@@ -85,7 +91,7 @@ struct SecurityTests {
         await harness.shutdown()
     }
 
-    @Test("renewal after expiry needs the refresh token, rotates it, and the old serial stops working")
+    @Test("renewal after expiry needs the refresh token; a lost response is renewed again with the old one (issue 11) until the new certificate is used")
     func renewalWithRefreshToken() async throws {
         let harness = try await ControlPlaneHarness { $0.agentCertificateTTL = .seconds(2) }
         do {
@@ -100,9 +106,20 @@ struct SecurityTests {
             await #expect(throws: TestTransport.Failure.self) {
                 try await AgentServiceClient(transport: transport).renewCertificate(RenewCertificateRequest(csrPem: csr, refreshToken: "wrong"))
             }
+            let lost = try await AgentServiceClient(transport: transport).renewCertificate(
+                RenewCertificateRequest(csrPem: csr, refreshToken: agent.response.refreshToken))
+            #expect(lost.refreshToken != agent.response.refreshToken)
+            // The response never reached the agent: it renews again with what it has.
             let renewed = try await AgentServiceClient(transport: transport).renewCertificate(
                 RenewCertificateRequest(csrPem: csr, refreshToken: agent.response.refreshToken))
-            #expect(renewed.refreshToken != agent.response.refreshToken)
+            #expect(renewed.refreshToken != lost.refreshToken)
+            let lostClient = try harness.client(certificatePEM: lost.clientCertificatePem, keyPEM: agent.keyPEM)
+            let unused = try await harness.send(lostClient, .POST, "/v1/heartbeat", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+            #expect(unused.status == 401, "the certificate of the lost response was never used and is replaced")
+            let current = try harness.client(certificatePEM: renewed.clientCertificatePem, keyPEM: agent.keyPEM)
+            let used = try await harness.send(current, .POST, "/v1/heartbeat", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+            #expect(used.status == 200)
+            // The new certificate is in use: the old refresh token and serial stop working.
             await #expect(throws: TestTransport.Failure.self) {
                 try await AgentServiceClient(transport: transport).renewCertificate(
                     RenewCertificateRequest(csrPem: csr, refreshToken: agent.response.refreshToken))

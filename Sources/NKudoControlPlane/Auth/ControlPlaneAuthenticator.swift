@@ -1,40 +1,50 @@
-public import Foundation
-public import HTTPTypes
+import Foundation
+import HTTPTypes
 import Logging
 import Synchronization
-public import NKudoContract
-public import NKudoPKI
-public import NKudoStore
+import NKudoContract
+import NKudoPKI
+import NKudoStore
 
 /// The control plane's ``CallerAuthenticator``.
 ///
 /// - admin RPCs: `X-Admin-Key`, trimmed, compared in constant time;
 /// - tenant RPCs: `X-API-Key`, looked up by SHA-256 (never stored in clear), not revoked or expired;
 /// - agent RPCs: the TLS client certificate must be issued by our CA, unexpired, carry
-///   client-auth usage, and its CN (agent id) and serial must be the agent's current ones
-///   (the heartbeat checks the serial in its own transaction: ``Caller/agentCertificate(_:)``).
-///   The TLS layer accepts any certificate so that all of this answers 401, not a
-///   handshake failure. Certificate renewal also accepts an expired certificate of ours
-///   (the refresh token must then match).
+///   client-auth usage, and its CN (agent id) and serial must be the agent's current ones,
+///   or the ones the latest renewal replaced while they are in grace, of an agent that is
+///   not retired (the heartbeat checks the serial in its own transaction:
+///   ``Caller/agentCertificate(_:)``). The TLS layer accepts any certificate so that all
+///   of this answers 401, not a handshake failure. Certificate renewal also accepts an
+///   expired certificate of ours (the refresh token must then match).
 ///
-/// Authentication failures are audited.
-public struct ControlPlaneAuthenticator: CallerAuthenticator {
+/// Authentication failures are audited and counted per source (``AuthFailureGuard``): a
+/// source past its budget gets 429 with `Retry-After` before its credentials are looked at.
+struct ControlPlaneAuthenticator: CallerAuthenticator {
     let adminKey: [UInt8]
     let store: any Store
     let authority: Certificate
+    let failures: AuthFailureGuard
     let now: @Sendable () -> Date
     let verified = VerifiedClientCertificates()
 
     /// Creates the authenticator.
-    public init(adminKey: String, store: any Store, authority: Certificate, now: @escaping @Sendable () -> Date) {
+    init(adminKey: String, store: any Store, authority: Certificate, failures: AuthFailureGuard, now: @escaping @Sendable () -> Date) {
         self.adminKey = Array(adminKey.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
         self.store = store
         self.authority = authority
+        self.failures = failures
         self.now = now
     }
 
-    public func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?,
-                             requestID: String, remoteAddress: String?) async throws -> Caller {
+    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?,
+                      requestID: String, remoteAddress: String?) async throws -> Caller {
+        if method.caller == .none {
+            return .anonymous
+        }
+        if let seconds = failures.retryAfter(source: remoteAddress) {
+            throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
+        }
         switch method.caller {
         case .none:
             return .anonymous
@@ -90,9 +100,23 @@ public struct ControlPlaneAuthenticator: CallerAuthenticator {
         guard let agent else {
             throw await failure("unknown agent", method: method, requestID: requestID, remoteAddress: remoteAddress)
         }
-        guard agent.certificateSerial == certificate.serial else {
+        switch agent.credential(serial: certificate.serial, at: now()) {
+        case .current:
+            if agent.previousCertificateSerial != nil && !expired && !renewal {
+                // The renewed certificate is in use: the one it replaced stops working.
+                do {
+                    try await store.confirmCurrentCredentials(agentID: agent.id)
+                } catch {
+                    throw ServiceEnvironment.map(error)
+                }
+            }
+        case .previous:
+            break
+        case .superseded:
             throw await failure("certificate serial mismatch", method: method, requestID: requestID, remoteAddress: remoteAddress,
                                 tenantID: agent.tenantID)
+        case .retired:
+            throw await failure("agent retired", method: method, requestID: requestID, remoteAddress: remoteAddress, tenantID: agent.tenantID)
         }
         return expired ? .agentWithExpiredCertificate(agent) : .agent(agent)
     }
@@ -104,12 +128,10 @@ public struct ControlPlaneAuthenticator: CallerAuthenticator {
         method.serviceName == AgentService.Method.heartbeat.serviceName && method.methodName == AgentService.Method.heartbeat.methodName
     }
 
-    /// Audits the failure and returns the 401 to throw.
+    /// Counts and audits the failure and returns the 401 to throw.
     private func failure(_ reason: String, method: RPCMethod, requestID: String, remoteAddress: String?, tenantID: String? = nil) async -> APIError {
-        let event = AuditEvent(tenantID: tenantID, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure",
-                               resourceType: "rpc", resourceID: "\(method.serviceName)/\(method.methodName)", requestID: requestID,
-                               sourceIP: remoteAddress, metadataJSON: "{\"reason\":\"\(reason)\"}", occurredAt: now())
-        try? await store.recordAudit(event)
+        await failures.fail(reason: reason, rpc: "\(method.serviceName)/\(method.methodName)", requestID: requestID, source: remoteAddress,
+                            tenantID: tenantID)
         return APIError.unauthorized(reason)
     }
 }

@@ -44,6 +44,9 @@ extension ControlPlaneConfiguration {
         setting("AGENT_CERT_TTL", "24h", "validity of issued agent client certificates") { config, value throws(ConfigurationError) in
             config.agentCertificateTTL = try parsePositiveDuration(value, setting: "AGENT_CERT_TTL")
         },
+        setting("AGENT_RENEWAL_GRACE", "24h", "how long the credentials a certificate renewal replaced stay valid if the new ones are never used") { config, value throws(ConfigurationError) in
+            config.agentRenewalGrace = try parsePositiveDuration(value, setting: "AGENT_RENEWAL_GRACE")
+        },
         setting("HEARTBEAT_INTERVAL", "15s", "heartbeat interval advertised to agents (whole seconds, ≥ 1 s)") { config, value throws(ConfigurationError) in
             config.heartbeatInterval = try parsePositiveDuration(value, setting: "HEARTBEAT_INTERVAL", minimum: .seconds(1))
         },
@@ -102,6 +105,31 @@ extension ControlPlaneConfiguration {
                 throw ConfigurationError(setting: "LOG_LEVEL", reason: "\"\(value)\" is not one of trace, debug, info, notice, warning, error, critical")
             }
             config.logLevel = level
+        },
+        setting("AUTH_FAILURE_LIMIT", "30", "failed authentications per source and AUTH_FAILURE_WINDOW before 429 (per replica); 0 disables") { config, value throws(ConfigurationError) in
+            config.authFailureLimit = try parseInt(value, setting: "AUTH_FAILURE_LIMIT", range: 0...1_000_000)
+        },
+        setting("AUTH_FAILURE_WINDOW", "1m", "window of the failure budget and of one aggregated auth.failure audit event") { config, value throws(ConfigurationError) in
+            config.authFailureWindow = try parsePositiveDuration(value, setting: "AUTH_FAILURE_WINDOW", minimum: .seconds(1))
+        },
+        setting("AUDIT_RETENTION", "90d", "audit events older than this are deleted") { config, value throws(ConfigurationError) in
+            config.auditRetention = try parsePositiveDuration(value, setting: "AUDIT_RETENTION", minimum: .seconds(3600))
+        },
+        setting("METRICS_ADDR", "127.0.0.1:9464", "plain-HTTP listener of /metrics (host:port); off serves none") { config, value throws(ConfigurationError) in
+            if value.lowercased() == "off" {
+                config.metricsHost = nil
+            } else {
+                let (host, port) = try parseAddress(value, setting: "METRICS_ADDR")
+                config.metricsHost = host
+                config.metricsPort = port
+            }
+        },
+        setting("METRICS_TOKEN", "unset", "bearer token that also serves /metrics on the API port (Authorization: Bearer …)") { config, value throws(ConfigurationError) in
+            let token = value.trimmingCharacters(in: .whitespaces)
+            guard token.count >= 16 else {
+                throw ConfigurationError(setting: "METRICS_TOKEN", reason: "use at least 16 characters")
+            }
+            config.metricsToken = token
         },
     ]
 
@@ -168,11 +196,12 @@ extension ControlPlaneConfiguration {
         return duration
     }
 
-    /// Go duration syntax (`300ms`, `15s`, `1m30s`, `1.5h`, `0`) or plain seconds (`10`).
+    /// Go duration syntax (`300ms`, `15s`, `1m30s`, `1.5h`, `0`), days (`90d`), or plain
+    /// seconds (`10`).
     static func parseDuration(_ value: String, setting: String) throws(ConfigurationError) -> Duration {
         let text = value.trimmingCharacters(in: .whitespaces)
         if let seconds = Int(text), seconds >= 0 { return .seconds(seconds) }
-        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         var rest = Substring(text)
         var total = 0.0
         guard !rest.isEmpty, !rest.hasPrefix("-") else {
@@ -185,7 +214,7 @@ extension ControlPlaneConfiguration {
             }
             rest = rest.dropFirst(number.count)
             guard let unit = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else {
-                throw ConfigurationError(setting: setting, reason: "missing or unknown unit in \"\(value)\" (ns, us, ms, s, m, h)")
+                throw ConfigurationError(setting: setting, reason: "missing or unknown unit in \"\(value)\" (ns, us, ms, s, m, h, d)")
             }
             rest = rest.dropFirst(unit.0.count)
             total += amount * unit.1

@@ -19,6 +19,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var defaultEnrollmentTTL: Duration = .seconds(15 * 60)
     /// `AGENT_CERT_TTL`: lifetime of agent client certificates. Default 24 h.
     public var agentCertificateTTL: Duration = .seconds(24 * 3600)
+    /// `AGENT_RENEWAL_GRACE`: how long the credentials a renewal replaced stay valid when the
+    /// new ones are never used (a lost renewal response). Default 24 h.
+    public var agentRenewalGrace: Duration = .seconds(24 * 3600)
     /// `HEARTBEAT_INTERVAL`: interval advertised to agents. Default 15 s.
     public var heartbeatInterval: Duration = .seconds(15)
     /// `PLAN_LEASE_TTL`: plan lease length. Default 45 s.
@@ -53,6 +56,21 @@ public struct ControlPlaneConfiguration: Sendable {
     public var serverCertificateNames: [String] = ControlPlaneConfiguration.defaultServerNames()
     /// `LOG_LEVEL`: trace, debug, info, notice, warning, error, critical. Default info.
     public var logLevel: Logger.Level = .info
+    /// `AUTH_FAILURE_LIMIT`: failed authentications a source may have per
+    /// `AUTH_FAILURE_WINDOW` before it gets 429; 0 disables the limit. Default 30.
+    public var authFailureLimit: Int = 30
+    /// `AUTH_FAILURE_WINDOW`: the window of the failure budget and of the aggregation of
+    /// failures into one audit event. Default 1 min.
+    public var authFailureWindow: Duration = .seconds(60)
+    /// `AUDIT_RETENTION`: audit events older than this are deleted. Default 90 days.
+    public var auditRetention: Duration = .seconds(90 * 86_400)
+    /// `METRICS_ADDR`: plain-HTTP listener of `/metrics`, `host:port`; nil (`off`) serves
+    /// none. Default `127.0.0.1:9464` (loopback only).
+    public var metricsHost: String? = "127.0.0.1"
+    public var metricsPort: Int = 9464
+    /// `METRICS_TOKEN`: when set, `/metrics` is also served on the API port to requests with
+    /// `Authorization: Bearer <token>`; unset: not served there.
+    public var metricsToken: String?
 
     /// The defaults.
     public init() {}

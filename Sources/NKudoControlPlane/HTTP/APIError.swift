@@ -12,12 +12,15 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public let code: String
     /// The message for the client (never secrets or internal detail).
     public let message: String
+    /// Seconds the client should wait before retrying (`Retry-After`), when it says so.
+    public let retryAfter: Int?
 
     /// Creates an error.
-    public init(status: HTTPResponse.Status, code: String, message: String) {
+    public init(status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -32,6 +35,13 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message) }
     /// 409: conflicts with the stored state.
     public static func conflict(_ message: String) -> APIError { APIError(status: .conflict, code: "already_exists", message: message) }
+    /// 409 `aborted`: the agent does not hold the plan's lease (any more); the fencing
+    /// check of "a plan runs on one host at a time" failed.
+    public static func leaseLost(_ message: String) -> APIError { APIError(status: .conflict, code: "aborted", message: "lease lost: \(message)") }
+    /// 429: too many failed authentications from this source; retry after `retryAfter` seconds.
+    public static func tooManyRequests(_ message: String, retryAfter: Int) -> APIError {
+        APIError(status: .tooManyRequests, code: "resource_exhausted", message: message, retryAfter: retryAfter)
+    }
     /// 413: body larger than the limit.
     public static func payloadTooLarge(_ limit: Int) -> APIError {
         APIError(status: .contentTooLarge, code: "resource_exhausted", message: "request body exceeds \(limit) bytes")

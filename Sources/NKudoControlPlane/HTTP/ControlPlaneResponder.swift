@@ -12,8 +12,8 @@ public import NKudoContract
 public struct ControlPlaneResponder: HTTPResponder {
     public typealias Context = ControlPlaneRequestContext
 
-    /// A non-RPC endpoint (`/readyz`, `/metrics`, `/openapi.json`).
-    public typealias PlainEndpoint = @Sendable () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8])
+    /// A non-RPC endpoint (`/readyz`, `/metrics`, `/openapi.json`), given the request's headers.
+    public typealias PlainEndpoint = @Sendable (HTTPFields) async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8])
 
     let router: ContractRouter<CallContext>
     let authenticator: any CallerAuthenticator
@@ -47,7 +47,7 @@ public struct ControlPlaneResponder: HTTPResponder {
         var response: Response
         if request.method == .get || request.method == .head, let endpoint = plainEndpoints[path] {
             routeName = "GET \(path)"
-            let (status, contentType, body) = await endpoint()
+            let (status, contentType, body) = await endpoint(request.headers)
             response = Self.response(status: status, contentType: contentType, body: request.method == .head ? [] : body)
         } else {
             switch router.match(method: request.method, path: path) {
@@ -157,6 +157,14 @@ public struct ControlPlaneResponder: HTTPResponder {
     }
 
     func errorResponse(_ error: APIError, format: WireFormat, connect: Bool, requestID: String) -> Response {
+        var response = errorBody(error, format: format, connect: connect, requestID: requestID)
+        if let seconds = error.retryAfter {
+            response.headers[.retryAfter] = String(seconds)
+        }
+        return response
+    }
+
+    private func errorBody(_ error: APIError, format: WireFormat, connect: Bool, requestID: String) -> Response {
         if connect {
             var body = Data()
             if let encoded = try? JSONSerialization.data(withJSONObject: ["code": error.code, "message": error.message], options: [.sortedKeys]) {

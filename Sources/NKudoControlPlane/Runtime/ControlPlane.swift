@@ -16,26 +16,28 @@ import UnixSignals
 /// Assembles the control plane from a configuration: the store, the PKI, the services
 /// bound to the contract's route tables, TLS, the sweeper, metrics.
 public enum ControlPlane {
+    /// The content type of `/metrics`.
+    static let metricsContentType = "text/plain; version=0.0.4"
+
     /// Opens the store the configuration names: PostgreSQL for `DATABASE_URL`, else
-    /// SQLite in the data directory (created 0700).
+    /// SQLite in the data directory (created 0700, or narrowed to it: ``DataDirectory``).
     public static func openStore(_ configuration: ControlPlaneConfiguration, logger: Logger) throws -> (store: any Store, description: String) {
         if let url = configuration.databaseURL {
             let database = try PostgresDatabase(url: url, maxConnections: configuration.databaseMaxConnections, logger: logger)
             return (SQLStore(database: database, logger: logger), "PostgreSQL")
         }
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try DataDirectory.prepare(configuration.dataDirectory, logger: logger)
         let database = try SQLiteDatabase(path: configuration.sqlitePath, logger: logger)
         return (SQLStore(database: database, logger: logger), "SQLite \(configuration.sqlitePath)")
     }
 
     /// The route table: every service of the contract bound to its implementation.
-    static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
+    static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI, authFailures: AuthFailureGuard,
                        registry: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
-        let environment = ServiceEnvironment(store: store, now: now)
+        let environment = ServiceEnvironment(store: store, authFailures: authFailures, now: now)
         let agent = AgentServiceImplementation(
             environment: environment, authority: pki.authority, caCertificatePEM: pki.caCertificatePEM, caFingerprint: pki.caFingerprint,
-            agentCertificateTTL: configuration.agentCertificateTTL.timeInterval,
+            agentCertificateTTL: configuration.agentCertificateTTL.timeInterval, renewalGrace: configuration.agentRenewalGrace.timeInterval,
             heartbeatIntervalSeconds: Int32(max(1, configuration.heartbeatInterval.components.seconds)),
             lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: configuration.planLeaseTTL.timeInterval),
             heartbeats: registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "nkudo", subsystem: nil, metricName: "heartbeats",
@@ -48,19 +50,28 @@ public enum ControlPlane {
             + AgentService.routes(for: agent)
     }
 
-    /// The HTTP application (TLS 1.3 only; client certificates requested, verified per route).
+    /// The HTTP application (TLS 1.3 only; client certificates requested, verified per
+    /// route), with the services it needs beside it: the metrics listener (`METRICS_ADDR`)
+    /// and the writer of aggregated authentication failures.
     public static func makeApplication(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
                                        registry: PrometheusCollectorRegistry, logger: Logger,
-                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                                       onMetricsListenerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let now: @Sendable () -> Date = { Date() }
-        let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate, now: now)
+        let authFailures = AuthFailureGuard(limit: configuration.authFailureLimit, window: configuration.authFailureWindow, store: store,
+                                            now: now, logger: logger)
+        let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate,
+                                                      failures: authFailures, now: now)
         let statistics = StoreMetrics(store: store, registry: registry)
+        let metrics: @Sendable () async -> [UInt8] = {
+            await statistics.refresh()
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return buffer
+        }
         let openAPIDocument = Array(ContractOpenAPI.json.utf8)
-        let responder = ControlPlaneResponder(
-            routes: routes(configuration: configuration, store: store, pki: pki, registry: registry, now: now), authenticator: authenticator,
-            maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout, metrics: HTTPMetrics(registry: registry), logger: logger,
-            plainEndpoints: [
-                "/readyz": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
+        var plainEndpoints: [String: ControlPlaneResponder.PlainEndpoint] = [
+                "/readyz": { _ async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
                     do {
                         try await store.ping()
                         try await store.checkSchema()
@@ -70,16 +81,28 @@ public enum ControlPlane {
                         return (.serviceUnavailable, "application/json", Array(#"{"status":"unavailable","error":"store not ready"}"#.utf8))
                     }
                 },
-                "/openapi.json": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
+                "/openapi.json": { _ async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
                     (.ok, "application/json", openAPIDocument)
                 },
-                "/metrics": { () async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
-                    await statistics.refresh()
-                    var buffer: [UInt8] = []
-                    registry.emit(into: &buffer)
-                    return (.ok, "text/plain; version=0.0.4", buffer)
-                },
-            ])
+            ]
+        if let token = configuration.metricsToken {
+            let expected = Array("Bearer \(token)".utf8)
+            plainEndpoints["/metrics"] = { headers async -> (status: HTTPResponse.Status, contentType: String, body: [UInt8]) in
+                guard Digest.constantTimeEquals(Array((headers[.authorization] ?? "").utf8), expected) else {
+                    return (.unauthorized, "application/json", Array(#"{"error":"metrics need Authorization: Bearer <METRICS_TOKEN>","code":"unauthenticated"}"#.utf8))
+                }
+                return (.ok, metricsContentType, await metrics())
+            }
+        }
+        let responder = ControlPlaneResponder(
+            routes: routes(configuration: configuration, store: store, pki: pki, authFailures: authFailures, registry: registry, now: now),
+            authenticator: authenticator, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
+            metrics: HTTPMetrics(registry: registry), logger: logger, plainEndpoints: plainEndpoints)
+        var services: [any Service] = [authFailures]
+        if let metricsHost = configuration.metricsHost {
+            services.append(MetricsListener(host: metricsHost, port: configuration.metricsPort, metrics: metrics,
+                                            onRunning: onMetricsListenerRunning, logger: logger))
+        }
         // The chain ends with the CA, so an agent can pin the CA by fingerprint on first contact.
         var chain = try NIOSSLCertificate.fromPEMBytes(Array(pki.serverCertificatePEM.utf8))
         for authority in try NIOSSLCertificate.fromPEMBytes(Array(pki.caCertificatePEM.utf8)) where !chain.contains(authority) {
@@ -103,6 +126,7 @@ public enum ControlPlane {
                 customAsyncVerificationCallback: { _ in .certificateVerified })),
             configuration: ApplicationConfiguration(address: .hostname(configuration.listenHost, port: configuration.listenPort),
                                                     serverName: "n-kudo"),
+            services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.listenPort) },
             logger: logger)
     }
@@ -112,6 +136,7 @@ public enum ControlPlane {
     /// sweeps offline agents; on shutdown drains requests, stops the sweeper, closes the store.
     public static func serve(configuration: ControlPlaneConfiguration, logger: Logger,
                              announce: @escaping @Sendable (String) -> Void) async throws {
+        try DataDirectory.prepare(configuration.dataDirectory, logger: logger)
         let (store, storeDescription) = try openStore(configuration, logger: logger)
         do {
             if configuration.databaseURL == nil {
@@ -123,17 +148,21 @@ public enum ControlPlane {
             let pki = try ControlPlanePKI.load(configuration: configuration, now: Date(), logger: logger)
             let registry = PrometheusCollectorRegistry()
             let host = configuration.listenHost == "0.0.0.0" ? "localhost" : configuration.listenHost
-            let application = try makeApplication(configuration: configuration, store: store, pki: pki, registry: registry, logger: logger) { port in
+            let application = try makeApplication(configuration: configuration, store: store, pki: pki, registry: registry, logger: logger,
+                                                  onServerRunning: { port in
                 announce("n-kudo control plane listening on https://\(host):\(port) (store: \(storeDescription))")
                 announce("CA fingerprint (pin with nkudo-edge enroll --ca-fingerprint): sha256:\(pki.caFingerprint)")
                 if let path = pki.adminKeyPath {
                     announce("admin key (X-Admin-Key) is in \(path)")
                 }
-            }
+            }, onMetricsListenerRunning: { port in
+                announce("metrics on http://\(configuration.metricsHost ?? "127.0.0.1"):\(port)/metrics")
+            })
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: application)]
             if configuration.offlineSweepInterval > .zero {
                 services.append(.init(service: OfflineSweeper(store: store, interval: configuration.offlineSweepInterval,
-                                                              offlineAfter: configuration.heartbeatOfflineAfter, logger: logger)))
+                                                              offlineAfter: configuration.heartbeatOfflineAfter,
+                                                              auditRetention: configuration.auditRetention, logger: logger)))
             }
             var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             groupConfiguration.maximumGracefulShutdownDuration = configuration.httpShutdownTimeout

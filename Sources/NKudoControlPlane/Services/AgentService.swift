@@ -14,15 +14,24 @@ struct AgentServiceImplementation: AgentServiceHandler {
     let caCertificatePEM: String
     let caFingerprint: String
     let agentCertificateTTL: TimeInterval
+    /// How long the credentials a renewal replaced stay valid if the new ones are never used.
+    let renewalGrace: TimeInterval
     let heartbeatIntervalSeconds: Int32
     let lease: LeaseOptions
     /// Counts accepted heartbeats (`nkudo_heartbeats_total`).
     let heartbeats: Counter
 
     func enroll(_ request: EnrollRequest, context: CallContext) async throws -> EnrollResponse {
+        // The token is a credential: guessing tokens counts against the source's budget.
+        if let seconds = environment.authFailures.retryAfter(source: context.remoteAddress) {
+            throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
+        }
         let hostname = !request.hostname.isBlank ? request.hostname : request.requestedHostname
         guard !request.enrollmentToken.isEmpty, !hostname.isBlank, !request.csrPem.isEmpty else {
             throw APIError.badRequest("enrollment_token, hostname and csr_pem are required")
+        }
+        guard Names.isHostname(hostname) else {
+            throw APIError.badRequest("hostname must be 1-253 characters: letters, digits, '.', '-' and '_'")
         }
         let csr = try Self.validatedCSR(request.csrPem)
         let now = environment.now()
@@ -43,8 +52,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         do {
             record = try await environment.store { store throws(StoreError) in try await store.enroll(enrollment, now: now) }
         } catch let error as APIError where error.status == .unauthorized {
-            await environment.audit(context, tenantID: nil, action: "auth.failure", resourceType: "enrollment_token", resourceID: "",
-                                    metadataJSON: "{\"reason\":\"invalid or expired enrollment token\"}")
+            await authFailure("invalid or expired enrollment token", method: AgentService.Method.enroll, context: context, tenantID: nil)
             throw APIError.unauthorized("invalid or expired enrollment token")
         } catch let error as APIError where error.status == .conflict {
             throw APIError.conflict("agent already exists for host")
@@ -71,19 +79,18 @@ struct AgentServiceImplementation: AgentServiceHandler {
         }
         var ingest = HeartbeatNormalizer.normalize(request, agentID: agentID, now: environment.now())
         ingest.certificateSerial = serial
-        let leased: [LeasedPlanRecord]
+        let outcome: HeartbeatOutcome
         do {
-            leased = try await environment.store { store throws(StoreError) in
+            outcome = try await environment.store { store throws(StoreError) in
                 try await store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
             }
         } catch let error as APIError where error.status == .unauthorized {
-            await environment.audit(context, tenantID: nil, action: "auth.failure", resourceType: "rpc",
-                                    resourceID: "\(AgentService.Method.heartbeat.serviceName)/\(AgentService.Method.heartbeat.methodName)",
-                                    metadataJSON: "{\"reason\":\"\(error.message)\"}")
+            await authFailure(error.message, method: AgentService.Method.heartbeat, context: context, tenantID: nil)
             throw error
         }
         heartbeats.increment()
-        return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: leased.map(Self.leasedPlan))
+        return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: outcome.leased.map(Self.leasedPlan),
+                                 leaseRejections: outcome.rejections, heartbeatSeq: outcome.heartbeatSeq)
     }
 
     func ingestLogs(_ request: IngestLogsRequest, context: CallContext) async throws -> IngestLogsResponse {
@@ -101,7 +108,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
             }
             entries.append(LogEntry(executionID: executionID, actionID: entry.actionId.isBlank ? nil : entry.actionId, sequence: entry.sequence,
                                     severity: HeartbeatNormalizer.severity(entry.severity), message: entry.message,
-                                    emittedAt: entry.emittedAt?.date ?? now))
+                                    emittedAt: entry.emittedAt?.date ?? now, leaseToken: max(entry.leaseToken, 0)))
         }
         let result = try await environment.store { store throws(StoreError) in try await store.ingestLogs(agentID: agent.id, entries: entries, now: now) }
         return IngestLogsResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped + dropped))
@@ -116,7 +123,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let now = environment.now()
         let entry = LogEntry(executionID: executionID, actionID: request.actionId.flatMap { $0.isBlank ? nil : $0 },
                              sequence: max(request.sequence, 0), severity: HeartbeatNormalizer.severity(request.level),
-                             message: request.message, emittedAt: request.emittedAt?.date ?? now)
+                             message: request.message, emittedAt: request.emittedAt?.date ?? now, leaseToken: max(request.leaseToken, 0))
         let result = try await environment.store { store throws(StoreError) in try await store.ingestLogs(agentID: agent.id, entries: [entry], now: now) }
         return IngestLogFrameResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped))
     }
@@ -147,12 +154,11 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let status: Plan.Status
         do {
             status = try await environment.store { store throws(StoreError) in
-                try await store.reportResults(ResultReport(agentID: agent.id, planID: planID, results: results), now: now)
+                try await store.reportResults(ResultReport(agentID: agent.id, planID: planID, results: results, leaseToken: max(request.leaseToken, 0)),
+                                              now: now)
             }
         } catch let error as APIError where error.status == .notFound {
             throw APIError.notFound("plan not found")
-        } catch let error as APIError where error.status == .forbidden {
-            throw APIError.forbidden("agent does not hold the lease of this plan")
         }
         return ReportExecutionResultResponse(status: "accepted", planStatus: status)
     }
@@ -178,18 +184,24 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let certificate = try authority.issueClientCertificate(for: csr, commonName: agent.id, validity: agentCertificateTTL, now: now)
         let refreshToken = SecureRandom.token()
         let rotation = CredentialRotation(agentID: agent.id, expected: expectation, newCertificateSerial: certificate.serialNumberDecimal,
-                                          newCertificateExpiresAt: certificate.notAfter, newRefreshTokenHash: Digest.sha256Hex(refreshToken))
+                                          newCertificateExpiresAt: certificate.notAfter, newRefreshTokenHash: Digest.sha256Hex(refreshToken),
+                                          graceUntil: now.addingTimeInterval(renewalGrace))
         do {
             _ = try await environment.store { store throws(StoreError) in try await store.rotateAgentCredentials(rotation, now: now) }
         } catch let error as APIError where error.status == .unauthorized {
-            await environment.audit(context, tenantID: agent.tenantID, siteID: agent.siteID, action: "auth.failure", resourceType: "agent",
-                                    resourceID: agent.id, metadataJSON: "{\"reason\":\"renewal credentials do not match\"}")
+            await authFailure("renewal credentials do not match", method: AgentService.Method.renewCertificate, context: context, tenantID: agent.tenantID)
             throw APIError.unauthorized("the certificate or refresh token is no longer current")
         }
         await environment.audit(context, tenantID: agent.tenantID, siteID: agent.siteID, action: "agent.renew", resourceType: "agent",
                                 resourceID: agent.id)
         return RenewCertificateResponse(clientCertificatePem: try certificate.pem(), caCertificatePem: caCertificatePEM,
                                         refreshToken: refreshToken, certificateExpiresAt: certificate.notAfter.protoTimestamp)
+    }
+
+    /// Counts and audits an authentication failure the service found itself.
+    private func authFailure(_ reason: String, method: RPCMethod, context: CallContext, tenantID: String?) async {
+        await environment.authFailures.fail(reason: reason, rpc: "\(method.serviceName)/\(method.methodName)", requestID: context.requestID,
+                                            source: context.remoteAddress, tenantID: tenantID)
     }
 
     /// The CSR if it parses, its self-signature holds and its key passes the policy; else
@@ -216,20 +228,24 @@ struct AgentServiceImplementation: AgentServiceHandler {
 
     /// A leased plan in the agent's format (`MicroVMCreate` with `vcpu`, …).
     static func leasedPlan(_ record: LeasedPlanRecord) -> LeasedPlan {
-        LeasedPlan(planId: record.planID, executionId: record.planID, actions: record.actions.map { action in
-            let type: LeasedPlan.Action.TypeEnum
-            var params = LeasedPlan.Action.Params(vmId: action.vmID)
-            switch action.operation {
-            case .create:
-                type = .microVMCreate
-                params.name = action.name
-                params.vcpu = action.vcpuCount
-                params.memoryMib = action.memoryMiB
-            case .start: type = .microVMStart
-            case .stop: type = .microVMStop
-            default: type = .microVMDelete
-            }
-            return LeasedPlan.Action(actionId: action.operationID, executionId: action.executionID, type: type, params: params, timeout: 30)
-        })
+        LeasedPlan(planId: record.planID, executionId: record.planID, actions: record.actions.map(leasedAction), leaseToken: record.leaseToken,
+                   leaseExpiresAt: record.leaseExpiresAt.protoTimestamp)
+    }
+
+    /// A leased action in the agent's format.
+    private static func leasedAction(_ action: LeasedPlanRecord.Action) -> LeasedPlan.Action {
+        let type: LeasedPlan.Action.TypeEnum
+        var params = LeasedPlan.Action.Params(vmId: action.vmID)
+        switch action.operation {
+        case .create:
+            type = .microVMCreate
+            params.name = action.name
+            params.vcpu = action.vcpuCount
+            params.memoryMib = action.memoryMiB
+        case .start: type = .microVMStart
+        case .stop: type = .microVMStop
+        default: type = .microVMDelete
+        }
+        return LeasedPlan.Action(actionId: action.operationID, executionId: action.executionID, type: type, params: params, timeout: 30)
     }
 }

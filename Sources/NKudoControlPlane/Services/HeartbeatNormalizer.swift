@@ -26,18 +26,22 @@ enum HeartbeatNormalizer {
             return HeartbeatIngest.ExecutionUpdate(executionID: id, state: state,
                                                    errorCode: update.errorCode.isBlank ? nil : update.errorCode,
                                                    errorMessage: update.errorMessage.isBlank ? nil : update.errorMessage,
-                                                   updatedAt: update.updatedAt?.date ?? now)
+                                                   updatedAt: update.updatedAt?.date ?? now, leaseToken: max(update.leaseToken, 0))
+        }
+        let held = request.heldLeases.compactMap { claim -> HeartbeatIngest.HeldLeaseClaim? in
+            guard let planID = Identifiers.canonicalUUID(claim.planId) else { return nil }
+            return HeartbeatIngest.HeldLeaseClaim(planID: planID, leaseToken: max(claim.leaseToken, 0))
         }
         return HeartbeatIngest(
             agentID: agentID, heartbeatSeq: request.heartbeatSeq,
             agentVersion: request.agentVersion.isBlank ? nil : request.agentVersion,
             os: text(request.os, facts?.os), arch: text(request.arch, facts?.arch), kernelVersion: text(request.kernelVersion, facts?.kernel),
-            hostname: request.hostname.isBlank ? nil : request.hostname,
+            osHostname: request.hostname.isBlank ? nil : request.hostname,
             cpuCoresTotal: request.cpuCoresTotal != 0 ? request.cpuCoresTotal : (facts?.cpuCores ?? 0),
             memoryBytesTotal: request.memoryBytesTotal != 0 ? request.memoryBytesTotal : (facts?.memoryTotalBytes ?? 0),
             storageBytesTotal: storage, kvmAvailable: kvmAvailable,
             cloudHypervisorAvailable: request.cloudHypervisorAvailable ?? false,
-            netbird: request.netbirdStatus, microVMs: vms, executionUpdates: updates)
+            netbird: request.netbirdStatus, microVMs: vms, executionUpdates: updates, heldLeases: held)
     }
 
     /// A reported VM state; the agent's own words (`created`, `deleted`) map to the

@@ -8,6 +8,8 @@ import NKudoStore
 /// Shared pieces of the services: the clock, id checks, store-error mapping, auditing.
 struct ServiceEnvironment: Sendable {
     let store: any Store
+    /// Counts and audits failed authentications (also those a service detects itself).
+    let authFailures: AuthFailureGuard
     let now: @Sendable () -> Date
 
     /// Runs a store call, turning client-caused store errors into API errors; database
@@ -27,6 +29,7 @@ struct ServiceEnvironment: Sendable {
         case .forbidden: return APIError.forbidden(error.message)
         case .invalid: return APIError.badRequest(error.message)
         case .unauthorized: return APIError.unauthorized(error.message)
+        case .leaseLost: return APIError.leaseLost(error.message)
         case .unavailable, .schemaBehind: return APIError.unavailable("database unavailable")
         default: return error
         }

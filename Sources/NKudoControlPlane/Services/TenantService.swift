@@ -103,7 +103,11 @@ struct TenantServiceImplementation: TenantServiceHandler {
             guard let canonicalVMID = Identifiers.canonicalUUID(vmID) else {
                 throw APIError.badRequest("\(label).vm_id must be a UUID")
             }
-            let name = action.name.isBlank ? "vm-" + canonicalVMID.prefix(8) : action.name
+            let name = action.name.isEmpty ? "vm-" + canonicalVMID.prefix(8) : action.name
+            guard Names.isLabel(name) else {
+                throw APIError.badRequest(
+                    "\(label).name must be an RFC 1123 label: 1-63 letters, digits and '-', not starting or ending with '-'")
+            }
             let payload = (try? action.jsonString()) ?? "{}"
             actions.append(NewPlan.Action(operationID: operationID, operation: action.operation, vmID: canonicalVMID, name: name,
                                           vcpuCount: max(action.vcpuCount, 1), memoryMiB: max(action.memoryMib, 128), payloadJSON: payload))
@@ -128,6 +132,18 @@ struct TenantServiceImplementation: TenantServiceHandler {
         return ListHostsResponse(hosts: try await environment.store { store throws(StoreError) in
             try await store.listHosts(tenantID: key.tenantID, siteID: site.id)
         })
+    }
+
+    func retireHost(_ request: RetireHostRequest, context: CallContext) async throws -> RetireHostResponse {
+        let (key, site) = try await self.site(context, request.siteId)
+        guard let hostID = Identifiers.canonicalUUID(request.hostId) else { throw APIError.notFound("host not found") }
+        let retired = try await environment.store { store throws(StoreError) in
+            try await store.retireHost(tenantID: key.tenantID, siteID: site.id, hostID: hostID, now: environment.now())
+        }
+        await environment.audit(context, tenantID: key.tenantID, siteID: site.id, action: "host.retire", resourceType: "host",
+                                resourceID: hostID, metadataJSON: "{\"agent_id\":\"\(retired.agentID)\",\"released_plans\":\(retired.releasedPlans)}")
+        return RetireHostResponse(hostId: retired.hostID, agentId: retired.agentID, retiredAt: retired.retiredAt.protoTimestamp,
+                                  releasedPlans: Int32(clamping: retired.releasedPlans))
     }
 
     func listMicroVMs(_ request: ListMicroVMsRequest, context: CallContext) async throws -> ListMicroVMsResponse {

@@ -244,7 +244,7 @@ public struct OpenAPIRenderer {
             case .unsupportedMediaType: return "The request's `Content-Type` is neither `application/json` nor `application/x-protobuf`."
             case .internalError: return "Internal error: the body carries the request id only; the detail is in the server log."
             case .other:
-                return "Any other error, e.g. 408 (body not received within `HTTP_READ_TIMEOUT`), 409 (conflict with the stored state), 503 (store unavailable)."
+                return "Any other error, e.g. 408 (body not received within `HTTP_READ_TIMEOUT`), 409 (conflict with the stored state), 429 (too many failed authentications from the caller's address; `Retry-After` says when to try again), 503 (store unavailable)."
             }
         }
 

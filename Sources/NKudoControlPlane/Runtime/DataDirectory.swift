@@ -1,0 +1,41 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The data directory (`NKUDO_DATA_DIR`): the SQLite database, the generated PKI and the
+/// admin key live there, so nobody but the control plane's user may list or enter it.
+enum DataDirectory {
+    /// Creates the directory with mode 0700, or narrows an existing one that grants group
+    /// or other users any access to 0700, with a notice (PostgreSQL refuses such a data
+    /// directory; narrowing it keeps `serve` working after an upgrade).
+    ///
+    /// - Throws: ``ConfigurationError`` when the path is not a directory or cannot be
+    ///   created or narrowed.
+    static func prepare(_ path: String, logger: Logger) throws(ConfigurationError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw ConfigurationError(setting: "NKUDO_DATA_DIR", reason: "cannot create \(path): \(error.localizedDescription)")
+            }
+            return
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            throw ConfigurationError(setting: "NKUDO_DATA_DIR", reason: "\(path) is not a directory")
+        }
+        let mode = status.st_mode & 0o777
+        guard mode & 0o077 != 0 else { return }
+        guard chmod(path, 0o700) == 0 else {
+            throw ConfigurationError(setting: "NKUDO_DATA_DIR",
+                                     reason: "\(path) has mode \(String(mode, radix: 8)), open to other users, and cannot be narrowed to 0700: \(String(cString: strerror(errno)))")
+        }
+        logger.notice("data directory was open to other users; narrowed to 0700",
+                      metadata: ["path": .string(path), "previous_mode": .string(String(mode, radix: 8))])
+    }
+}
