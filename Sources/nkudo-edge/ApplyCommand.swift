@@ -21,6 +21,9 @@ extension NKudoEdgeCommand {
         @Option(name: .customLong("state-dir"), help: "Directory of edge-state.json (the idempotency ledger).")
         var stateDirectory = "/var/lib/nkudo-edge/state"
 
+        @Option(name: .customLong("pki-dir"), help: "Directory of the agent identity; no image may lie in it.")
+        var pkiDirectory = "/var/lib/nkudo-edge/pki"
+
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel = "info"
 
@@ -42,7 +45,8 @@ extension NKudoEdgeCommand {
                 } catch {
                     throw CommandFailure("\(error)")
                 }
-                let executor = PlanExecutor(provider: try provider.provider(logger: logger), ledger: state, logSink: nil, logger: logger)
+                let vms = try provider.provider(protectedDirectories: [pkiDirectory, stateDirectory], logger: logger)
+                let executor = PlanExecutor(provider: vms, ledger: state, logSink: nil, logger: logger)
                 let report = await executor.execute(leased)
                 print(try report.resultRequest.jsonString())
                 if let failure = report.failure {

@@ -8,8 +8,19 @@ struct ProviderOptions: ParsableArguments {
     @Option(name: .customLong("runtime-dir"), help: "Directory of the per-VM directories (created 0700).")
     var runtimeDirectory = "/var/lib/nkudo-edge/vms"
 
-    @Option(name: .customLong("image-dir"), help: "Cache of base images (content-addressed copies).")
-    var imageDirectory = "/var/lib/nkudo-edge/images"
+    @Option(name: .customLong("image-dir"),
+            help: "Directory of the images and kernels plans may name (by file name or sha256:<digest>); repeat for several, searched in order (default: /var/lib/nkudo-edge/images).")
+    var imageDirectories: [String] = []
+
+    @Option(name: .customLong("image-cache-dir"), help: "Content-addressed cache of the images VMs use (files 0600).")
+    var imageCacheDirectory = "/var/lib/nkudo-edge/image-cache"
+
+    @Option(name: .customLong("allow-kernel-arg"),
+            help: "A kernel command-line key plans may use besides the defaults (console, root, ip, quiet, panic, …); repeatable.")
+    var allowedKernelArguments: [String] = []
+
+    @Option(name: .customLong("iso-tool"), help: "cloud-localds or genisoimage, a path (default: the first of the two on PATH).")
+    var isoTool: String?
 
     @Option(name: .customLong("cloud-hypervisor-bin"), help: "Cloud Hypervisor binary: a name looked up on PATH or a path.")
     var cloudHypervisorBinary = "cloud-hypervisor"
@@ -28,7 +39,8 @@ struct ProviderOptions: ParsableArguments {
         case tap, none
     }
 
-    func provider(logger: Logger) throws -> CloudHypervisorProvider {
+    /// The provider; no image may lie in `protectedDirectories` (the agent's state and PKI).
+    func provider(protectedDirectories: [String], logger: Logger) throws -> CloudHypervisorProvider {
         do {
             try FileManager.default.createDirectory(atPath: runtimeDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -37,7 +49,11 @@ struct ProviderOptions: ParsableArguments {
         }
         var configuration = CloudHypervisorConfiguration()
         configuration.runtimeDirectory = runtimeDirectory
-        configuration.imageCacheDirectory = imageDirectory
+        configuration.imageDirectories = imageDirectories.isEmpty ? ["/var/lib/nkudo-edge/images"] : imageDirectories
+        configuration.imageCacheDirectory = imageCacheDirectory
+        configuration.protectedDirectories = protectedDirectories
+        configuration.allowedKernelArgumentKeys.formUnion(allowedKernelArguments)
+        configuration.isoTool = isoTool
         configuration.cloudHypervisorBinary = cloudHypervisorBinary
         configuration.firmwarePath = firmware
         configuration.bridgeName = bridge

@@ -57,7 +57,8 @@ struct AgentOptions: ParsableArguments {
         var configuration = EdgeAgentConfiguration(agentVersion: NKudoVersion.current, hostname: ProcessInfo.processInfo.hostName)
         configuration.heartbeatInterval = heartbeatInterval.duration
         configuration.cloudHypervisorBinary = provider.cloudHypervisorBinary
-        return EdgeAgent(session: session, state: state, provider: try provider.provider(logger: logger), hostFacts: HostFactsCollector(),
+        let vms = try provider.provider(protectedDirectories: [common.pkiDirectory, common.stateDirectory], logger: logger)
+        return EdgeAgent(session: session, state: state, provider: vms, hostFacts: HostFactsCollector(),
                          netBird: try netBird.monitor(logger: logger), configuration: configuration, logger: logger)
     }
 

@@ -17,25 +17,29 @@ final class AgentRig: @unchecked Sendable {
     let provider: CloudHypervisorProvider
     let harness: ControlPlaneHarness
     let format: WireFormat
+    let hostname: String
     private var group: ServiceGroup?
     private var task: Task<Void, any Error>?
 
-    /// Enrolls a new agent of `fleet` pinning the CA fingerprint.
-    init(fleet: Fleet, format: WireFormat) async throws {
+    /// Enrolls a new agent of `fleet` as `hostname`, pinning the CA fingerprint.
+    init(fleet: Fleet, format: WireFormat, hostname: String = "rig") async throws {
         harness = fleet.harness
         self.format = format
+        self.hostname = hostname
         root = "/tmp/nkrig-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root + "/vms", withIntermediateDirectories: true)
         identityStore = IdentityStore(directory: root + "/pki")
         let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
         _ = try await Enroller(store: identityStore, logger: Self.logger).enroll(Enroller.Request(
-            controlPlaneURL: harness.baseURL, token: token.token, hostname: "rig",
+            controlPlaneURL: harness.baseURL, token: token.token, hostname: hostname,
             trust: .pinnedCAFingerprint("sha256:" + token.caFingerprintSha256), format: format, agentVersion: "test"))
         state = try EdgeStateStore(directory: root + "/state", logger: Self.logger)
         var configuration = CloudHypervisorConfiguration()
         configuration.cloudHypervisorBinary = try Self.fakeVMM()
         configuration.runtimeDirectory = root + "/vms"
-        configuration.imageCacheDirectory = root + "/images"
+        configuration.imageDirectories = [root + "/images"]
+        configuration.imageCacheDirectory = root + "/image-cache"
+        configuration.protectedDirectories = [root + "/pki", root + "/state"]
         configuration.isoTool = "/usr/bin/genisoimage"
         configuration.networking = .disabled
         configuration.blankDiskSizeMiB = 16
@@ -68,7 +72,7 @@ final class AgentRig: @unchecked Sendable {
         guard let identity = try identityStore.load() else { throw HarnessError("not enrolled") }
         let session = ControlPlaneSession(identity: identity, identityStore: identityStore, urls: [], format: format,
                                           insecureSkipVerify: false, logger: Self.logger)
-        var configuration = EdgeAgentConfiguration(agentVersion: "test", hostname: "rig")
+        var configuration = EdgeAgentConfiguration(agentVersion: "test", hostname: hostname)
         configuration.heartbeatInterval = .seconds(1)
         configuration.maximumBackoff = maximumBackoff
         return EdgeAgent(session: session, state: state, provider: provider, hostFacts: HostFactsCollector(), netBird: netBird,

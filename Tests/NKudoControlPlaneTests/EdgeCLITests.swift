@@ -22,13 +22,13 @@ struct EdgeCLITests {
         URL(fileURLWithPath: try! AgentRig.fakeVMM()).deletingLastPathComponent().appendingPathComponent("nkudo-edge").path
     }
 
-    /// Starts `nkudo-edge arguments…` with stdout and stderr going to temporary files.
-    static func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, stdout: String, stderr: String) {
+    /// Starts `nkudo-edge arguments…` (or `executable arguments…`) with stdout and stderr going to temporary files.
+    static func launch(_ arguments: [String], environment: [String: String] = [:], executable: String? = nil) throws -> (Process, stdout: String, stderr: String) {
         let base = FileManager.default.temporaryDirectory.appending(path: "nkcli-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
         _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable ?? binary)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
@@ -60,10 +60,16 @@ struct EdgeCLITests {
         await finish(try launch(arguments, environment: environment))
     }
 
+    /// Runs another program (e.g. `faketime … nkudo-edge …`) the same way.
+    static func runProgram(_ executable: String, _ arguments: [String]) async throws -> Outcome {
+        await finish(try launch(arguments, executable: executable))
+    }
+
     /// The flags every agent command of these tests uses: the rig's directories, the fake VMM, no TAP, no NetBird.
     static func agentFlags(_ rig: AgentRig) throws -> [String] {
         ["--pki-dir", rig.root + "/pki", "--state-dir", rig.root + "/state", "--runtime-dir", rig.root + "/vms",
-         "--image-dir", rig.root + "/images", "--cloud-hypervisor-bin", try AgentRig.fakeVMM(), "--network", "none",
+         "--image-dir", rig.root + "/images", "--image-cache-dir", rig.root + "/image-cache", "--cloud-hypervisor-bin", try AgentRig.fakeVMM(),
+         "--network", "none",
          "--netbird-enabled", "false", "--log-level", "warning"]
     }
 
@@ -122,7 +128,7 @@ struct EdgeCLITests {
               {"type": "MicroVMDelete", "params": {"vm_id": "vm-local"}}]}
             """#
         try plan.write(toFile: root + "/plan.json", atomically: true, encoding: .utf8)
-        let flags = ["--state-dir", root + "/state", "--runtime-dir", root + "/vms", "--image-dir", root + "/images",
+        let flags = ["--state-dir", root + "/state", "--runtime-dir", root + "/vms", "--image-dir", root + "/images", "--image-cache-dir", root + "/image-cache",
                      "--cloud-hypervisor-bin", try AgentRig.fakeVMM(), "--network", "none", "--log-level", "warning"]
         let first = try await Self.run(["apply", "--plan", root + "/plan.json"] + flags)
         #expect(first.status == 0, "\(first.stderr)")

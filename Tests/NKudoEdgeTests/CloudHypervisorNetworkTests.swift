@@ -70,10 +70,40 @@ struct CloudHypervisorNetworkTests {
                 $0.bridgeName = "nobridge0"
             }
             let id = try VMID("vm-rollback")
-            let error = await #expect(throws: ProviderError.self) { try await provider.create(MicroVMSpec(id: id, tapName: "tap-rb0")) }
+            let error = await #expect(throws: ProviderError.self) { try await provider.create(MicroVMSpec(id: id)) }
             #expect(error?.message.contains("setup tap") == true)
-            #expect(try Self.ip(["-n", namespace, "link", "show", "tap-rb0"]).status != 0)
+            #expect(try Self.ip(["-n", namespace, "link", "show", TAPName.derived(from: id)]).status != 0)
             #expect(!FileManager.default.fileExists(atPath: provider.directory(of: id)))
+        }
+    }
+
+    @Test("issue 11: an interface the agent did not create is never enslaved or deleted, even with the VM's TAP name",
+          .enabled(if: isRoot, "needs root, ip and /dev/net/tun"))
+    func foreignInterfaceIsLeftAlone() async throws {
+        try await Self.withNamespace { sandbox, namespace, wrapper in
+            let provider = try sandbox.provider {
+                $0.networking = .tap
+                $0.ipBinary = wrapper
+            }
+            let id = try VMID("vm-foreign")
+            let name = TAPName.derived(from: id)
+            // Someone else's TAP device that happens to carry the name.
+            #expect(try Self.ip(["-n", namespace, "tuntap", "add", "dev", name, "mode", "tap"]).status == 0)
+            let error = await #expect(throws: ProviderError.self) { try await provider.create(MicroVMSpec(id: id)) }
+            #expect(error?.message.contains("was not created by this agent") == true, "\(error?.message ?? "")")
+            let link = try Self.ip(["-n", namespace, "link", "show", name])
+            #expect(link.status == 0, "the interface is still there")
+            #expect(!link.output.contains("master br0"), "and not enslaved: \(link.output)")
+            #expect(!FileManager.default.fileExists(atPath: provider.directory(of: id)))
+
+            // A VM whose own TAP was replaced by a foreign interface: DELETE leaves that alone.
+            let owned = try VMID("vm-owned")
+            let state = try await provider.create(MicroVMSpec(id: owned))
+            #expect(try Self.ip(["-n", namespace, "link", "show", state.tapName]).output.contains("alias nkudo-vm:vm-owned"))
+            #expect(try Self.ip(["-n", namespace, "link", "del", state.tapName]).status == 0)
+            #expect(try Self.ip(["-n", namespace, "tuntap", "add", "dev", state.tapName, "mode", "tap"]).status == 0)
+            try await provider.delete(owned)
+            #expect(try Self.ip(["-n", namespace, "link", "show", state.tapName]).status == 0, "the foreign interface survives DELETE")
         }
     }
 }

@@ -22,7 +22,7 @@ struct CloudHypervisorProviderTests {
             #expect(FileManager.default.fileExists(atPath: "\(directory)/\(file)"), "\(file)")
         }
         let metaData = try String(contentsOfFile: "\(directory)/seed/meta-data", encoding: .utf8)
-        #expect(metaData == "instance-id: vm-lifecycle\nlocal-hostname: web\n")
+        #expect(metaData == "instance-id: \"vm-lifecycle\"\nlocal-hostname: \"web\"\n")
 
         let running = try await provider.start(id)
         #expect(running.status == .running)
@@ -55,17 +55,19 @@ struct CloudHypervisorProviderTests {
         await #expect(throws: ProviderError.self) { try await provider.start(id) }
     }
 
-    @Test("a kernel path boots the kernel with the command line and extra arguments")
+    @Test("a kernel boots from its cached copy with the command line and extra arguments")
     func kernelBoot() async throws {
         let sandbox = try CloudHypervisorSandbox()
         let provider = try sandbox.provider()
+        try sandbox.image("vmlinux", Data(repeating: 5, count: 2048))
+        let cached = try provider.images.cachedCopy(of: .name("vmlinux"), field: "kernel")
         let id = try VMID("vm-kernel")
-        _ = try await provider.create(MicroVMSpec(id: id, kernelPath: "/boot/vmlinux", kernelArguments: ["quiet"]))
+        _ = try await provider.create(MicroVMSpec(id: id, kernel: .name("vmlinux"), kernelArguments: ["quiet"]))
         _ = try await provider.start(id)
         defer { sandbox.killAll() }
         let argv = try #require(sandbox.launches().first)
         let kernel = try #require(argv.firstIndex(of: "--kernel"))
-        #expect(argv[kernel + 1] == "/boot/vmlinux")
+        #expect(argv[kernel + 1] == cached.path)
         #expect(argv[kernel + 2] == "--cmdline")
         #expect(argv[kernel + 3] == "console=ttyS0 root=/dev/vda1 rw quiet")
         #expect(!argv.contains("--firmware"))
@@ -209,13 +211,10 @@ struct CloudHypervisorProviderTests {
         var names = Set<String>()
         for index in 0..<2000 {
             let name = TAPName.derived(from: try VMID("00000000-0000-4000-8000-\(String(format: "%012d", index))"))
-            #expect(name.count == 12 && name.hasPrefix("nk"))
-            #expect(try TAPName.validated(name) == name)
+            #expect(name.count == 12 && name.hasPrefix("nk") && name.dropFirst(2).allSatisfy(\.isHexDigit))
             names.insert(name)
         }
         #expect(names.count == 2000)
-        #expect(throws: ProviderError.self) { try TAPName.validated("tap-much-too-long-name") }
-        #expect(throws: ProviderError.self) { try TAPName.validated("tap;x") }
         #expect(TAPName.mac(for: try VMID("a")).hasPrefix("02:"))
     }
 

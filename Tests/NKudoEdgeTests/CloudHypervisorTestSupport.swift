@@ -7,13 +7,17 @@ import Testing
 import Glibc
 #endif
 
-/// A temporary runtime for one test: runtime and image directories, a wrapper around
+/// A temporary runtime for one test: runtime, image, cache and (protected) PKI and state
+/// directories, a wrapper around
 /// the fake VMM that sets its fault-injection environment and records its PIDs, and
 /// clean-up that kills every fake VMM the test started.
 final class CloudHypervisorSandbox {
     let root: String
     var runtimeDirectory: String { "\(root)/vms" }
     var imageDirectory: String { "\(root)/images" }
+    var cacheDirectory: String { "\(root)/image-cache" }
+    var pkiDirectory: String { "\(root)/pki" }
+    var stateDirectory: String { "\(root)/state" }
     var recordPath: String { "\(root)/calls.jsonl" }
     private var pidsPath: String { "\(root)/pids" }
     private var wrapperCount = 0
@@ -21,7 +25,9 @@ final class CloudHypervisorSandbox {
     init() throws {
         let name = "nkch-\(UUID().uuidString.prefix(8))"
         root = "/tmp/\(name)"
-        try FileManager.default.createDirectory(atPath: "\(root)/vms", withIntermediateDirectories: true)
+        for directory in ["vms", "images", "pki", "state"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(directory)", withIntermediateDirectories: true)
+        }
     }
 
     deinit {
@@ -72,7 +78,9 @@ final class CloudHypervisorSandbox {
         var configuration = CloudHypervisorConfiguration()
         configuration.cloudHypervisorBinary = try vmmBinary(environment: environment)
         configuration.runtimeDirectory = runtimeDirectory
-        configuration.imageCacheDirectory = imageDirectory
+        configuration.imageDirectories = [imageDirectory]
+        configuration.imageCacheDirectory = cacheDirectory
+        configuration.protectedDirectories = [pkiDirectory, stateDirectory]
         configuration.isoTool = try isoTool()
         configuration.networking = .disabled
         configuration.blankDiskSizeMiB = 16
@@ -86,6 +94,14 @@ final class CloudHypervisorSandbox {
         var configuration = try configuration(environment: environment)
         adjust(&configuration)
         return CloudHypervisorProvider(configuration: configuration, logger: Logger(label: "test.ch"))
+    }
+
+    /// Writes an image file into the image directory; returns its path.
+    @discardableResult
+    func image(_ name: String, _ content: Data) throws -> String {
+        let path = "\(imageDirectory)/\(name)"
+        try content.write(to: URL(fileURLWithPath: path))
+        return path
     }
 
     /// The recorded API calls (`method path`), without the argv lines.

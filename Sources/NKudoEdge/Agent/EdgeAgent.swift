@@ -15,6 +15,12 @@ public import ServiceLifecycle
 /// - Leased plans run one at a time in a worker beside the heartbeat loop, so a long
 ///   action never silences heartbeats. A plan re-delivered while queued or running is
 ///   not queued twice; the executor's durable ledger answers re-runs.
+/// - Every heartbeat lists the plans the agent holds (queued or running) with their
+///   fencing tokens, which extends their leases; execution updates, results and log lines
+///   carry the token too. When the control plane refuses a claim (the lease was taken
+///   over, the plan is finished), the plan's action is cancelled and nothing of it is
+///   reported.
+/// - Heartbeats are numbered by ``HeartbeatSequence``, persisted in the state store.
 /// - Results and log lines go into the persisted outbox and are delivered in batches
 ///   until acknowledged.
 /// - On graceful shutdown (SIGTERM/SIGINT) the current action finishes, the rest of its
@@ -32,10 +38,19 @@ public actor EdgeAgent: Service {
     private let outbox: OutboxShipper
     private var schedule: HeartbeatSchedule
     private var pendingUpdates: [String: HeartbeatRequest.ExecutionUpdate] = [:]
-    private var activePlans: Set<String> = []
-    private var lastSequence: Int64 = 0
+    /// The plans queued or running, by ``key(of:)``.
+    private var heldPlans: [String: HeldPlan] = [:]
+    private var sequence: HeartbeatSequence?
     private let plans: AsyncStream<LeasedPlan>
     private let planQueue: AsyncStream<LeasedPlan>.Continuation
+
+    /// A plan the agent holds: queued, or running in `task`.
+    private struct HeldPlan {
+        var leaseToken: Int64
+        var task: Task<PlanExecutionReport, Never>?
+        /// The control plane refused the lease: stop, report nothing.
+        var revoked = false
+    }
 
     /// An agent.
     ///
@@ -87,7 +102,7 @@ public actor EdgeAgent: Service {
     @discardableResult
     public func runOnce() async throws -> HeartbeatResponse {
         let response = try await heartbeat()
-        for plan in response.pendingPlans where activePlans.insert(Self.key(of: plan)).inserted {
+        for plan in response.pendingPlans where hold(plan) {
             await execute(plan)
         }
         if case .deferred(let reason) = await flushOutbox() {
@@ -104,7 +119,7 @@ public actor EdgeAgent: Service {
             do {
                 let response = try await heartbeat()
                 delay = schedule.succeeded(serverSeconds: response.nextHeartbeatSeconds)
-                for plan in response.pendingPlans where activePlans.insert(Self.key(of: plan)).inserted {
+                for plan in response.pendingPlans where hold(plan) {
                     planQueue.yield(plan)
                 }
                 _ = await flushOutbox()
@@ -138,22 +153,35 @@ public actor EdgeAgent: Service {
         let netbird = await netBird?.evaluate()
         let vms = await reconciledVMs()
         let updates = pendingUpdates
-        lastSequence = max(lastSequence + 1, Int64(Date().timeIntervalSince1970 * 1000))
+        let sequenceNumber = nextSequence()
+        let held = heldPlans.filter { !$0.value.revoked }.map { HeldLease(planId: $0.key, leaseToken: $0.value.leaseToken) }
+            .sorted { $0.planId < $1.planId }
         // Only what the control plane stores: the facts as totals, not the nested
         // `host_facts` (interfaces, per-disk figures), and no informational fields (VM paths,
         // TAP names, PIDs, the identity's tenant, site and host ids). Absent fields cost
         // nothing in binary; this halved the bytes of a 10-VM heartbeat (README, Performance).
         let request = HeartbeatRequest(
-            agentId: identity.agentID, heartbeatSeq: lastSequence, agentVersion: configuration.agentVersion,
+            agentId: identity.agentID, heartbeatSeq: sequenceNumber, agentVersion: configuration.agentVersion,
             os: facts?.os ?? "", arch: facts?.arch ?? "", kernelVersion: facts?.kernel ?? "", hostname: configuration.hostname,
             cpuCoresTotal: facts?.cpuCores ?? 0, memoryBytesTotal: facts?.memoryTotalBytes ?? 0,
             storageBytesTotal: facts?.storageBytesTotal ?? 0, kvmAvailable: facts?.kvmUsable ?? false,
             cloudHypervisorAvailable: hostFacts.cloudHypervisorAvailable(binary: configuration.cloudHypervisorBinary),
             microvms: vms.map(Self.report), executionUpdates: updates.values.sorted { $0.executionId < $1.executionId },
-            sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird)
+            sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird, heldLeases: held)
         let response = try await session.client().heartbeat(request)
         for (id, update) in updates where pendingUpdates[id] == update {
             pendingUpdates[id] = nil
+        }
+        if response.heartbeatSeq > sequenceNumber {
+            logger.notice("the control plane has a higher heartbeat sequence number; continuing above it", metadata: [
+                "sent": "\(sequenceNumber)", "stored": "\(response.heartbeatSeq)",
+            ])
+            if let reserve = sequence?.continueAbove(response.heartbeatSeq) {
+                reserveSequences(upTo: reserve)
+            }
+        }
+        for rejection in response.leaseRejections {
+            revoke(rejection)
         }
         logger.debug("heartbeat accepted", metadata: [
             "plans": "\(response.pendingPlans.count)", "next_seconds": "\(response.nextHeartbeatSeconds)",
@@ -181,6 +209,35 @@ public actor EdgeAgent: Service {
         return vms
     }
 
+    /// The next heartbeat sequence number, its block reserved in the state store first.
+    private func nextSequence() -> Int64 {
+        if sequence == nil {
+            let stored: Int64?
+            do {
+                stored = try state.heartbeatSequenceCeiling()
+            } catch {
+                logger.warning("heartbeat sequence not readable; starting from the clock", metadata: ["error": "\(error)"])
+                stored = nil
+            }
+            sequence = HeartbeatSequence(storedCeiling: stored, now: Date())
+        }
+        guard let next = sequence?.next() else { return 0 }
+        let (value, reserve) = next
+        if let reserve {
+            reserveSequences(upTo: reserve)
+        }
+        return value
+    }
+
+    private func reserveSequences(upTo ceiling: Int64) {
+        do {
+            try state.reserveHeartbeatSequence(upTo: ceiling)
+        } catch {
+            logger.warning("heartbeat sequence block not saved; a restart may repeat numbers until the control plane says so",
+                           metadata: ["error": "\(error)"])
+        }
+    }
+
     private static func report(_ vm: MicroVMState) -> HeartbeatRequest.MicroVMReport {
         HeartbeatRequest.MicroVMReport(
             id: vm.id.rawValue, name: vm.name, status: vm.status.reportedName, vcpuCount: Int32(clamping: vm.vcpu),
@@ -189,10 +246,34 @@ public actor EdgeAgent: Service {
 
     // MARK: Plans
 
+    /// Takes `plan` into the held plans; false when it is held already (a re-delivery:
+    /// its token is updated).
+    private func hold(_ plan: LeasedPlan) -> Bool {
+        let key = Self.key(of: plan)
+        if heldPlans[key] != nil {
+            heldPlans[key]?.leaseToken = plan.leaseToken
+            return false
+        }
+        heldPlans[key] = HeldPlan(leaseToken: plan.leaseToken)
+        return true
+    }
+
+    /// The control plane refused a lease claim: the plan's action is cancelled (or the
+    /// queued plan skipped) and nothing of it is reported.
+    private func revoke(_ rejection: LeaseRejection) {
+        guard var held = heldPlans[rejection.planId], !held.revoked else { return }
+        logger.warning("lease lost: stopping the plan and reporting nothing of it", metadata: [
+            "plan_id": "\(rejection.planId)", "reason": "\(rejection.reason)", "detail": "\(rejection.message)",
+        ])
+        held.revoked = true
+        held.task?.cancel()
+        heldPlans[rejection.planId] = held
+    }
+
     private func executeQueuedPlans() async {
         for await plan in plans {
             guard !Task.isShuttingDownGracefully, !Task.isCancelled else {
-                activePlans.remove(Self.key(of: plan))
+                heldPlans[Self.key(of: plan)] = nil
                 continue
             }
             await execute(plan)
@@ -200,9 +281,27 @@ public actor EdgeAgent: Service {
     }
 
     private func execute(_ plan: LeasedPlan) async {
-        let report = await executor.execute(
-            plan, shouldContinue: { !Task.isShuttingDownGracefully && !Task.isCancelled },
-            actionStarting: { executionID in await self.noteUpdate(executionID: executionID, state: "IN_PROGRESS") })
+        let key = Self.key(of: plan)
+        defer { heldPlans[key] = nil }
+        guard heldPlans[key]?.revoked != true else { return }
+        let executor = self.executor
+        let token = plan.leaseToken
+        let task = Task {
+            await executor.execute(
+                plan, shouldContinue: { !Task.isShuttingDownGracefully && !Task.isCancelled },
+                actionStarting: { executionID in await self.noteUpdate(executionID: executionID, state: "IN_PROGRESS", leaseToken: token) })
+        }
+        heldPlans[key]?.task = task
+        let report = await task.value
+        guard heldPlans[key]?.revoked != true else {
+            for id in pendingUpdates.keys where plan.actions.contains(where: { $0.executionId == id }) {
+                pendingUpdates[id] = nil
+            }
+            logger.warning("plan stopped after its lease was lost; nothing reported", metadata: [
+                "plan_id": "\(plan.planId)", "actions_run": "\(report.results.count)",
+            ])
+            return
+        }
         if !report.results.isEmpty {
             do {
                 try await outbox.enqueue(report.resultRequest)
@@ -213,17 +312,16 @@ public actor EdgeAgent: Service {
             }
         }
         for result in report.results {
-            noteUpdate(executionID: result.executionId, state: result.ok ? "SUCCEEDED" : "FAILED",
+            noteUpdate(executionID: result.executionId, state: result.ok ? "SUCCEEDED" : "FAILED", leaseToken: token,
                        errorCode: result.errorCode ?? "", errorMessage: result.ok ? "" : result.message)
         }
         _ = await flushOutbox()
-        activePlans.remove(Self.key(of: plan))
     }
 
-    private func noteUpdate(executionID: String, state: String, errorCode: String = "", errorMessage: String = "") {
+    private func noteUpdate(executionID: String, state: String, leaseToken: Int64, errorCode: String = "", errorMessage: String = "") {
         pendingUpdates[executionID] = HeartbeatRequest.ExecutionUpdate(
             executionId: executionID, state: state, errorCode: errorCode, errorMessage: errorMessage,
-            updatedAt: ProtoTimestamp(date: Date()))
+            updatedAt: ProtoTimestamp(date: Date()), leaseToken: leaseToken)
     }
 
     private func flushOutbox() async -> OutboxShipper.Outcome {

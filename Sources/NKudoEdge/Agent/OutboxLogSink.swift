@@ -26,7 +26,7 @@ public final class OutboxLogSink: LogSink {
         }
         let line = IngestLogsRequest.Entry(
             executionId: entry.executionID, sequence: number, severity: entry.severity.rawValue, message: entry.message,
-            emittedAt: ProtoTimestamp(date: entry.timestamp), actionId: entry.actionID ?? "")
+            emittedAt: ProtoTimestamp(date: entry.timestamp), actionId: entry.actionID ?? "", leaseToken: entry.leaseToken)
         do {
             try store.enqueue(kind: .logLine, payload: try line.jsonString())
         } catch {

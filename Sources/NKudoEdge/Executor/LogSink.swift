@@ -24,14 +24,17 @@ public struct ExecutionLogEntry: Sendable, Hashable {
     public var message: String
     /// When the line was produced.
     public var timestamp: Date
+    /// The fencing token of the plan's lease the line was written under (0: none).
+    public var leaseToken: Int64
 
     /// A log line.
-    public init(executionID: String, actionID: String?, severity: LogSeverity, message: String, timestamp: Date = Date()) {
+    public init(executionID: String, actionID: String?, severity: LogSeverity, message: String, timestamp: Date = Date(), leaseToken: Int64 = 0) {
         self.executionID = executionID
         self.actionID = actionID
         self.severity = severity
         self.message = message
         self.timestamp = timestamp
+        self.leaseToken = leaseToken
     }
 }
 

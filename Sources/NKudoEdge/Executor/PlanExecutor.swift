@@ -25,13 +25,15 @@ public struct PlanExecutionReport: Sendable {
     public var notRunActionIDs: [String]
     /// Why the plan stopped early, nil when every action succeeded.
     public var failure: String?
-    /// Whether the plan stopped early because the agent is shutting down (the actions
-    /// not run are offered again by the control plane after the restart).
+    /// Whether the plan stopped early because the agent is shutting down or lost the
+    /// plan's lease (the actions not run are offered again by the control plane).
     public var interrupted = false
+    /// The fencing token of the plan's lease (0 for local plans).
+    public var leaseToken: Int64 = 0
 
     /// The body of `POST /v1/executions/result` for this report.
     public var resultRequest: ReportExecutionResultRequest {
-        ReportExecutionResultRequest(planId: planID.isEmpty ? nil : planID, executionId: executionID, results: results)
+        ReportExecutionResultRequest(planId: planID.isEmpty ? nil : planID, executionId: executionID, results: results, leaseToken: leaseToken)
     }
 }
 
@@ -69,51 +71,62 @@ public struct PlanExecutor: Sendable {
         self.logger = logger
     }
 
-    /// Runs `plan` and returns what happened.
+    /// Runs `plan` and returns what happened. Log lines and the report carry the plan's
+    /// fencing token.
     ///
     /// - Parameters:
     ///   - shouldContinue: Asked before each action; `false` stops the plan there
-    ///     (``PlanExecutionReport/interrupted``), e.g. on shutdown.
+    ///     (``PlanExecutionReport/interrupted``), e.g. on shutdown or when the lease is lost.
     ///   - actionStarting: Told the execution id of each action about to run.
     public func execute(_ plan: LeasedPlan, shouldContinue: @Sendable () async -> Bool = { true },
                         actionStarting: @Sendable (String) async -> Void = { _ in }) async -> PlanExecutionReport {
         let executionID = plan.executionId.trimmingCharacters(in: .whitespacesAndNewlines)
         let planID = plan.planId.trimmingCharacters(in: .whitespacesAndNewlines)
         var report = PlanExecutionReport(planID: planID, executionID: executionID, results: [], notRunActionIDs: [], failure: nil)
+        report.leaseToken = plan.leaseToken
         guard !executionID.isEmpty else {
             report.failure = "execution_id required"
             report.notRunActionIDs = plan.actions.map(\.actionId)
             logger.error("plan refused: execution_id required", metadata: ["plan_id": "\(planID)"])
             return report
         }
-        let ledgerPlanID = planID.isEmpty ? executionID : planID
-        await log(executionID, nil, .info, "plan execution started")
+        let context = PlanContext(planID: planID.isEmpty ? executionID : planID, executionID: executionID, leaseToken: plan.leaseToken)
+        await log(context, executionID, nil, .info, "plan execution started")
         for (index, action) in plan.actions.enumerated() {
             guard await shouldContinue() else {
                 report.interrupted = true
                 report.notRunActionIDs = plan.actions[index...].map(\.actionId)
-                await log(executionID, nil, .warn, "plan interrupted by shutdown; \(report.notRunActionIDs.count) action(s) not run")
+                await log(context, executionID, nil, .warn, "plan interrupted; \(report.notRunActionIDs.count) action(s) not run")
                 return report
             }
             await actionStarting(action.executionId.isEmpty ? executionID : action.executionId)
-            let result = await run(action, planID: ledgerPlanID, planExecutionID: executionID)
+            let result = await run(action, in: context)
             report.results.append(result)
             if !result.ok {
                 report.failure = "action \(action.actionId) failed: \(result.message)"
                 report.notRunActionIDs = plan.actions[(index + 1)...].map(\.actionId)
-                await log(executionID, nil, .error, report.failure ?? "")
+                await log(context, executionID, nil, .error, report.failure ?? "")
                 return report
             }
         }
-        await log(executionID, nil, .info, "plan execution finished")
+        await log(context, executionID, nil, .info, "plan execution finished")
         return report
+    }
+
+    /// What every action of a plan shares: the ledger's plan key, the plan-level execution
+    /// id and the lease's fencing token.
+    private struct PlanContext {
+        let planID: String
+        let executionID: String
+        let leaseToken: Int64
     }
 
     // MARK: One action
 
-    private func run(_ action: LeasedPlan.Action, planID: String, planExecutionID: String) async -> ReportExecutionResultRequest.ActionResult {
+    private func run(_ action: LeasedPlan.Action, in context: PlanContext) async -> ReportExecutionResultRequest.ActionResult {
+        let planID = context.planID
         let actionID = action.actionId
-        let executionID = action.executionId.isEmpty ? planExecutionID : action.executionId
+        let executionID = action.executionId.isEmpty ? context.executionID : action.executionId
         let startedAt = Date()
         let ledgered = !actionID.isEmpty
         if ledgered {
@@ -121,47 +134,48 @@ public struct PlanExecutor: Sendable {
                 if let previous = try await ledger.ledgerEntry(planID: planID, actionID: actionID) {
                     switch previous.state {
                     case .succeeded:
-                        await log(executionID, actionID, .info, "action reused from idempotency cache")
+                        await log(context, executionID, actionID, .info, "action reused from idempotency cache")
                         return Self.result(executionID: executionID, actionID: actionID, ok: true, errorCode: nil,
                                            message: previous.message, startedAt: previous.startedAt,
                                            finishedAt: previous.finishedAt ?? startedAt)
                     case .started:
                         if await isAlreadyDone(action) {
-                            await log(executionID, actionID, .info, "interrupted action found complete on the host")
-                            return await finish(planID: planID, actionID: actionID, executionID: executionID, startedAt: previous.startedAt,
+                            await log(context, executionID, actionID, .info, "interrupted action found complete on the host")
+                            return await finish(context, actionID: actionID, executionID: executionID, startedAt: previous.startedAt,
                                                 error: nil, recorded: true)
                         }
-                        await log(executionID, actionID, .warn, "interrupted action is run again")
+                        await log(context, executionID, actionID, .warn, "interrupted action is run again")
                     case .failed:
-                        await log(executionID, actionID, .info, "previously failed action is retried")
+                        await log(context, executionID, actionID, .info, "previously failed action is retried")
                     }
                 }
                 try await ledger.recordLedgerStarted(planID: planID, actionID: actionID, executionID: executionID, startedAt: startedAt)
             } catch {
-                await log(executionID, actionID, .warn, "idempotency ledger unavailable: \(error)")
+                await log(context, executionID, actionID, .warn, "idempotency ledger unavailable: \(error)")
             }
         }
-        await log(executionID, actionID, .info, "\(action.type) of vm \(action.params?.vmId ?? "") started")
+        await log(context, executionID, actionID, .info, "\(action.type) of vm \(action.params?.vmId ?? "") started")
         let error = await perform(action)
-        return await finish(planID: planID, actionID: actionID, executionID: executionID, startedAt: startedAt,
+        return await finish(context, actionID: actionID, executionID: executionID, startedAt: startedAt,
                             error: error, recorded: ledgered)
     }
 
-    private func finish(planID: String, actionID: String, executionID: String, startedAt: Date,
+    private func finish(_ context: PlanContext, actionID: String, executionID: String, startedAt: Date,
                         error: ActionFailure?, recorded: Bool) async -> ReportExecutionResultRequest.ActionResult {
+        let planID = context.planID
         let finishedAt = Date()
         let message = error?.message ?? "ok"
         if let error {
-            await log(executionID, actionID, .error, "action failed: \(error.message)")
+            await log(context, executionID, actionID, .error, "action failed: \(error.message)")
         } else {
-            await log(executionID, actionID, .info, "action completed")
+            await log(context, executionID, actionID, .info, "action completed")
         }
         if recorded {
             do {
                 try await ledger.recordLedgerOutcome(planID: planID, actionID: actionID, executionID: executionID, succeeded: error == nil,
                                                      errorCode: error?.code, message: message, finishedAt: finishedAt)
             } catch {
-                await log(executionID, actionID, .warn, "failed to store action result: \(error)")
+                await log(context, executionID, actionID, .warn, "failed to store action result: \(error)")
             }
         }
         return Self.result(executionID: executionID, actionID: actionID, ok: error == nil, errorCode: error?.code,
@@ -257,6 +271,9 @@ public struct PlanExecutor: Sendable {
         }
     }
 
+    /// The provider's spec of a create. The plan names images (``ImageReference``), never
+    /// paths, and never the TAP device: anything else fails the action before the provider
+    /// is asked.
     private static func spec(id: VMID, _ params: LeasedPlan.Action.Params) throws(ActionFailure) -> MicroVMSpec {
         func nonBlank(_ value: String?) -> String? {
             guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else {
@@ -264,23 +281,28 @@ public struct PlanExecutor: Sendable {
             }
             return trimmed
         }
-        let tapName: String?
+        if let tap = nonBlank(params.tapIface) {
+            throw ActionFailure(code: ErrorCode.invalidParams,
+                                message: "tap_iface \"\(tap.prefix(40))\" is refused: the agent names the VM's TAP device itself (\(TAPName.derived(from: id)))")
+        }
+        let image: ImageReference?
+        let kernel: ImageReference?
         do {
-            tapName = try nonBlank(params.tapIface).map(TAPName.validated)
+            image = try nonBlank(params.rootfsPath).map { text throws(ProviderError) in try ImageReference(text, field: "rootfs_path") }
+            kernel = try nonBlank(params.kernelPath).map { text throws(ProviderError) in try ImageReference(text, field: "kernel_path") }
         } catch {
             throw ActionFailure(code: ErrorCode.invalidParams, message: error.message)
         }
         let vcpu = Int(params.vcpu ?? 0)
         let memory = Int(params.memoryMib ?? 0)
         return MicroVMSpec(id: id, name: nonBlank(params.name) ?? id.rawValue, vcpu: vcpu > 0 ? vcpu : 1,
-                           memoryMiB: memory > 0 ? memory : 256, kernelPath: nonBlank(params.kernelPath),
-                           kernelArguments: params.extraArgs.compactMap(nonBlank),
-                           sourceImagePath: nonBlank(params.rootfsPath), tapName: tapName)
+                           memoryMiB: memory > 0 ? memory : 256, kernel: kernel, kernelArguments: params.extraArgs.compactMap(nonBlank),
+                           image: image)
     }
 
     // MARK: Helpers
 
-    private func log(_ executionID: String, _ actionID: String?, _ severity: LogSeverity, _ message: String) async {
+    private func log(_ context: PlanContext, _ executionID: String, _ actionID: String?, _ severity: LogSeverity, _ message: String) async {
         var metadata: Logger.Metadata = ["execution_id": "\(executionID)"]
         if let actionID {
             metadata["action_id"] = "\(actionID)"
@@ -291,7 +313,8 @@ public struct PlanExecutor: Sendable {
         case .warn: logger.warning("\(message)", metadata: metadata)
         case .error: logger.error("\(message)", metadata: metadata)
         }
-        await logSink?.emit(ExecutionLogEntry(executionID: executionID, actionID: actionID, severity: severity, message: message))
+        await logSink?.emit(ExecutionLogEntry(executionID: executionID, actionID: actionID, severity: severity, message: message,
+                                              leaseToken: context.leaseToken))
     }
 
     private static func result(executionID: String, actionID: String, ok: Bool, errorCode: String?, message: String,

@@ -13,11 +13,18 @@ public struct CloudHypervisorConfiguration: Sendable, Hashable {
     public var cloudHypervisorBinary: String = "cloud-hypervisor"
     /// Directory holding one subdirectory per VM.
     public var runtimeDirectory: String = "/var/lib/nkudo-edge/vms"
-    /// Base-image cache directory (content-addressed copies of source images).
-    public var imageCacheDirectory: String = "/var/lib/nkudo-edge/images"
-    /// Firmware booted when a VM has no kernel path.
+    /// Where plans' images and kernels are looked up by name, in order (``ImageLibrary``).
+    public var imageDirectories: [String] = ["/var/lib/nkudo-edge/images"]
+    /// The content-addressed cache VMs use images from.
+    public var imageCacheDirectory: String = "/var/lib/nkudo-edge/image-cache"
+    /// Directories no image may lie in (the agent's state and PKI directories); the
+    /// runtime directory is always one of them.
+    public var protectedDirectories: [String] = []
+    /// Keys a plan's kernel arguments may use (``KernelArguments``).
+    public var allowedKernelArgumentKeys: Set<String> = KernelArguments.defaultAllowedKeys
+    /// Firmware booted when a VM has no kernel.
     public var firmwarePath: String = "/usr/share/cloud-hypervisor/CLOUDHV.fd"
-    /// Kernel command line used with a kernel path; a plan's extra arguments are appended.
+    /// Kernel command line used with a kernel; a plan's allowed extra arguments are appended.
     public var kernelCommandLine: String = "console=ttyS0 root=/dev/vda1 rw"
     /// The `ip` binary.
     public var ipBinary: String = "ip"
@@ -28,7 +35,7 @@ public struct CloudHypervisorConfiguration: Sendable, Hashable {
     public var bridgeName: String = "br0"
     /// Whether TAP devices are created.
     public var networking: Networking = .tap
-    /// Size of a blank disk when a VM has no source image, in MiB.
+    /// Size of a blank disk when a VM has no image, in MiB.
     public var blankDiskSizeMiB: Int = 10240
     /// SSH keys for the guest's `nkudo` user.
     public var sshAuthorizedKeys: [String] = []

@@ -10,21 +10,30 @@ import Musl
 
 /// Runs microVMs with Cloud Hypervisor (edge-agent reference §6, with its defects fixed).
 ///
-/// Each VM lives in `<runtime dir>/<vm id>/`: `state.json` (metadata, atomic writes),
-/// `commands.log`, the cloned disk, `seed/` and `cloud-init.iso`, `api.sock`, `vmm.log`
-/// (the VMM's stdout and stderr) and `console.log` (serial). The VMM runs in its own
-/// session, detached from the agent: it outlives the action that started it and agent
-/// restarts. Its identity (PID and start time) is kept in the metadata, and its state
-/// is read back through the REST API on `api.sock`.
+/// Each VM lives in `<runtime dir>/<vm id>/` (0700): `state.json` (metadata, atomic
+/// writes), `commands.log`, the cloned disk (0600), `seed/` and `cloud-init.iso`,
+/// `api.sock`, `vmm.log` (the VMM's stdout and stderr) and `console.log` (serial). The VMM
+/// runs in its own session, detached from the agent: it outlives the action that started
+/// it and agent restarts. Its identity (PID and start time) is kept in the metadata, and
+/// its state is read back through the REST API on `api.sock`.
+///
+/// What touches the host is the agent's own choice: images and kernels come from its
+/// ``ImageLibrary``, kernel arguments pass ``KernelArguments``, the TAP device is named
+/// from the VM id, created by the provider and marked as its own (the interface's alias
+/// `nkudo-vm:<vm id>`); an interface it did not create is never enslaved or deleted.
 public final class CloudHypervisorProvider: MicroVMProvider {
     /// The provider's settings.
     public let configuration: CloudHypervisorConfiguration
+    /// Where images come from.
+    public let images: ImageLibrary
     private let httpClient: HTTPClient
     private let logger: Logger
 
     /// A provider with `configuration`, talking to VMMs through `httpClient`.
     public init(configuration: CloudHypervisorConfiguration, httpClient: HTTPClient = .shared, logger: Logger) {
         self.configuration = configuration
+        self.images = ImageLibrary(directories: configuration.imageDirectories, cacheDirectory: configuration.imageCacheDirectory,
+                                   protectedDirectories: configuration.protectedDirectories + [configuration.runtimeDirectory])
         self.httpClient = httpClient
         self.logger = logger
     }
@@ -55,8 +64,12 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         guard spec.vcpu > 0, spec.memoryMiB > 0 else {
             throw ProviderError(.invalidArgument, "vcpu and memory must be > 0")
         }
+        let kernelArguments = try KernelArguments.validated(spec.kernelArguments, allowedKeys: configuration.allowedKernelArgumentKeys)
+        if !kernelArguments.isEmpty && spec.kernel == nil {
+            throw ProviderError(.invalidArgument, "kernel arguments need a kernel: a VM without one boots firmware")
+        }
         let id = spec.id
-        let tapName = try spec.tapName.map(TAPName.validated) ?? TAPName.derived(from: id)
+        let tapName = TAPName.derived(from: id)
         let directory = directory(of: id)
         guard apiSocket(id).utf8.count < 108 else {
             throw ProviderError(.invalidArgument, "api socket path \(apiSocket(id)) is too long for a unix socket")
@@ -65,6 +78,9 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             logger.info("vm already created", metadata: ["vm_id": "\(id)"])
             return existing.state
         }
+        // Everything a plan names is resolved before anything is created.
+        let image = try spec.image.map { reference throws(ProviderError) in try images.cachedCopy(of: reference, field: "image") }
+        let kernel = try spec.kernel.map { reference throws(ProviderError) in try images.cachedCopy(of: reference, field: "kernel") }
         try FileOperations.createDirectory(configuration.runtimeDirectory)
         if FileOperations.fileType(directory) != nil {
             // A directory without metadata is what an interrupted create leaves behind.
@@ -74,13 +90,10 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         var tapCreated = false
         do {
             let mac = TAPName.mac(for: id)
-            var cachedBaseImage: String?
             let diskPath: String
-            if let source = spec.sourceImagePath {
-                let cached = try ImageCache(directory: configuration.imageCacheDirectory).entry(for: source)
-                cachedBaseImage = cached
-                diskPath = "\(directory)/disk.\(source.lowercased().hasSuffix(".qcow2") ? "qcow2" : "raw")"
-                try FileOperations.copyAtomically(from: cached, to: diskPath)
+            if let image {
+                diskPath = "\(directory)/disk.\(image.fileExtension == "qcow2" ? "qcow2" : "raw")"
+                try FileOperations.copyAtomically(from: image.path, to: diskPath)
             } else {
                 diskPath = "\(directory)/disk.raw"
                 try FileOperations.createSparseFile(at: diskPath, sizeMiB: configuration.blankDiskSizeMiB)
@@ -96,11 +109,11 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             let now = Date()
             var metadata = VMMetadata(
                 vmID: id, name: spec.name, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB,
-                kernelPath: spec.kernelPath,
-                kernelCommandLine: spec.kernelPath == nil ? nil : ([configuration.kernelCommandLine] + spec.kernelArguments).joined(separator: " "),
-                firmwarePath: spec.kernelPath == nil ? configuration.firmwarePath : nil,
-                sourceImagePath: spec.sourceImagePath, cachedBaseImage: cachedBaseImage, diskPath: diskPath,
-                cloudInitISOPath: iso, tapName: tapName, tapCreated: tapCreated, bridgeName: configuration.bridgeName,
+                kernelPath: kernel?.path,
+                kernelCommandLine: kernel == nil ? nil : ([configuration.kernelCommandLine] + kernelArguments).joined(separator: " "),
+                firmwarePath: kernel == nil ? configuration.firmwarePath : nil,
+                sourceImagePath: spec.image?.description, cachedBaseImage: image?.path, diskPath: diskPath,
+                cloudInitISOPath: iso, tapName: tapName, tapCreated: tapCreated, tapMarked: tapCreated, bridgeName: configuration.bridgeName,
                 mac: mac, apiSocketPath: apiSocket(id), logPath: "\(directory)/vmm.log",
                 consolePath: "\(directory)/console.log", process: nil, status: .created, createdAt: now, updatedAt: now)
             try metadata.save(to: stateFile(id))
@@ -119,37 +132,84 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         }
     }
 
-    /// `ip tuntap add`, `ip link set master`, `ip link set up`; a TAP this call created
-    /// is deleted again when a later step fails.
+    /// `ip tuntap add`, `ip link set alias` (the mark of an interface this provider made),
+    /// `ip link set master`, `ip link set up`; a TAP this call created is deleted again
+    /// when a later step fails. An interface of that name that already exists is used only
+    /// when it carries this VM's mark (a create interrupted after making it); any other is
+    /// refused and left alone.
     private func createTAP(_ name: String, for id: VMID) async throws(ProviderError) {
         let ip = configuration.ipBinary
         let log = commandsLog(id)
+        var created = false
         do {
             try await runner.run(ip, ["tuntap", "add", "dev", name, "mode", "tap"], traceTo: log)
+            created = true
         } catch {
-            guard FileOperations.fileType("/sys/class/net/\(name)") != nil else {
+            switch await tapOwnership(name, for: id) {
+            case .own:
+                logger.warning("reusing the tap device an interrupted create made", metadata: ["vm_id": "\(id)", "tap": "\(name)"])
+            case .foreign:
+                throw ProviderError(.commandFailed, "setup tap: interface \(name) exists and was not created by this agent for this VM; refused")
+            case .absent:
                 throw ProviderError(.commandFailed, "setup tap: \(error.message)")
             }
-            logger.warning("tap device already exists, adopting it", metadata: ["vm_id": "\(id)", "tap": "\(name)"])
         }
         do {
+            try await runner.run(ip, ["link", "set", "dev", name, "alias", Self.tapAlias(for: id)], traceTo: log)
             try await runner.run(ip, ["link", "set", "dev", name, "master", configuration.bridgeName], traceTo: log)
             try await runner.run(ip, ["link", "set", "dev", name, "up"], traceTo: log)
         } catch {
-            await Self.uncancelled { [self] in await deleteTAP(name, for: id) }
+            await Self.uncancelled { [self, created] in
+                if created {
+                    await removeTAP(name, for: id)
+                } else {
+                    await deleteTAP(name, for: id)
+                }
+            }
             throw ProviderError(.commandFailed, "setup tap: \(error.message)")
         }
     }
 
-    private func deleteTAP(_ name: String, for id: VMID) async {
+    /// Deletes the VM's TAP device if it carries the VM's mark, or, for a VM of a release
+    /// before the mark (`legacy`), if it has the name this provider derives for the VM; any
+    /// other interface is left alone.
+    private func deleteTAP(_ name: String, for id: VMID, legacy: Bool = false) async {
+        switch await tapOwnership(name, for: id) {
+        case .own:
+            await removeTAP(name, for: id)
+        case .foreign where legacy && name == TAPName.derived(from: id):
+            await removeTAP(name, for: id)
+        case .foreign:
+            logger.warning("tap device is not this VM's (no nkudo mark); left alone", metadata: ["vm_id": "\(id)", "tap": "\(name)"])
+        case .absent:
+            break
+        }
+    }
+
+    /// `ip link del` of a TAP device known to be this VM's.
+    private func removeTAP(_ name: String, for id: VMID) async {
         let log = FileOperations.fileType(directory(of: id)) == nil ? nil : commandsLog(id)
         do {
             try await runner.run(configuration.ipBinary, ["link", "del", "dev", name], traceTo: log)
         } catch {
-            if FileOperations.fileType("/sys/class/net/\(name)") != nil {
-                logger.warning("cannot delete tap device", metadata: ["vm_id": "\(id)", "tap": "\(name)", "error": "\(error)"])
-            }
+            logger.warning("cannot delete tap device", metadata: ["vm_id": "\(id)", "tap": "\(name)", "error": "\(error)"])
         }
+    }
+
+    /// The mark of a TAP device this provider made for VM `id`: its interface alias.
+    static func tapAlias(for id: VMID) -> String { "nkudo-vm:\(id.rawValue)" }
+
+    /// Whose an interface is.
+    private enum TAPOwnership {
+        case absent, own, foreign
+    }
+
+    /// Whether interface `name` exists and carries VM `id`'s mark (`ip link show` prints
+    /// the alias on a line of its own).
+    private func tapOwnership(_ name: String, for id: VMID) async -> TAPOwnership {
+        guard let shown = try? await runner.run(configuration.ipBinary, ["link", "show", "dev", name], traceTo: nil) else { return .absent }
+        let marked = shown.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "alias \(Self.tapAlias(for: id))" }
+        return marked ? .own : .foreign
     }
 
     // MARK: Start
@@ -376,7 +436,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             await terminate(process, metadata: metadata)
         }
         if metadata.tapCreated {
-            await deleteTAP(metadata.tapName, for: id)
+            await deleteTAP(metadata.tapName, for: id, legacy: metadata.tapMarked == nil)
         }
         do {
             try FileManager.default.removeItem(atPath: directory)

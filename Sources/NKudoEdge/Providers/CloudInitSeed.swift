@@ -1,7 +1,9 @@
 import Foundation
 
 /// The cloud-init NoCloud seed of a VM (`user-data`, `meta-data`, `network-config`)
-/// and the ISO built from it with `cloud-localds` or `genisoimage`.
+/// and the ISO built from it with `cloud-localds` or `genisoimage`. Every value that comes
+/// from a plan or the configuration is a YAML double-quoted scalar (``yamlQuoted(_:)``):
+/// a name with a newline, `:`, `#` or quotes stays one value and never adds keys.
 struct CloudInitSeed {
     var id: VMID
     var hostname: String
@@ -10,14 +12,14 @@ struct CloudInitSeed {
 
     /// `meta-data`: instance id and hostname.
     var metaData: String {
-        "instance-id: \(id.rawValue)\nlocal-hostname: \(hostname)\n"
+        "instance-id: \(Self.yamlQuoted(id.rawValue))\nlocal-hostname: \(Self.yamlQuoted(hostname))\n"
     }
 
     /// `user-data`: user `nkudo` with the configured keys, password login locked.
     var userData: String {
         var lines = [
             "#cloud-config",
-            "hostname: \(hostname)",
+            "hostname: \(Self.yamlQuoted(hostname))",
             "users:",
             "  - name: nkudo",
             "    sudo: ALL=(ALL) NOPASSWD:ALL",
@@ -30,7 +32,7 @@ struct CloudInitSeed {
             lines.append("    ssh_authorized_keys: []")
         } else {
             lines.append("    ssh_authorized_keys:")
-            lines += keys.map { "      - \($0)" }
+            lines += keys.map { "      - \(Self.yamlQuoted($0))" }
         }
         lines.append("package_update: false")
         return lines.joined(separator: "\n") + "\n"
@@ -43,11 +45,32 @@ struct CloudInitSeed {
         ethernets:
           primary:
             match:
-              macaddress: "\(mac)"
+              macaddress: \(Self.yamlQuoted(mac))
             set-name: eth0
             dhcp4: true
 
         """
+    }
+
+    /// `text` as a YAML double-quoted scalar: `\` and `"` escaped, every control
+    /// character and every character YAML reads as a line break (U+0085, U+2028, U+2029) or
+    /// byte-order mark escaped as `\uXXXX`; other characters as they are (UTF-8).
+    static func yamlQuoted(_ text: String) -> String {
+        var quoted = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": quoted += "\\\\"
+            case "\"": quoted += "\\\""
+            case "\n": quoted += "\\n"
+            case "\t": quoted += "\\t"
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+                || scalar.value == 0xFEFF:
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                quoted += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: quoted.unicodeScalars.append(scalar)
+            }
+        }
+        return quoted + "\""
     }
 
     /// Writes the seed files into `directory` and builds `iso` from them with `tool`

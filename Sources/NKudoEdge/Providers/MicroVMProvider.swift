@@ -13,7 +13,9 @@ public enum MicroVMStatus: String, Sendable, Hashable, Codable {
     public var reportedName: String { rawValue.uppercased() }
 }
 
-/// What to create: a provider-level VM spec, already defaulted.
+/// What to create: a provider-level VM spec, already defaulted. It names what the VM
+/// runs, never where on the host it is: the provider resolves the names in its own image
+/// library and names the VM's TAP device itself (``TAPName``).
 public struct MicroVMSpec: Sendable, Hashable {
     /// The VM's id.
     public var id: VMID
@@ -23,26 +25,24 @@ public struct MicroVMSpec: Sendable, Hashable {
     public var vcpu: Int
     /// Memory in MiB (> 0).
     public var memoryMiB: Int
-    /// Kernel image to boot directly (`--kernel`); nil boots the configured firmware.
-    public var kernelPath: String?
-    /// Extra kernel command-line words, appended to the configured command line (kernel boot only).
+    /// Kernel to boot directly (`--kernel`); nil boots the configured firmware.
+    public var kernel: ImageReference?
+    /// Extra kernel command-line words, appended to the configured command line (kernel
+    /// boot only); each must pass ``KernelArguments``.
     public var kernelArguments: [String]
-    /// Source disk image; nil creates a blank sparse disk.
-    public var sourceImagePath: String?
-    /// TAP device name; nil derives one from the VM id (see ``TAPName``).
-    public var tapName: String?
+    /// The disk image the VM's disk is a copy of; nil creates a blank sparse disk.
+    public var image: ImageReference?
 
     /// A spec with the original's defaults: 1 vCPU, 256 MiB, name = id.
-    public init(id: VMID, name: String? = nil, vcpu: Int = 1, memoryMiB: Int = 256, kernelPath: String? = nil,
-                kernelArguments: [String] = [], sourceImagePath: String? = nil, tapName: String? = nil) {
+    public init(id: VMID, name: String? = nil, vcpu: Int = 1, memoryMiB: Int = 256, kernel: ImageReference? = nil,
+                kernelArguments: [String] = [], image: ImageReference? = nil) {
         self.id = id
         self.name = name ?? id.rawValue
         self.vcpu = vcpu
         self.memoryMiB = memoryMiB
-        self.kernelPath = kernelPath
+        self.kernel = kernel
         self.kernelArguments = kernelArguments
-        self.sourceImagePath = sourceImagePath
-        self.tapName = tapName
+        self.image = image
     }
 }
 

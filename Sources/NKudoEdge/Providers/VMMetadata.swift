@@ -18,6 +18,9 @@ struct VMMetadata: Codable, Sendable, Hashable {
     var tapName: String
     /// Whether this provider created the TAP (and so must delete it).
     var tapCreated: Bool
+    /// Whether the TAP carries the provider's mark (its alias); nil in the metadata of a
+    /// release before the mark.
+    var tapMarked: Bool?
     var bridgeName: String
     var mac: String
     var apiSocketPath: String
@@ -33,7 +36,7 @@ struct VMMetadata: Codable, Sendable, Hashable {
         case kernelCommandLine = "kernel_cmdline", firmwarePath = "firmware_path"
         case sourceImagePath = "source_image_path", cachedBaseImage = "cached_base_image"
         case diskPath = "disk_path", cloudInitISOPath = "cloud_init_iso_path", tapName = "tap_name"
-        case tapCreated = "tap_created", bridgeName = "bridge_name", mac, apiSocketPath = "api_socket_path"
+        case tapCreated = "tap_created", tapMarked = "tap_marked", bridgeName = "bridge_name", mac, apiSocketPath = "api_socket_path"
         case logPath = "log_path", consolePath = "console_path", process, status
         case createdAt = "created_at", updatedAt = "updated_at"
     }

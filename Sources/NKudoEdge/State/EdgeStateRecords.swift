@@ -176,6 +176,9 @@ struct EdgeStateDocument: Codable {
     var microvms: [String: MicroVMRecord]
     var ledger: [String: LedgerEntry]
     var outbox: [OutboxEntry]
+    /// Heartbeat sequence numbers up to this one may have been sent; nil before the first
+    /// heartbeat of an agent that numbers them with a counter (``HeartbeatSequence``).
+    var heartbeatSequenceCeiling: Int64?
 
     init() {
         schemaVersion = EdgeStateStore.schemaVersion
@@ -190,6 +193,7 @@ struct EdgeStateDocument: Codable {
         microvms = try container.decodeIfPresent([String: MicroVMRecord].self, forKey: .microvms) ?? [:]
         ledger = try container.decodeIfPresent([String: LedgerEntry].self, forKey: .ledger) ?? [:]
         outbox = try container.decodeIfPresent([OutboxEntry].self, forKey: .outbox) ?? []
+        heartbeatSequenceCeiling = try container.decodeIfPresent(Int64.self, forKey: .heartbeatSequenceCeiling)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -197,6 +201,7 @@ struct EdgeStateDocument: Codable {
         case microvms
         case ledger
         case outbox
+        case heartbeatSequenceCeiling = "heartbeat_sequence_ceiling"
     }
 
     /// Only the version, decoded first so a newer file is refused before its body is

@@ -145,6 +145,23 @@ public final class EdgeStateStore: Sendable {
         }
     }
 
+    // MARK: Heartbeat sequence
+
+    /// The highest heartbeat sequence number that may have been sent, nil when none was
+    /// reserved yet.
+    public func heartbeatSequenceCeiling() throws -> Int64? {
+        try read { $0.heartbeatSequenceCeiling }
+    }
+
+    /// Records that numbers up to `ceiling` may be sent; never lowers the stored ceiling.
+    public func reserveHeartbeatSequence(upTo ceiling: Int64) throws {
+        try update { document in
+            guard ceiling > document.heartbeatSequenceCeiling ?? .min else { return false }
+            document.heartbeatSequenceCeiling = ceiling
+            return true
+        }
+    }
+
     // MARK: Outbox
 
     /// Appends a message to the outbox; it is on disk when this returns.
