@@ -55,6 +55,15 @@ struct CFieldLayout {
     var hasFlag: Bool {
         field.cardinality == .explicit && field.oneofIndex == nil && storage != .message
     }
+
+    /// What protobuf-c may be given at most once per message (see ``WireMerger``): each
+    /// singular message field, and each oneof (all its members share the key); nil for
+    /// every other field. Unique within one message layout.
+    var mergeKey: Int? {
+        if let oneof = field.oneofIndex { return -1 - oneof }
+        if !isRepeated, storage == .message { return schemaIndex }
+        return nil
+    }
 }
 
 /// The C struct layout of one message type and the libprotobuf-c descriptor that

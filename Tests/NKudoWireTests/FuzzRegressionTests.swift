@@ -37,6 +37,18 @@ struct FuzzRegressionTests {
         #expect(message.fields[32] == .message(try KitchenSink(serializedBytes: []).fields))
     }
 
+    /// protobuf-c frees a oneof's previous member through the new member's address, so
+    /// the members must share one slot (a C union). `WireMerger` keeps oneof switches
+    /// away from protobuf-c, so the decoding tests below would pass without it.
+    @Test("the members of a oneof share one slot in C memory")
+    func oneofMembersShareOneSlot() {
+        let layout = CMessageLayout.of(KitchenSink.protoMessageSchema)
+        let members = layout.fields.filter { $0.field.oneofIndex == 0 }
+        #expect(members.count == 3)
+        #expect(Set(members.map(\.offset)).count == 1)
+        #expect(Set(members.map(\.quantifierOffset)).count == 1)
+    }
+
     /// A oneof whose members follow each other on the wire: the last one wins, as in
     /// protoc (the oracle), and nothing the earlier members held is freed twice or lost.
     /// Before the members shared one slot, protobuf-c freed the previous member through
