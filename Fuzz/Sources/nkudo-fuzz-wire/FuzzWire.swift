@@ -13,9 +13,9 @@ private let messageTypes: [any ProtoMessage.Type] = [
 ]
 
 /// libFuzzer entry point: the input is decoded as binary protobuf and as JSON (strict
-/// and lenient) into each of ``messageTypes``. Decoding may fail with a `WireError`,
-/// never crash or leak; whatever decodes must re-encode and decode to the same message
-/// in both encodings.
+/// and lenient) into each of ``messageTypes``, and unpacked unmerged by protobuf-c.
+/// Decoding may fail with a `WireError`, never crash or leak; whatever decodes must
+/// re-encode and decode to the same message in both encodings.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWire(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -30,10 +30,26 @@ private func fuzz<Message: ProtoMessage>(_: Message.Type, _ bytes: [UInt8]) {
     if let message = try? Message(serializedBytes: bytes, limits: limits) {
         roundTrip(message)
     }
+    unpackUnmerged(Message.protoMessageSchema, bytes, limits)
     for ignoreUnknown in [false, true] {
         let options = JSONDecodingOptions(ignoreUnknownFields: ignoreUnknown)
         if let message = try? Message(jsonBytes: bytes, options: options, limits: limits) {
             roundTrip(message)
+        }
+    }
+}
+
+/// protobuf-c also unpacks the input as it is (validated by `WireScanner`, not merged by
+/// `WireMerger`), so that its own merging and oneof switching, which the decoder keeps
+/// away from it, stay under the sanitizers with our C layouts. The result may differ
+/// from the decoder's (that is why the merger exists), so it is only read.
+private func unpackUnmerged(_ schema: MessageSchema, _ bytes: [UInt8], _ limits: WireLimits) {
+    let layout = CMessageLayout.of(schema)
+    bytes.withUnsafeBytes { buffer in
+        guard (try? WireScanner(limits: limits).scan(buffer, layout: layout)) != nil,
+              let unpacked = CUnpackedMessage(buffer, layout: layout) else { return }
+        _ = try? unpacked.withMemory { (memory) throws(WireError) -> ProtoFields in
+            try CMessageReader().read(memory, layout: layout)
         }
     }
 }
