@@ -1,6 +1,6 @@
 /// Binary protobuf through libprotobuf-c: messages are laid out in C memory and packed
-/// by `protobuf_c_message_pack`; input is scanned, unpacked by
-/// `protobuf_c_message_unpack` and read back.
+/// by `protobuf_c_message_pack`; input is scanned, merged where protobuf-c would merge
+/// (``WireMerger``), unpacked by `protobuf_c_message_unpack` and read back.
 enum BinaryCodec {
     static func encode(_ fields: ProtoFields) throws(WireError) -> [UInt8] {
         let layout = CMessageLayout.of(fields.schema)
@@ -17,15 +17,24 @@ enum BinaryCodec {
         let layout = CMessageLayout.of(schema)
         let result = bytes.withUnsafeBytes { buffer in
             Result { () throws(WireError) -> ProtoFields in
-                try WireScanner(limits: limits).scan(buffer, layout: layout)
-                guard let unpacked = CUnpackedMessage(buffer, layout: layout) else {
-                    throw WireError(code: .malformedBinary, messageName: schema.fullName, reason: "libprotobuf-c rejected the input")
+                if try WireScanner(limits: limits).scan(buffer, layout: layout),
+                   let merged = WireMerger.merged(buffer, layout: layout) {
+                    return try merged.withUnsafeBytes { merged in
+                        Result { () throws(WireError) -> ProtoFields in try unpack(merged, layout: layout) }
+                    }.get()
                 }
-                return try unpacked.withMemory { (memory) throws(WireError) -> ProtoFields in
-                    try CMessageReader().read(memory, layout: layout)
-                }
+                return try unpack(buffer, layout: layout)
             }
         }
         return try result.get()
+    }
+
+    private static func unpack(_ bytes: UnsafeRawBufferPointer, layout: CMessageLayout) throws(WireError) -> ProtoFields {
+        guard let unpacked = CUnpackedMessage(bytes, layout: layout) else {
+            throw WireError(code: .malformedBinary, messageName: layout.schema.fullName, reason: "libprotobuf-c rejected the input")
+        }
+        return try unpacked.withMemory { (memory) throws(WireError) -> ProtoFields in
+            try CMessageReader().read(memory, layout: layout)
+        }
     }
 }

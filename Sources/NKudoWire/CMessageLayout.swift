@@ -31,7 +31,8 @@ struct CFieldLayout {
     let schemaIndex: Int
     let field: FieldSchema
     let storage: CStorage
-    /// Offset of the value (or of the array pointer for repeated fields).
+    /// Offset of the value (or of the array pointer for repeated fields); the members
+    /// of a oneof share theirs.
     let offset: Int
     /// Offset of the `has_` flag, the element count, or the oneof case; 0 when unused.
     let quantifierOffset: Int
@@ -53,6 +54,15 @@ struct CFieldLayout {
     /// Whether a `protobuf_c_boolean has_` flag records presence.
     var hasFlag: Bool {
         field.cardinality == .explicit && field.oneofIndex == nil && storage != .message
+    }
+
+    /// What protobuf-c may be given at most once per message (see ``WireMerger``): each
+    /// singular message field, and each oneof (all its members share the key); nil for
+    /// every other field. Unique within one message layout.
+    var mergeKey: Int? {
+        if let oneof = field.oneofIndex { return -1 - oneof }
+        if !isRepeated, storage == .message { return schemaIndex }
+        return nil
     }
 }
 
@@ -104,6 +114,17 @@ final class CMessageLayout: @unchecked Sendable {
             return offset
         }
         let oneofCaseOffsets = schema.oneofs.map { _ in place(4, 4) }
+        // The members of a oneof share one slot, a C union as protoc-gen-c lays it out:
+        // protobuf-c relies on it. When a second member arrives on the wire,
+        // `parse_oneof_member` frees and clears the previous member through the *new*
+        // member's address, and `protobuf_c_message_free_unpacked` frees only the member
+        // the case names. With a slot per member, the previous member leaked (or a value
+        // of the wrong type was freed as a pointer). Oneof members carry no default value
+        // (`default_value` stays nil), so `message_init_generic` leaves the union zeroed.
+        let oneofValueOffsets = schema.oneofs.indices.map { oneof in
+            let members = schema.fields.filter { $0.oneofIndex == oneof }.map { Self.storage(of: $0.type) }
+            return place(members.map(\.size).max() ?? 0, members.map(\.alignment).max() ?? 1)
+        }
         let order = schema.fields.indices.sorted { schema.fields[$0].number < schema.fields[$1].number }
         for index in order {
             let field = schema.fields[index]
@@ -127,12 +148,11 @@ final class CMessageLayout: @unchecked Sendable {
             case .implicit, .explicit:
                 if let oneof = field.oneofIndex {
                     quantifier = oneofCaseOffsets[oneof]
-                } else if field.cardinality == .explicit && storage != .message {
-                    quantifier = place(4, 4)
+                    value = oneofValueOffsets[oneof]
                 } else {
-                    quantifier = 0
+                    quantifier = field.cardinality == .explicit && storage != .message ? place(4, 4) : 0
+                    value = place(storage.size, storage.alignment)
                 }
-                value = place(storage.size, storage.alignment)
             }
             fields.append(CFieldLayout(
                 schemaIndex: index, field: field,

@@ -3,16 +3,23 @@
 /// only says "no"), and so nesting depth is bounded.
 ///
 /// Checks: tags (field number 0, wire types 3, 4, 6, 7), truncated or over-long
-/// varints, lengths past the end, known fields with a wrong wire type, depth.
+/// varints, lengths past the end, known fields with a wrong wire type, depth. Also
+/// notices what ``WireMerger`` must merge before protobuf-c sees it.
 struct WireScanner {
     let limits: WireLimits
 
-    func scan(_ bytes: UnsafeRawBufferPointer, layout: CMessageLayout, depth: Int = 1) throws(WireError) {
+    /// Validates `bytes`; returns whether a message at some depth holds a singular
+    /// message field or a oneof more than once (then ``WireMerger`` rewrites the input).
+    func scan(_ bytes: UnsafeRawBufferPointer, layout: CMessageLayout, depth: Int = 1) throws(WireError) -> Bool {
         let name = layout.schema.fullName
         if depth > limits.maxDepth {
             throw WireError(code: .tooDeep, messageName: name, reason: "messages nested deeper than \(limits.maxDepth) levels")
         }
         var position = 0
+        var needsMerging = false
+        // One bit per merge key seen in this message (keys may share a bit: then the
+        // merger runs for nothing, which is harmless).
+        var seen: UInt64 = 0
         while position < bytes.count {
             let key = try varint(bytes, &position, name, nil)
             let number = key >> 3
@@ -26,6 +33,11 @@ struct WireScanner {
             let fieldName = field?.field.name ?? "field \(number)"
             if let field {
                 try check(wireType, for: field, name, fieldName)
+                if let key = field.mergeKey {
+                    let bit: UInt64 = 1 << UInt64(key & 63)
+                    if seen & bit != 0 { needsMerging = true }
+                    seen |= bit
+                }
             }
             switch wireType {
             case .varint:
@@ -44,12 +56,13 @@ struct WireScanner {
                 position += Int(length)
                 if let field, let child = field.child {
                     let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
-                    try scan(slice, layout: child, depth: depth + 1)
+                    if try scan(slice, layout: child, depth: depth + 1) { needsMerging = true }
                 }
             case .startGroup, .endGroup:
                 break
             }
         }
+        return needsMerging
     }
 
     private func check(_ wireType: WireType, for field: CFieldLayout, _ name: String, _ fieldName: String) throws(WireError) {
