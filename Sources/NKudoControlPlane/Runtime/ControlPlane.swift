@@ -136,7 +136,6 @@ public enum ControlPlane {
     /// sweeps offline agents; on shutdown drains requests, stops the sweeper, closes the store.
     public static func serve(configuration: ControlPlaneConfiguration, logger: Logger,
                              announce: @escaping @Sendable (String) -> Void) async throws {
-        try DataDirectory.prepare(configuration.dataDirectory, logger: logger)
         let (store, storeDescription) = try openStore(configuration, logger: logger)
         do {
             if configuration.databaseURL == nil {

@@ -27,6 +27,8 @@ public struct ControlPlanePKI: Sendable {
 
     /// Loads or generates the material for a configuration.
     public static func load(configuration: ControlPlaneConfiguration, now: Date, logger: Logger) throws -> ControlPlanePKI {
+        // The generated PKI and admin key live in the data directory, whatever the store.
+        try DataDirectory.prepare(configuration.dataDirectory, logger: logger)
         let pkiDirectory = (configuration.dataDirectory as NSString).appendingPathComponent("pki")
         let authority: CertificateAuthority
         let caPEM: String
