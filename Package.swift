@@ -18,6 +18,7 @@ let package = Package(
         // For the separate Benchmarks/ and Fuzz/ packages.
         .library(name: "NKudoWire", targets: ["NKudoWire"]),
         .library(name: "NKudoContract", targets: ["NKudoContract"]),
+        .library(name: "NKudoEdge", targets: ["NKudoEdge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

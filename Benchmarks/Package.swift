@@ -13,6 +13,7 @@ let package = Package(
         .package(name: "n-kudo", path: ".."),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The same protos compiled by protoc-gen-swift 1.39.0 (generated once, committed;
@@ -21,6 +22,14 @@ let package = Package(
         .target(
             name: "NKudoSwiftProtobuf",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // What one log line costs the agent as its outbox grows (issue 13).
+        .executableTarget(
+            name: "nkudo-state-bench",
+            dependencies: [
+                .product(name: "NKudoEdge", package: "n-kudo"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "nkudo-wire-bench",
