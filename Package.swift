@@ -97,16 +97,36 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Storage: one Store, SQLite (embedded default) and PostgreSQL (libpq) drivers,
-        // migrations from Migrations/ embedded at build time.
+        // The SQL layer: database and connection protocols, the SQLite driver, the connection
+        // pool, the blocking executor, the migration runner. The control plane's store and
+        // the agent's state both stand on it.
+        .target(
+            name: "NKudoSQL",
+            dependencies: [
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL driver (libpq), of the control plane only.
+        .target(
+            name: "NKudoStorePostgres",
+            dependencies: [
+                "CLibPQ",
+                "NKudoSQL",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The control plane's store: one Store over either database, migrations from
+        // Migrations/ embedded at build time.
         .target(
             name: "NKudoStore",
             dependencies: [
-                "CSQLite",
-                "CLibPQ",
+                "NKudoSQL",
                 "NKudoContract",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["NKudoMigrationsPlugin"]
@@ -129,7 +149,9 @@ let package = Package(
             dependencies: [
                 "NKudoContract",
                 "NKudoPKI",
+                "NKudoSQL",
                 "NKudoStore",
+                "NKudoStorePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +170,7 @@ let package = Package(
             dependencies: [
                 "NKudoContract",
                 "NKudoPKI",
+                "NKudoSQL",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -180,6 +203,7 @@ let package = Package(
             dependencies: [
                 "NKudoContract",
                 "NKudoControlPlane",
+                "NKudoSQL",
                 "NKudoStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -233,9 +257,25 @@ let package = Package(
             dependencies: ["NKudoPKI"],
             swiftSettings: swiftSettings
         ),
+        // Storage for the SQL and store tests: a SQLite file or a PostgreSQL schema of each test's own.
+        .target(
+            name: "SQLTestSupport",
+            dependencies: [
+                "NKudoSQL",
+                "NKudoStorePostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SQLTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NKudoSQLTests",
+            dependencies: ["NKudoSQL", "NKudoStorePostgres", "SQLTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NKudoStoreTests",
-            dependencies: ["NKudoStore", "NKudoContract"],
+            dependencies: ["NKudoStore", "NKudoSQL", "NKudoContract", "SQLTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -245,7 +285,9 @@ let package = Package(
                 "NKudoEdge",
                 "NKudoContract",
                 "NKudoPKI",
+                "NKudoSQL",
                 "NKudoStore",
+                "NKudoStorePostgres",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

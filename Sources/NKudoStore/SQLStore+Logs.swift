@@ -1,3 +1,4 @@
+public import NKudoSQL
 public import Foundation
 import Logging
 public import NKudoContract

@@ -1,3 +1,4 @@
+public import NKudoSQL
 public import NKudoContract
 
 // Read-only lists of a site.

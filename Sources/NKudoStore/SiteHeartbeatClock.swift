@@ -1,3 +1,4 @@
+import NKudoSQL
 import Foundation
 internal import Synchronization
 

@@ -1,3 +1,4 @@
+public import NKudoSQL
 public import Foundation
 public import NKudoContract
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NKudoContract
 import NKudoControlPlane
+import NKudoSQL
 import NKudoStore
 
 /// `nkudo-control-plane`: the multi-tenant control plane of n-kudo.

@@ -7,6 +7,7 @@ import NIOHTTP1
 import NKudoContract
 @testable import NKudoControlPlane
 import NKudoStore
+import NKudoSQL
 import Testing
 
 /// Health, readiness, metrics and the schema gate of `serve`.

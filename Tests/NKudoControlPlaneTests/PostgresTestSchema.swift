@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import NKudoStore
+import NKudoSQL
+import NKudoStorePostgres
 
 /// A PostgreSQL schema of its own for one control plane under test: the returned URL
 /// makes every connection use it (`search_path`), so tests never see each other's rows.

@@ -5,6 +5,7 @@ import NKudoContract
 @testable import NKudoControlPlane
 import NKudoPKI
 @testable import NKudoStore
+import NKudoSQL
 import Testing
 
 #if canImport(Glibc)

@@ -2,6 +2,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 /// The rules of "a plan runs on one host at a time" (``PlanLease``), every transition.
 @Suite("Plan lease rules")

@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // Enrollment tokens, enrollment, agents, credential rotation.
 extension StoreTests {

@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // Issue 11: a plan runs on one host at a time (lease extension, fencing tokens, VM
 // ownership), retired hosts, audit retention, and the upgrade from schema 2.

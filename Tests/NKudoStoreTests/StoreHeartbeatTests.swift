@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // Heartbeats: liveness, facts, NetBird, VM reports, execution updates.
 extension StoreTests {

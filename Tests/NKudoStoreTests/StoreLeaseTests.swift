@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // Leasing plans and recording results.
 extension StoreTests {

@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // Applying plans: validation, VM upserts, order, idempotency, versions.
 extension StoreTests {

@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // The offline sweep and site connectivity.
 extension StoreTests {

@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 // Lifecycle, tenants, API keys, sites, audit and statistics.
 extension StoreTests {

@@ -3,6 +3,8 @@ import NKudoContract
 import Testing
 
 @testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
 
 /// The behavioural suite of `SQLStore`: every test runs on SQLite (a temporary file) and
 /// on PostgreSQL (a schema of its own; `NKUDO_TEST_POSTGRES_URL`, see

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NKudoStore
+import NKudoSQL
 import ServiceLifecycle
 import Synchronization
 

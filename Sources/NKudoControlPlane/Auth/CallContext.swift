@@ -1,5 +1,6 @@
 public import Logging
 public import NKudoStore
+import NKudoSQL
 
 /// What every service call receives: who is calling, the request id, a logger carrying
 /// the request's metadata, and where the call came from.

@@ -5,6 +5,7 @@ import Synchronization
 import NKudoContract
 import NKudoPKI
 import NKudoStore
+import NKudoSQL
 
 /// The control plane's ``CallerAuthenticator``.
 ///

@@ -9,6 +9,8 @@ import NIOSSL
 import NKudoContract
 import NKudoPKI
 public import NKudoStore
+import NKudoSQL
+import NKudoStorePostgres
 public import Prometheus
 import ServiceLifecycle
 import UnixSignals

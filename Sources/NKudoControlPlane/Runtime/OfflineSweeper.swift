@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NKudoStore
+import NKudoSQL
 import ServiceLifecycle
 
 /// Marks silent agents OFFLINE and rolls sites up, every `interval`, and deletes audit

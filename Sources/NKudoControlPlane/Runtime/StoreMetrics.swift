@@ -1,4 +1,5 @@
 import NKudoStore
+import NKudoSQL
 import Prometheus
 
 /// Store-derived gauges, refreshed when `/metrics` is scraped: plans by status, agents by state.

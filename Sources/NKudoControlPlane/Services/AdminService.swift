@@ -3,6 +3,7 @@ import HTTPTypes
 import NKudoContract
 import NKudoPKI
 import NKudoStore
+import NKudoSQL
 
 /// `nkudo.v1.AdminService`: tenants and their API keys (admin key only).
 struct AdminServiceImplementation: AdminServiceHandler {

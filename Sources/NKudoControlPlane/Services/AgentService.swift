@@ -3,6 +3,7 @@ import HTTPTypes
 import NKudoContract
 import NKudoPKI
 import NKudoStore
+import NKudoSQL
 import Prometheus
 
 /// `nkudo.v1.AgentService`: enrollment, heartbeats, plan delivery, results, logs and

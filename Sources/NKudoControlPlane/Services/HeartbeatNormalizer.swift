@@ -1,6 +1,7 @@
 import Foundation
 import NKudoContract
 import NKudoStore
+import NKudoSQL
 
 /// Turns a heartbeat as agents send it (flat legacy fields and/or nested `host_facts`,
 /// free-form state strings) into the store's normalised form.

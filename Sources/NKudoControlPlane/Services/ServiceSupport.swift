@@ -4,6 +4,7 @@ import Logging
 import NKudoContract
 import NKudoPKI
 import NKudoStore
+import NKudoSQL
 
 /// Shared pieces of the services: the clock, id checks, store-error mapping, auditing.
 struct ServiceEnvironment: Sendable {

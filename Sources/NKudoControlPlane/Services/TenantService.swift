@@ -3,6 +3,7 @@ import HTTPTypes
 import NKudoContract
 import NKudoPKI
 import NKudoStore
+import NKudoSQL
 
 /// `nkudo.v1.TenantService`: sites, enrollment tokens, plans and read models, each
 /// scoped to the tenant of the caller's API key.

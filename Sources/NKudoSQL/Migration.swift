@@ -1,4 +1,4 @@
-/// One SQL migration file of a dialect, embedded from `Migrations/<dialect>/`.
+/// One SQL migration: a version, a name and the SQL applied in one transaction.
 public struct Migration: Sendable, Hashable {
     /// The number the file name starts with; applied in ascending order.
     public let version: Int
@@ -12,13 +12,5 @@ public struct Migration: Sendable, Hashable {
         self.version = version
         self.name = name
         self.sql = sql
-    }
-
-    /// The embedded migrations of a dialect.
-    public static func embedded(for dialect: SQLDialect) -> [Migration] {
-        switch dialect {
-        case .sqlite: return EmbeddedMigrations.sqlite
-        case .postgres: return EmbeddedMigrations.postgres
-        }
     }
 }

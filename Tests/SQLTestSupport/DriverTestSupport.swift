@@ -1,21 +1,21 @@
 import Foundation
-import Logging
+public import Logging
+public import NKudoSQL
+import NKudoStorePostgres
 import Testing
 
-@testable import NKudoStore
-
 /// Whether the tests that need a PostgreSQL server run: unless `NKUDO_SKIP_POSTGRES=1`.
-let postgresTestsEnabled = ProcessInfo.processInfo.environment["NKUDO_SKIP_POSTGRES"] != "1"
+public let postgresTestsEnabled = ProcessInfo.processInfo.environment["NKUDO_SKIP_POSTGRES"] != "1"
 
 /// The dialects the driver and migration tests run on.
-let testedDialects: [SQLDialect] = postgresTestsEnabled ? [.sqlite, .postgres] : [.sqlite]
+public let testedDialects: [SQLDialect] = postgresTestsEnabled ? [.sqlite, .postgres] : [.sqlite]
 
 /// A logger that drops everything: test output stays readable.
-let silentLogger = Logger(label: "nkudo.store.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+public let silentLogger = Logger(label: "nkudo.store.tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// The PostgreSQL server of the tests, from `NKUDO_TEST_POSTGRES_URL`. A test that needs it
 /// fails when the variable is unset.
-func postgresTestURL() throws -> String {
+public func postgresTestURL() throws -> String {
     guard let url = ProcessInfo.processInfo.environment["NKUDO_TEST_POSTGRES_URL"], !url.isEmpty else {
         throw PostgresNotConfigured()
     }
@@ -23,8 +23,8 @@ func postgresTestURL() throws -> String {
 }
 
 /// Why a PostgreSQL test case fails without a server.
-struct PostgresNotConfigured: Error, CustomStringConvertible {
-    var description: String {
+public struct PostgresNotConfigured: Error, CustomStringConvertible {
+    public var description: String {
         """
         NKUDO_TEST_POSTGRES_URL is not set: run `eval "$(scripts/start-postgres)"` (as root) \
         to start PostgreSQL, or set NKUDO_SKIP_POSTGRES=1 to test SQLite only
@@ -33,7 +33,7 @@ struct PostgresNotConfigured: Error, CustomStringConvertible {
 }
 
 /// `url` with more libpq query parameters.
-func appendingQuery(_ query: String, to url: String) -> String {
+public func appendingQuery(_ query: String, to url: String) -> String {
     url + (url.contains("?") ? "&" : "?") + query
 }
 
@@ -41,15 +41,15 @@ func appendingQuery(_ query: String, to url: String) -> String {
 /// PostgreSQL schema of its own (`t_<random>`, the `search_path` of every connection
 /// opened through `open`, and their `application_name`, so that a test can find its
 /// own backends).
-struct TestStorage: Sendable {
-    let dialect: SQLDialect
+public struct TestStorage: Sendable {
+    public let dialect: SQLDialect
     /// The SQLite file, or the PostgreSQL URL of the schema.
-    let location: String
+    public let location: String
     /// The PostgreSQL schema (and application name); the temporary directory for SQLite.
-    let name: String
+    public let name: String
 
     /// A new database on this storage.
-    func open(maxConnections: Int = 4) throws(StoreError) -> any SQLDatabase {
+    public func open(maxConnections: Int = 4) throws(StoreError) -> any SQLDatabase {
         switch dialect {
         case .sqlite:
             return try SQLiteDatabase(path: location, maxConnections: maxConnections, logger: silentLogger)
@@ -59,14 +59,14 @@ struct TestStorage: Sendable {
     }
 
     /// `sqlite` or `postgres` DDL.
-    func pick(sqlite: String, postgres: String) -> String {
+    public func pick(sqlite: String, postgres: String) -> String {
         dialect == .sqlite ? sqlite : postgres
     }
 }
 
 /// Runs `body` with fresh storage of `dialect` and a database opened on it, then closes
 /// the database and removes the storage.
-func withTestDatabase<R>(
+public func withTestDatabase<R>(
     _ dialect: SQLDialect,
     maxConnections: Int = 4,
     _ body: (TestStorage, any SQLDatabase) async throws -> R
@@ -118,7 +118,7 @@ private func removeStorage(_ storage: TestStorage) async throws {
 }
 
 /// Runs `body` with a one-connection database on the server's default schema.
-func withAdminDatabase<R>(_ url: String, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
+public func withAdminDatabase<R>(_ url: String, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
     let admin = try PostgresDatabase(url: url, maxConnections: 1, logger: silentLogger)
     do {
         let result = try await body(admin)
@@ -131,7 +131,7 @@ func withAdminDatabase<R>(_ url: String, _ body: (any SQLDatabase) async throws 
 }
 
 /// The `StoreError` an operation throws, or `nil` when it succeeds.
-func storeError<T>(_ operation: () async throws -> T) async -> StoreError? {
+public func storeError<T>(_ operation: () async throws -> T) async -> StoreError? {
     do {
         _ = try await operation()
         return nil

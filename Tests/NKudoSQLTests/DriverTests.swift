@@ -2,7 +2,9 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import NKudoStore
+@testable import NKudoSQL
+@testable import NKudoStorePostgres
+import SQLTestSupport
 
 /// Behaviour both drivers share, each test run on SQLite and on PostgreSQL.
 @Suite("SQL drivers")

@@ -2,7 +2,9 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import NKudoStore
+@testable import NKudoSQL
+@testable import NKudoStorePostgres
+import SQLTestSupport
 
 /// PostgreSQL-only driver behaviour: URLs, reconnecting, serialization retries.
 @Suite("PostgreSQL driver")

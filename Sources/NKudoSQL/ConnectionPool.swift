@@ -17,30 +17,6 @@ public struct ConnectionPoolStatistics: Sendable, Hashable {
     }
 }
 
-/// Logger metadata keys of the database drivers and the migration runner.
-enum DriverLogKey {
-    /// `sqlite` or `postgres`.
-    static let dialect = "db.dialect"
-    /// The path of a SQLite database file.
-    static let path = "db.path"
-    /// The driver's own error message.
-    static let error = "db.error"
-    /// How many times a transaction body has run.
-    static let attempt = "db.attempt"
-    /// A PostgreSQL notice's primary message and its severity.
-    static let notice = "db.notice"
-    static let noticeSeverity = "db.notice.severity"
-    /// SQLite's journal mode when it is not WAL.
-    static let journalMode = "db.journal_mode"
-    /// The pool's connection limit.
-    static let maxConnections = "db.max_connections"
-    /// One migration's version and file name.
-    static let migrationVersion = "migration.version"
-    static let migrationName = "migration.name"
-    /// The migrations a run applied, and the newest version the build knows.
-    static let migrationsApplied = "migrations.applied"
-    static let schemaVersion = "migrations.version"
-}
 
 /// What a caller of the pool receives: an idle connection, or a slot to open a new one in.
 enum PoolLease<Connection: AnyObject & Sendable>: Sendable {
@@ -158,7 +134,7 @@ struct ConnectionPoolStateMachine<Connection: AnyObject & Sendable, Waiter> {
 /// `run` waits (asynchronously, without a thread) for a slot, then runs a job on the
 /// pool's `BlockingExecutor`; the job gets the slot as a `PoolSlot` and the slot is
 /// given back when the job ends.
-final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
+package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
     typealias Lease = PoolLease<Connection>
     typealias Waiter = CheckedContinuation<Result<Lease, StoreError>, Never>
     typealias StateMachine = ConnectionPoolStateMachine<Connection, Waiter>
@@ -173,17 +149,17 @@ final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
 
     /// A pool of at most `maximum` connections, starting with `idle` open ones, with one
     /// thread per connection.
-    init(maximum: Int, idle: [Connection] = []) {
+    package init(maximum: Int, idle: [Connection] = []) {
         state = Mutex(State(machine: StateMachine(maximum: maximum, idle: idle)))
         executor = BlockingExecutor(numberOfThreads: maximum)
     }
 
-    var statistics: ConnectionPoolStatistics {
+    package var statistics: ConnectionPoolStatistics {
         state.withLock { $0.machine.statistics }
     }
 
     /// Runs `job` on a pool thread with a connection slot.
-    func run<T: Sendable>(
+    package func run<T: Sendable>(
         _ job: @escaping @Sendable (PoolSlot<Connection>) -> Result<T, StoreError>
     ) async throws(StoreError) -> T {
         let lease = try await acquire()
@@ -203,7 +179,7 @@ final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
 
     /// Fails the waiters, closes the idle connections, waits for the running jobs (their
     /// connections are closed when they end) and stops the threads.
-    func close() async {
+    package func close() async {
         let waiters = state.withLock { $0.machine.close() }
         for waiter in waiters {
             waiter.resume(returning: .failure(Self.closedError))
@@ -283,7 +259,7 @@ final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
 /// The job takes the slot's connection (opening one when the slot has none), may discard
 /// a broken connection and open another in the same slot, and the pool gives the slot
 /// back when the job ends: with its connection to the idle list, or empty.
-final class PoolSlot<Connection: AnyObject & Sendable> {
+package final class PoolSlot<Connection: AnyObject & Sendable> {
     private let pool: ConnectionPool<Connection>
     private var current: Connection?
 
@@ -296,10 +272,10 @@ final class PoolSlot<Connection: AnyObject & Sendable> {
     }
 
     /// The slot's connection, if it has one.
-    var existingConnection: Connection? { current }
+    package var existingConnection: Connection? { current }
 
     /// The slot's connection; when it has none, one made by `open`.
-    func connection(
+    package func connection(
         opening open: () throws(StoreError) -> Connection
     ) throws(StoreError) -> Connection {
         if let current { return current }
@@ -309,13 +285,13 @@ final class PoolSlot<Connection: AnyObject & Sendable> {
     }
 
     /// Drops (and so closes) the slot's connection; the slot stays taken.
-    func discardConnection() {
+    package func discardConnection() {
         current = nil
     }
 
     /// Takes the pool's idle connections out and closes them (after a connection was
     /// found broken: the server may have restarted).
-    func closeIdleConnections() {
+    package func closeIdleConnections() {
         pool.closeIdleConnections()
     }
 

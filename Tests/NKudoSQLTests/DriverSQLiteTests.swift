@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 
-@testable import NKudoStore
+@testable import NKudoSQL
+@testable import NKudoStorePostgres
+import SQLTestSupport
 
 /// SQLite-only driver behaviour: the database file and connection settings.
 @Suite("SQLite driver")

@@ -1,6 +1,8 @@
 import Testing
 
-@testable import NKudoStore
+@testable import NKudoSQL
+@testable import NKudoStorePostgres
+import SQLTestSupport
 
 /// The drivers' pure parts, without a database.
 @Suite("Driver logic")

@@ -1,3 +1,4 @@
+public import NKudoSQL
 internal import CLibPQ
 internal import Logging
 

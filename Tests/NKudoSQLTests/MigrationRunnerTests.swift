@@ -1,6 +1,8 @@
 import Testing
 
-@testable import NKudoStore
+@testable import NKudoSQL
+@testable import NKudoStorePostgres
+import SQLTestSupport
 
 /// Migrations of the tests' own, valid in both dialects: the real ones belong to the store.
 private let widgets = Migration(
