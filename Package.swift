@@ -179,7 +179,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["NKudoMigrationsPlugin"]
         ),
 
         // Test doubles for what cannot run here; production code drives them as the real thing.

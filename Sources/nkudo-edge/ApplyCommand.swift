@@ -18,7 +18,7 @@ extension NKudoEdgeCommand {
         @Option(help: "Path of the plan JSON file.")
         var plan: String
 
-        @Option(name: .customLong("state-dir"), help: "Directory of edge-state.json (the idempotency ledger).")
+        @Option(name: .customLong("state-dir"), help: "Directory of the agent's state (state.sqlite: the idempotency ledger).")
         var stateDirectory = "/var/lib/nkudo-edge/state"
 
         @Option(name: .customLong("pki-dir"), help: "Directory of the agent identity; no image may lie in it.")
@@ -41,7 +41,7 @@ extension NKudoEdgeCommand {
                 let leased = try loadPlan()
                 let state: EdgeStateStore
                 do {
-                    state = try EdgeStateStore(directory: stateDirectory, logger: logger)
+                    state = try await EdgeStateStore.open(directory: stateDirectory, logger: logger)
                 } catch {
                     throw CommandFailure("\(error)")
                 }

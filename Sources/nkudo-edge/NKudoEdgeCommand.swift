@@ -24,7 +24,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("pki-dir"), help: "Directory of the agent identity (agent-identity.json 0600, client.key 0600, client.crt, ca.crt).")
     var pkiDirectory = "/var/lib/nkudo-edge/pki"
 
-    @Option(name: .customLong("state-dir"), help: "Directory of edge-state.json.")
+    @Option(name: .customLong("state-dir"), help: "Directory of the agent's state (state.sqlite: ledger, outbox, VM snapshots).")
     var stateDirectory = "/var/lib/nkudo-edge/state"
 
     @Option(help: "Body format on the wire: binary (protobuf) or json.")

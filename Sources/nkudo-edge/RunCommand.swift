@@ -19,6 +19,12 @@ struct AgentOptions: ParsableArguments {
     @Flag(name: .customLong("insecure-skip-verify"), help: "Do not verify the control plane's certificate. DEVELOPMENT ONLY.")
     var insecureSkipVerify = false
 
+    @Option(name: .customLong("outbox-max-lines"), help: "Log lines the outbox keeps while the control plane is unreachable; the oldest are dropped (and counted) beyond.")
+    var outboxMaxLines = OutboxLimits().maxLogLines
+
+    @Option(name: .customLong("outbox-max-bytes"), help: "Bytes of log lines the outbox keeps; the oldest lines are dropped (and counted) beyond.")
+    var outboxMaxBytes = OutboxLimits().maxLogBytes
+
     @OptionGroup(title: "Cloud Hypervisor") var provider: ProviderOptions
     @OptionGroup(title: "NetBird") var netBird: NetBirdOptions
     @OptionGroup var common: CommonOptions
@@ -27,10 +33,12 @@ struct AgentOptions: ParsableArguments {
         for url in controlPlanes where !url.lowercased().hasPrefix("https://") {
             throw ValidationError("--control-plane must be an https:// URL: \(url)")
         }
+        guard outboxMaxLines >= 1 else { throw ValidationError("--outbox-max-lines must be at least 1") }
+        guard outboxMaxBytes >= 1024 else { throw ValidationError("--outbox-max-bytes must be at least 1024") }
     }
 
     /// Builds the agent from the enrolled identity, the state directory and the flags.
-    func makeAgent(logger: Logger) throws -> EdgeAgent {
+    func makeAgent(logger: Logger) async throws -> EdgeAgent {
         let identityStore = IdentityStore(directory: common.pkiDirectory)
         let identity: AgentIdentity
         do {
@@ -48,7 +56,8 @@ struct AgentOptions: ParsableArguments {
         }
         let state: EdgeStateStore
         do {
-            state = try EdgeStateStore(directory: common.stateDirectory, logger: logger)
+            state = try await EdgeStateStore.open(directory: common.stateDirectory,
+                                                  limits: OutboxLimits(maxLogLines: outboxMaxLines, maxLogBytes: outboxMaxBytes), logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -93,7 +102,7 @@ extension NKudoEdgeCommand {
         func run() async throws {
             let logger = options.common.logger()
             try await Self.reportingFailure {
-                let agent = try options.makeAgent(logger: logger)
+                let agent = try await options.makeAgent(logger: logger)
                 if once {
                     try await options.runOnce(agent)
                     return
@@ -116,7 +125,7 @@ extension NKudoEdgeCommand {
         func run() async throws {
             let logger = options.common.logger()
             try await Run.reportingFailure {
-                try await options.runOnce(try options.makeAgent(logger: logger))
+                try await options.runOnce(try await options.makeAgent(logger: logger))
             }
         }
     }

@@ -33,7 +33,7 @@ final class AgentRig: @unchecked Sendable {
         _ = try await Enroller(store: identityStore, logger: Self.logger).enroll(Enroller.Request(
             controlPlaneURL: harness.baseURL, token: token.token, hostname: hostname,
             trust: .pinnedCAFingerprint("sha256:" + token.caFingerprintSha256), format: format, agentVersion: "test"))
-        state = try EdgeStateStore(directory: root + "/state", logger: Self.logger)
+        state = try await EdgeStateStore.open(directory: root + "/state", logger: Self.logger)
         var configuration = CloudHypervisorConfiguration()
         configuration.cloudHypervisorBinary = try Self.fakeVMM()
         configuration.runtimeDirectory = root + "/vms"
@@ -176,7 +176,7 @@ struct EdgeAgentRunLoopTests {
             #expect(host.storageBytesTotal == facts.disks.reduce(0) { $0 + $1.totalBytes } && host.storageBytesTotal > 0)
             #expect(host.kvmAvailable == (facts.kvm.map { $0.present && $0.readable && $0.writable } ?? false))
             try await rig.stop()
-            #expect(try rig.state.outboxCount() == 0)
+            #expect(try await rig.state.outboxCount() == 0)
             #expect(try await rig.provider.reconcileAll().isEmpty)
         }
     }
@@ -202,7 +202,7 @@ struct EdgeAgentRunLoopTests {
             ]))
             #expect(try await Self.terminal(fleet, stopPlan).map(\.state) == [.succeeded, .succeeded])
             try await rig.stop()
-            #expect(try rig.state.outboxCount() == 0)
+            #expect(try await rig.state.outboxCount() == 0)
         }
     }
 
@@ -224,14 +224,14 @@ struct EdgeAgentRunLoopTests {
             let outbox = OutboxShipper(store: rig.state, logger: AgentRig.logger)
             try await outbox.enqueue(report.resultRequest)
             await harness.stopServing()
-            let queued = try rig.state.outboxCount()
+            let queued = try await rig.state.outboxCount()
             guard case .deferred = await outbox.flush(agentID: identity.agentID, client: try await session.client()) else {
                 Issue.record("a flush with the control plane down must defer")
                 throw HarnessError("flush did not defer")
             }
-            #expect(try rig.state.outboxCount() == queued, "nothing is dropped while the control plane is down")
-            let reopened = try EdgeStateStore(directory: rig.root + "/state", logger: AgentRig.logger)
-            #expect(try reopened.outboxCount() == queued, "the outbox survives an agent restart")
+            #expect(try await rig.state.outboxCount() == queued, "nothing is dropped while the control plane is down")
+            let reopened = try await EdgeStateStore.open(directory: rig.root + "/state", logger: AgentRig.logger)
+            #expect(try await reopened.outboxCount() == queued, "the outbox survives an agent restart")
             try await harness.resumeServing()
             #expect(await OutboxShipper(store: reopened, logger: AgentRig.logger).flush(agentID: identity.agentID, client: try await session.client()) == .drained)
             #expect(try await Self.terminal(fleet, applied, seconds: 5).map(\.state) == [.succeeded])

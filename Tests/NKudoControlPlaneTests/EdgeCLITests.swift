@@ -111,7 +111,7 @@ struct EdgeCLITests {
             let outcome = await Self.finish(launched)
             #expect(launched.0.terminationReason == .exit)
             #expect(outcome.status == 0, "\(outcome.stderr)")
-            #expect(try rig.state.outboxCount() == 0)
+            #expect(try await rig.state.outboxCount() == 0)
         }
     }
 
@@ -137,8 +137,8 @@ struct EdgeCLITests {
         #expect(result.results.allSatisfy { $0.ok })
         let again = try await Self.run(["apply", "--plan", root + "/plan.json"] + flags)
         #expect(again.status == 0)
-        let ledger = try EdgeStateStore(directory: root + "/state", logger: AgentRig.logger)
-        #expect(try ledger.ledgerEntry(planID: "exec-local-1", actionID: "action-1")?.state == .succeeded)
+        let ledger = try await EdgeStateStore.open(directory: root + "/state", logger: AgentRig.logger)
+        #expect(try await ledger.ledgerEntry(planID: "exec-local-1", actionID: "action-1")?.state == .succeeded)
         let missing = try await Self.run(["apply", "--plan", root + "/missing.json"] + flags)
         #expect(missing.status == 1)
         #expect(missing.stderr == "error: cannot read --plan \(root)/missing.json\n")

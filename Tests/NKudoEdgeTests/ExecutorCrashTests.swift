@@ -29,11 +29,12 @@ struct ExecutorCrashTests {
         }
     }
 
-    static func executor(root: String, vmm: String, iso: String) throws -> PlanExecutor {
+    static func executor(root: String, vmm: String, iso: String) async throws -> PlanExecutor {
         var configuration = CloudHypervisorConfiguration()
         configuration.cloudHypervisorBinary = vmm
         configuration.runtimeDirectory = root + "/vms"
-        configuration.imageCacheDirectory = root + "/images"
+        configuration.imageDirectories = [root + "/images"]
+        configuration.imageCacheDirectory = root + "/image-cache"
         configuration.isoTool = iso
         configuration.networking = .disabled
         configuration.blankDiskSizeMiB = 16
@@ -43,7 +44,7 @@ struct ExecutorCrashTests {
         var logger = Logger(label: "test.crash")
         logger.logLevel = .critical
         return PlanExecutor(provider: CloudHypervisorProvider(configuration: configuration, logger: logger),
-                            ledger: try EdgeStateStore(directory: root + "/state", logger: logger), logSink: nil, logger: logger)
+                            ledger: try await EdgeStateStore.open(directory: root + "/state", logger: logger), logSink: nil, logger: logger)
     }
 
     /// Helper mode only (the child process): runs the plans once.
@@ -51,7 +52,7 @@ struct ExecutorCrashTests {
     func crashHelperExecute() async throws {
         let environment = ProcessInfo.processInfo.environment
         let root = try #require(environment[Self.helperVariable])
-        let executor = try Self.executor(root: root, vmm: try #require(environment["NKUDO_CRASH_VMM"]),
+        let executor = try await Self.executor(root: root, vmm: try #require(environment["NKUDO_CRASH_VMM"]),
                                          iso: try #require(environment["NKUDO_CRASH_ISO"]))
         try TestFiles.write("ready", to: root + "/ready")
         for plan in Self.plans() {
@@ -86,7 +87,7 @@ struct ExecutorCrashTests {
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
 
-            let executor = try Self.executor(root: sandbox.root, vmm: vmm, iso: iso)
+            let executor = try await Self.executor(root: sandbox.root, vmm: vmm, iso: iso)
             for plan in Self.plans() {
                 let report = await executor.execute(plan)
                 #expect(report.failure == nil, "trial \(trial): \(report.failure ?? "")")

@@ -84,9 +84,9 @@ struct ImageLibraryTests {
         let provider = try sandbox.provider()
         let key = "\(sandbox.pkiDirectory)/client.key"
         try Data("-----BEGIN PRIVATE KEY-----".utf8).write(to: URL(fileURLWithPath: key))
-        try Data("state".utf8).write(to: URL(fileURLWithPath: "\(sandbox.stateDirectory)/edge-state.json"))
+        try Data("state".utf8).write(to: URL(fileURLWithPath: "\(sandbox.stateDirectory)/state.sqlite"))
         symlink(key, "\(sandbox.imageDirectory)/key.raw")
-        symlink("\(sandbox.stateDirectory)/edge-state.json", "\(sandbox.imageDirectory)/state.raw")
+        symlink("\(sandbox.stateDirectory)/state.sqlite", "\(sandbox.imageDirectory)/state.raw")
         symlink("/etc/passwd", "\(sandbox.imageDirectory)/passwd.raw")
         mkfifo("\(sandbox.imageDirectory)/fifo.raw", 0o600)
         try FileManager.default.createDirectory(atPath: "\(sandbox.imageDirectory)/dir.raw", withIntermediateDirectories: true)

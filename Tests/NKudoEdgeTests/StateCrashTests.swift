@@ -19,31 +19,31 @@ struct StateCrashTests {
     /// Helper mode only (the child process): loops writes and confirms each one in a
     /// side log after the store call returned.
     @Test(.enabled(if: ProcessInfo.processInfo.environment[helperVariable] != nil))
-    func crashHelperLoop() throws {
+    func crashHelperLoop() async throws {
         let directory = try #require(ProcessInfo.processInfo.environment[Self.helperVariable])
-        let store = try EdgeStateStore(directory: directory, logger: TestFiles.logger)
+        let store = try await EdgeStateStore.open(directory: directory, logger: TestFiles.logger)
         let log = try #require(FileHandle(forWritingAtPath: directory + "/side.log"))
         log.seekToEndOfFile()
         try TestFiles.write("ready", to: directory + "/ready")
         for step in 0..<100_000 {
-            let entry = try store.enqueue(kind: .logLine, payload: #"{"step":\#(step)}"#)
+            let entry = try await store.enqueue(kind: step % 3 == 0 ? .actionResult : .logLine, payload: #"{"step":\#(step)}"#)
             log.write(Data("E \(entry.id)\n".utf8))
-            try store.replaceMicroVMs([MicroVMRecord(id: "vm-\(step % 7)", chPID: step, status: "RUNNING")])
-            try store.recordLedgerStarted(planID: "plan", actionID: "a\(step % 11)", executionID: "e\(step)", startedAt: Date())
-            if step % 2 == 1, let oldest = try store.peek(limit: 1).first {
+            try await store.replaceMicroVMs([MicroVMRecord(id: "vm-\(step % 7)", chPID: step, status: "RUNNING")])
+            try await store.recordLedgerStarted(planID: "plan", actionID: "a\(step % 11)", executionID: "e\(step)", startedAt: Date())
+            if step % 2 == 1, let oldest = try await store.peek(limit: 1).first {
                 log.write(Data("P \(oldest.id)\n".utf8))
-                try store.acknowledge(ids: [oldest.id])
+                try await store.acknowledge(ids: [oldest.id])
                 log.write(Data("A \(oldest.id)\n".utf8))
             }
         }
     }
 
     @Test("SIGKILL at random points never corrupts the state or loses a confirmed entry")
-    func killedWriterLosesNothing() throws {
+    func killedWriterLosesNothing() async throws {
         let trials = Int(ProcessInfo.processInfo.environment[Self.trialsVariable] ?? "") ?? 100
         let base = try TestFiles.makeTemporaryDirectory("crash")
         let directory = base + "/state"
-        _ = try EdgeStateStore(directory: directory, logger: TestFiles.logger)
+        _ = try await EdgeStateStore.open(directory: directory, logger: TestFiles.logger)
         _ = FileManager.default.createFile(atPath: directory + "/side.log", contents: nil)
         var killedWhileWriting = 0
         var confirmed = 0
@@ -80,8 +80,9 @@ struct StateCrashTests {
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
 
-            let store = try EdgeStateStore(directory: directory, logger: TestFiles.logger)
-            let pending = Set(try store.peek(limit: Int.max).map(\.id))
+            let store = try await EdgeStateStore.open(directory: directory, logger: TestFiles.logger)
+            let pending = Set(try await store.peek(limit: Int.max).map(\.id))
+            await store.close()
             var enqueued: Set<String> = []
             var acknowledging: Set<String> = []
             var acknowledged: Set<String> = []

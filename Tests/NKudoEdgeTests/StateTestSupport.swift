@@ -41,6 +41,14 @@ enum TestFiles {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    /// This process's resident memory in bytes (`/proc/self/statm`), 0 when unknown.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     /// A logger that drops everything.
     static let logger = Logger(label: "nkudo-edge-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 }

@@ -43,7 +43,10 @@ public enum ControlPlane {
             heartbeatIntervalSeconds: Int32(max(1, configuration.heartbeatInterval.components.seconds)),
             lease: LeaseOptions(limit: configuration.maxPendingPlans, ttl: configuration.planLeaseTTL.timeInterval),
             heartbeats: registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "nkudo", subsystem: nil, metricName: "heartbeats",
-                                                                              unitName: "total", helpText: "heartbeats accepted")))
+                                                                              unitName: "total", helpText: "heartbeats accepted")),
+            droppedLogLines: registry.makeCounter(descriptor: MetricNameDescriptor(
+                namespace: "nkudo", subsystem: "agent", metricName: "log_lines_dropped", unitName: "total",
+                helpText: "log lines agents dropped because their outbox was full")))
         let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: configuration.defaultEnrollmentTTL.timeInterval,
                                                  caFingerprint: pki.caFingerprint)
         return HealthService.routes(for: HealthServiceImplementation(now: now))

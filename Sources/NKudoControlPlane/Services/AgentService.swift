@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import NKudoContract
 import NKudoPKI
 import NKudoStore
@@ -21,6 +22,9 @@ struct AgentServiceImplementation: AgentServiceHandler {
     let lease: LeaseOptions
     /// Counts accepted heartbeats (`nkudo_heartbeats_total`).
     let heartbeats: Counter
+    /// Counts the log lines agents dropped because their outbox was full
+    /// (`nkudo_agent_log_lines_dropped_total`).
+    let droppedLogLines: Counter
 
     func enroll(_ request: EnrollRequest, context: CallContext) async throws -> EnrollResponse {
         // The token is a credential: guessing tokens counts against the source's budget.
@@ -90,6 +94,12 @@ struct AgentServiceImplementation: AgentServiceHandler {
             throw error
         }
         heartbeats.increment()
+        if request.droppedLogLines > 0 {
+            droppedLogLines.increment(by: request.droppedLogLines)
+            context.logger.warning("agent dropped log lines: its outbox was full", metadata: [
+                "agent_id": .string(agentID), "dropped": .stringConvertible(request.droppedLogLines),
+            ])
+        }
         return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: outcome.leased.map(Self.leasedPlan),
                                  leaseRejections: outcome.rejections, heartbeatSeq: outcome.heartbeatSeq)
     }

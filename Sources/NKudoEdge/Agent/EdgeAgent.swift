@@ -56,7 +56,7 @@ public actor EdgeAgent: Service {
     ///
     /// - Parameters:
     ///   - session: Identity and connection to the control plane.
-    ///   - state: Ledger and outbox (`edge-state.json`).
+    ///   - state: Ledger, outbox and VM snapshots (`state.sqlite`).
     ///   - provider: Runs the microVMs.
     ///   - hostFacts: Collects the heartbeat's host facts.
     ///   - netBird: Evaluates the NetBird mesh; nil when disabled.
@@ -153,7 +153,8 @@ public actor EdgeAgent: Service {
         let netbird = await netBird?.evaluate()
         let vms = await reconciledVMs()
         let updates = pendingUpdates
-        let sequenceNumber = nextSequence()
+        let sequenceNumber = await nextSequence()
+        let dropped = (try? await state.droppedLogLines()) ?? 0
         let held = heldPlans.filter { !$0.value.revoked }.map { HeldLease(planId: $0.key, leaseToken: $0.value.leaseToken) }
             .sorted { $0.planId < $1.planId }
         // Only what the control plane stores: the facts as totals, not the nested
@@ -167,8 +168,15 @@ public actor EdgeAgent: Service {
             storageBytesTotal: facts?.storageBytesTotal ?? 0, kvmAvailable: facts?.kvmUsable ?? false,
             cloudHypervisorAvailable: hostFacts.cloudHypervisorAvailable(binary: configuration.cloudHypervisorBinary),
             microvms: vms.map(Self.report), executionUpdates: updates.values.sorted { $0.executionId < $1.executionId },
-            sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird, heldLeases: held)
+            sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird, heldLeases: held, droppedLogLines: dropped)
         let response = try await session.client().heartbeat(request)
+        if dropped > 0 {
+            do {
+                try await state.reportedDroppedLogLines(dropped)
+            } catch {
+                logger.warning("dropped log lines reported but not recorded; they are reported again", metadata: ["error": "\(error)"])
+            }
+        }
         for (id, update) in updates where pendingUpdates[id] == update {
             pendingUpdates[id] = nil
         }
@@ -177,7 +185,7 @@ public actor EdgeAgent: Service {
                 "sent": "\(sequenceNumber)", "stored": "\(response.heartbeatSeq)",
             ])
             if let reserve = sequence?.continueAbove(response.heartbeatSeq) {
-                reserveSequences(upTo: reserve)
+                await reserveSequences(upTo: reserve)
             }
         }
         for rejection in response.leaseRejections {
@@ -199,7 +207,7 @@ public actor EdgeAgent: Service {
             return []
         }
         do {
-            try state.replaceMicroVMs(vms.map {
+            try await state.replaceMicroVMs(vms.map {
                 MicroVMRecord(id: $0.id.rawValue, name: $0.name, kernelPath: $0.kernelPath, rootfsPath: $0.diskPath,
                               tapIface: $0.tapName, chPID: Int($0.pid), status: $0.status.reportedName, updatedAt: $0.updatedAt)
             })
@@ -210,11 +218,11 @@ public actor EdgeAgent: Service {
     }
 
     /// The next heartbeat sequence number, its block reserved in the state store first.
-    private func nextSequence() -> Int64 {
+    private func nextSequence() async -> Int64 {
         if sequence == nil {
             let stored: Int64?
             do {
-                stored = try state.heartbeatSequenceCeiling()
+                stored = try await state.heartbeatSequenceCeiling()
             } catch {
                 logger.warning("heartbeat sequence not readable; starting from the clock", metadata: ["error": "\(error)"])
                 stored = nil
@@ -224,14 +232,14 @@ public actor EdgeAgent: Service {
         guard let next = sequence?.next() else { return 0 }
         let (value, reserve) = next
         if let reserve {
-            reserveSequences(upTo: reserve)
+            await reserveSequences(upTo: reserve)
         }
         return value
     }
 
-    private func reserveSequences(upTo ceiling: Int64) {
+    private func reserveSequences(upTo ceiling: Int64) async {
         do {
-            try state.reserveHeartbeatSequence(upTo: ceiling)
+            try await state.reserveHeartbeatSequence(upTo: ceiling)
         } catch {
             logger.warning("heartbeat sequence block not saved; a restart may repeat numbers until the control plane says so",
                            metadata: ["error": "\(error)"])

@@ -28,7 +28,7 @@ public final class OutboxLogSink: LogSink {
             executionId: entry.executionID, sequence: number, severity: entry.severity.rawValue, message: entry.message,
             emittedAt: ProtoTimestamp(date: entry.timestamp), actionId: entry.actionID ?? "", leaseToken: entry.leaseToken)
         do {
-            try store.enqueue(kind: .logLine, payload: try line.jsonString())
+            try await store.enqueue(kind: .logLine, payload: try line.jsonString())
         } catch {
             logger.warning("log line not queued for the control plane", metadata: ["error": "\(error)", "execution_id": "\(entry.executionID)"])
         }

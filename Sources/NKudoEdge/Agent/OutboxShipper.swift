@@ -31,8 +31,8 @@ public actor OutboxShipper {
     }
 
     /// Queues a plan's results; they are on disk when this returns.
-    public func enqueue(_ results: ReportExecutionResultRequest) throws {
-        try store.enqueue(kind: .actionResult, payload: try results.jsonString())
+    public func enqueue(_ results: ReportExecutionResultRequest) async throws {
+        try await store.enqueue(kind: .actionResult, payload: try results.jsonString())
     }
 
     /// Sends queued entries until the outbox is empty or a retryable failure stops it.
@@ -46,7 +46,7 @@ public actor OutboxShipper {
         while true {
             let pending: [OutboxEntry]
             do {
-                pending = try store.peek(limit: batchSize)
+                pending = try await store.peek(limit: batchSize)
             } catch {
                 logger.error("outbox unreadable", metadata: ["error": "\(error)"])
                 return .deferred("outbox unreadable: \(error)")
@@ -65,7 +65,7 @@ public actor OutboxShipper {
                 ])
             }
             do {
-                try store.acknowledge(ids: batch.map(\.id))
+                try await store.acknowledge(ids: batch.map(\.id))
             } catch {
                 logger.error("outbox acknowledgement not stored; entries will be sent again", metadata: ["error": "\(error)"])
                 return .deferred("acknowledge: \(error)")

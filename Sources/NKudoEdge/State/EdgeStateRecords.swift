@@ -170,7 +170,8 @@ public struct OutboxEntry: Sendable, Hashable, Codable {
     }
 }
 
-/// The whole content of `edge-state.json`.
+/// The whole content of `edge-state.json`, the state file of releases before the state
+/// database (``LegacyStateImport``).
 struct EdgeStateDocument: Codable {
     var schemaVersion: Int
     var microvms: [String: MicroVMRecord]
@@ -181,7 +182,7 @@ struct EdgeStateDocument: Codable {
     var heartbeatSequenceCeiling: Int64?
 
     init() {
-        schemaVersion = EdgeStateStore.schemaVersion
+        schemaVersion = LegacyStateImport.schemaVersion
         microvms = [:]
         ledger = [:]
         outbox = []

@@ -4,8 +4,8 @@ import Glibc
 import Musl
 #endif
 
-/// The POSIX calls behind the state store: directory creation, reading, crash-safe
-/// replacement of a file, and the cross-process lock. Every failing call goes through
+/// The POSIX calls behind the agent's files: the private state directory, reading, and
+/// crash-safe replacement of a file. Every failing call goes through
 /// `check`, which turns `errno` into an ``EdgeStateError`` at once.
 enum StateFileSystem {
     /// Suffix marker of temporary files; `<name>.tmp.<pid>.<random>`.
@@ -120,59 +120,11 @@ enum StateFileSystem {
         try check(fsync(fd), "fsync directory \(path)")
     }
 
-    /// Removes temporary files of `baseName` left in `directory` by a crashed writer.
-    /// Only call while holding the state lock: then no writer is using them.
-    static func removeStaleTemporaries(of baseName: String, in directory: String) {
-        guard let dir = opendir(directory) else {
-            return
-        }
-        defer { closedir(dir) }
-        let prefix = baseName + temporarySuffix
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name.hasPrefix(prefix) {
-                unlink(directory + "/" + name)
-            }
-        }
-    }
-
     /// The directory part of `path` (`.` when there is none).
     static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else {
             return "."
         }
         return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-}
-
-/// An exclusive `flock` on a lock file, held from `init` until `deinit`.
-///
-/// `flock` locks belong to the open file description, so two holders in one process
-/// exclude each other exactly as two processes do.
-final class StateFileLock {
-    private let fd: Int32
-
-    /// Opens (creating with mode 0600) `path` and blocks until the exclusive lock is held.
-    init(path: String) throws {
-        let fd = try StateFileSystem.check(
-            open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600),
-            "open lock file \(path)"
-        )
-        while flock(fd, LOCK_EX) == -1 {
-            if errno == EINTR {
-                continue
-            }
-            let text = StateFileSystem.errnoText(errno)
-            close(fd)
-            throw EdgeStateError(.io, "lock \(path)", underlying: text)
-        }
-        self.fd = fd
-    }
-
-    deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
     }
 }

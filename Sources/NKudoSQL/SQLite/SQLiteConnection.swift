@@ -28,9 +28,9 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// Opens (creating if needed) the database at `path` and configures the connection:
-    /// WAL journal, foreign keys, `synchronous=NORMAL`, extended result codes and a busy
-    /// timeout of `busyTimeoutMilliseconds`.
-    static func open(path: String, busyTimeoutMilliseconds: Int32) throws(StoreError) -> SQLiteConnection {
+    /// WAL journal, foreign keys, `synchronous`, extended result codes and a busy timeout
+    /// of `busyTimeoutMilliseconds`.
+    static func open(path: String, busyTimeoutMilliseconds: Int32, synchronous: SQLiteDatabase.Synchronous) throws(StoreError) -> SQLiteConnection {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let code = sqlite3_open_v2(path, &handle, flags, nil)
@@ -42,7 +42,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         try connection.check(code, "cannot open the SQLite database")
         try connection.check(sqlite3_extended_result_codes(handle, 1), "cannot configure the SQLite connection")
         try connection.check(sqlite3_busy_timeout(handle, busyTimeoutMilliseconds), "cannot configure the SQLite connection")
-        try connection.executeScript("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        try connection.executeScript("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = \(synchronous.rawValue);")
         return connection
     }
 

@@ -8,8 +8,8 @@ internal import Darwin
 
 /// The embedded database: one SQLite file in WAL mode and a bounded pool of connections.
 ///
-/// Every connection runs with `journal_mode=WAL`, `foreign_keys=ON`,
-/// `synchronous=NORMAL` and a busy timeout. Bodies run on the database's own threads (one
+/// Every connection runs with `journal_mode=WAL`, `foreign_keys=ON`, the configured
+/// `synchronous` (`NORMAL` by default) and a busy timeout. Bodies run on the database's own threads (one
 /// per connection), never on the caller's. Transactions start with `BEGIN IMMEDIATE`, so
 /// a writer waits for the write lock (up to the busy timeout) at the start instead of
 /// failing at its first write.
@@ -18,12 +18,22 @@ internal import Darwin
 /// `.notFound`, CHECK and NOT NULL violations `.invalid`, a database still locked after
 /// the busy timeout `.unavailable`, anything else `.database`.
 public final class SQLiteDatabase: SQLDatabase {
+    /// How durable a commit is (SQLite's `synchronous` setting, in WAL mode).
+    public enum Synchronous: String, Sendable {
+        /// A commit survives a crash of the process; the last ones may be lost with the
+        /// machine's power. The default.
+        case normal = "NORMAL"
+        /// A commit is on disk when it returns (the WAL is synced at every commit).
+        case full = "FULL"
+    }
+
     /// Always `.sqlite`.
     public var dialect: SQLDialect { .sqlite }
 
     private let pool: ConnectionPool<SQLiteConnection>
     private let path: String
     private let busyTimeoutMilliseconds: Int32
+    private let synchronous: Synchronous
     private let logger: Logger
 
     /// Opens the database file at `path`, creating it with mode 0600 when missing (its
@@ -34,10 +44,12 @@ public final class SQLiteDatabase: SQLDatabase {
     ///   - maxConnections: The most connections open at once (at least 1); more callers wait.
     ///   - busyTimeout: How long a statement waits for a lock another connection holds
     ///     before failing with `.unavailable`.
+    ///   - synchronous: How durable a commit is.
     ///   - logger: The logger of the database's events.
     /// - Throws: `.invalid` for a bad argument or a missing directory, `.unavailable` when
     ///   the file cannot be created or opened.
-    public init(path: String, maxConnections: Int = 4, busyTimeout: Duration = .seconds(5), logger: Logger) throws(StoreError) {
+    public init(path: String, maxConnections: Int = 4, busyTimeout: Duration = .seconds(5), synchronous: Synchronous = .normal,
+                logger: Logger) throws(StoreError) {
         guard maxConnections >= 1 else {
             throw StoreError(.invalid, "maxConnections must be at least 1")
         }
@@ -50,10 +62,11 @@ public final class SQLiteDatabase: SQLDatabase {
         let milliseconds = busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
         self.path = path
         self.busyTimeoutMilliseconds = Int32(clamping: milliseconds)
+        self.synchronous = synchronous
         self.logger = logger
 
         try SQLiteDatabaseFile.create(at: path)
-        let first = try SQLiteConnection.open(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        let first = try SQLiteConnection.open(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, synchronous: synchronous)
         let journalMode = try first.journalMode()
         if journalMode != "wal" {
             logger.warning("SQLite database is not in WAL mode", metadata: [DriverLogKey.journalMode: "\(journalMode)"])
@@ -107,7 +120,7 @@ public final class SQLiteDatabase: SQLDatabase {
 
     private func connection(in slot: PoolSlot<SQLiteConnection>) throws(StoreError) -> SQLiteConnection {
         try slot.connection { () throws(StoreError) in
-            let connection = try SQLiteConnection.open(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            let connection = try SQLiteConnection.open(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, synchronous: synchronous)
             logger.debug("SQLite connection opened")
             return connection
         }
