@@ -30,9 +30,11 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The category.
     public let code: Code
-    /// What happened, for logs and (for client errors) for the response.
+    /// What happened: for client errors (not found, conflict, …) the message the client
+    /// gets as it is, so it names no secret and no internal detail.
     public let message: String
-    /// The driver's own message (e.g. `PQerrorMessage`), for logs only.
+    /// Detail for logs only: the driver's own message (e.g. `PQerrorMessage`), or what the
+    /// client is not told (e.g. whether an enrollment token was unknown or already used).
     public let underlying: String?
 
     /// Creates an error.

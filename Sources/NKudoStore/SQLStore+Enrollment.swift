@@ -86,7 +86,7 @@ extension SQLStore {
             }
             let existing = try connection.query(SQLStatement(raw: "SELECT id FROM agents WHERE host_id = $1", [.text(hostID)]))
             guard existing.isEmpty else {
-                throw StoreError(.conflict, "the host \(enrollment.hostname) already has an agent")
+                throw StoreError(.conflict, "agent already exists for host", underlying: "host \(enrollment.hostname)")
             }
 
             // 3. The agent. The unique host and token columns back the checks above up.
@@ -111,7 +111,7 @@ extension SQLStore {
                 )
             )
             guard !inserted.isEmpty else {
-                throw StoreError(.conflict, "the agent or its host is already enrolled")
+                throw StoreError(.conflict, "agent already exists for host", underlying: "the agent id or host is already enrolled")
             }
 
             // 4. The site's connectivity, now that it has one more ONLINE agent.
@@ -165,7 +165,8 @@ extension SQLStore {
                 )
             )
             guard let row = rows.first else {
-                throw StoreError(.unauthorized, "the agent's credentials changed or the agent is unknown")
+                throw StoreError(.unauthorized, "the certificate or refresh token is no longer current",
+                                 underlying: "the agent's credentials changed, or it is retired or unknown")
             }
             return try AgentRecord(row: row)
         }
@@ -208,10 +209,14 @@ extension SQLStore {
     private static func unusableTokenError(hash: String, on connection: any SQLConnection) throws(StoreError) -> StoreError {
         let rows = try connection.query(SQLStatement(raw: "SELECT used_at FROM enrollment_tokens WHERE token_hash = $1", [.text(hash)]))
         guard let row = rows.first else {
-            return StoreError(.unauthorized, "unknown enrollment token")
+            return StoreError(.unauthorized, Self.unusableTokenMessage, underlying: "unknown enrollment token")
         }
         return try row.optionalInt64("used_at") != nil
-            ? StoreError(.unauthorized, "enrollment token already used")
-            : StoreError(.unauthorized, "enrollment token expired")
+            ? StoreError(.unauthorized, Self.unusableTokenMessage, underlying: "enrollment token already used")
+            : StoreError(.unauthorized, Self.unusableTokenMessage, underlying: "enrollment token expired")
     }
+
+    /// What the client learns of an unusable enrollment token: not whether it exists, was
+    /// used or expired (that goes to the log).
+    static var unusableTokenMessage: String { "invalid or expired enrollment token" }
 }

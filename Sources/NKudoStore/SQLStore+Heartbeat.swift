@@ -372,7 +372,7 @@ extension SQLStore {
             classified.foreign += locked.foreign
         }
         var transitions = 0
-        let cause = ["source": "heartbeat"]
+        let cause = AuditMetadata(source: "heartbeat")
         for report in classified.unknown {
             transitions += try insertReportedVM(report, agent: agent, now: now, cause: cause, on: connection)
         }
@@ -481,7 +481,7 @@ extension SQLStore {
     /// Inserts a VM first reported by a heartbeat (its name, when taken in the site,
     /// becomes its id); returns 1 when it inserted, 0 when another transaction did first.
     private static func insertReportedVM(
-        _ report: HeartbeatIngest.ReportedVM, agent: AgentRecord, now: Date, cause: [String: String], on connection: any SQLConnection
+        _ report: HeartbeatIngest.ReportedVM, agent: AgentRecord, now: Date, cause: AuditMetadata, on connection: any SQLConnection
     ) throws(StoreError) -> Int {
         let vmID = report.id
         let state: MicroVM.State = report.state.storedName == nil ? .creating : report.state

@@ -79,7 +79,7 @@ extension SQLStore {
                     AuditEvent(
                         tenantID: tenantID, siteID: siteID, actorType: .system, actorID: nil, action: "microvm.transition",
                         resourceType: "microvm", resourceID: try row.text("id"), requestID: nil, sourceIP: nil,
-                        metadataJSON: Self.jsonObject(["from": try row.text("state"), "to": "ERROR", "cause": "host.retire", "host_id": hostID]),
+                        metadata: AuditMetadata(from: try row.text("state"), to: "ERROR", cause: "host.retire", hostID: hostID),
                         occurredAt: now
                     ),
                     on: connection

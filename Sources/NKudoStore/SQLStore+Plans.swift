@@ -225,7 +225,7 @@ extension SQLStore {
         )
         guard let row = rows.first else { return nil }
         guard try row.text("request_hash") == plan.requestHash else {
-            throw StoreError(.conflict, "the idempotency key was already used for a different request")
+            throw StoreError(.conflict, "idempotency_key was already used for a different request on this site")
         }
         let planID = try row.text("id")
         return AppliedPlan(

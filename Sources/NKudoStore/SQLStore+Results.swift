@@ -139,7 +139,7 @@ extension SQLStore {
                 }
             let moved = try transitionVM(
                 execution.vmID, to: target, agent: agent, at: time,
-                cause: ["execution_id": execution.id, "plan_id": planID, "operation": execution.operation.storedName ?? ""],
+                cause: AuditMetadata(executionID: execution.id, planID: planID, operation: execution.operation.storedName ?? ""),
                 on: connection, dialect: dialect
             )
             return moved ? 1 : 0
@@ -151,7 +151,7 @@ extension SQLStore {
     /// state changes (`last_transition_at` changes only then). A VM placed on another host
     /// stays as it is. DELETED is terminal. Returns whether the state changed.
     static func transitionVM(
-        _ vmID: String, to state: MicroVM.State, agent: AgentRecord, at time: Date, cause: [String: String],
+        _ vmID: String, to state: MicroVM.State, agent: AgentRecord, at time: Date, cause: AuditMetadata,
         on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> Bool {
         let rows = try connection.query(
@@ -185,17 +185,17 @@ extension SQLStore {
     /// The `microvm.transition` audit event of an agent-driven VM state change (`from`
     /// nil: the VM was first reported).
     static func auditTransition(
-        vmID: String, from: MicroVM.State?, to: MicroVM.State, agent: AgentRecord, at time: Date, cause: [String: String],
+        vmID: String, from: MicroVM.State?, to: MicroVM.State, agent: AgentRecord, at time: Date, cause: AuditMetadata,
         on connection: any SQLConnection
     ) throws(StoreError) {
         var metadata = cause
-        metadata["from"] = from?.storedName ?? ""
-        metadata["to"] = to.storedName ?? ""
+        metadata.from = from?.storedName ?? ""
+        metadata.to = to.storedName ?? ""
         try insertAudit(
             AuditEvent(
                 tenantID: agent.tenantID, siteID: agent.siteID, actorType: .agent, actorID: agent.id,
                 action: "microvm.transition", resourceType: "microvm", resourceID: vmID, requestID: nil, sourceIP: nil,
-                metadataJSON: jsonObject(metadata), occurredAt: time
+                metadata: metadata, occurredAt: time
             ),
             on: connection
         )

@@ -22,7 +22,7 @@ extension SQLStore {
                 )
             )
             guard let row = rows.first else {
-                throw StoreError(.conflict, "a tenant with this slug already exists")
+                throw StoreError(.conflict, "tenant slug already exists")
             }
             return try Tenant(row: row)
         }
@@ -87,7 +87,7 @@ extension SQLStore {
                 )
             )
             guard let row = rows.first else {
-                throw StoreError(.conflict, "a site with this name or external key already exists in the tenant")
+                throw StoreError(.conflict, "site already exists", underlying: "a site with this name or external key exists in the tenant")
             }
             return try Site(row: row)
         }

@@ -77,10 +77,10 @@ public final class SQLStore: Store {
         }
     }
 
-    public func updateAuditMetadata(id: Int64, metadataJSON: String) async throws(StoreError) {
+    public func updateAuditMetadata(id: Int64, metadata: AuditMetadata) async throws(StoreError) {
         _ = try await database.withTransaction { connection throws(StoreError) in
             try connection.execute(
-                SQLStatement(raw: "UPDATE audit_events SET metadata_json = $1 WHERE id = $2", [.text(metadataJSON.nonBlank ?? "{}"), .int(id)])
+                SQLStatement(raw: "UPDATE audit_events SET metadata_json = $1 WHERE id = $2", [.text(metadata.json), .int(id)])
             )
         }
     }
@@ -126,7 +126,7 @@ public final class SQLStore: Store {
                 [
                     .nonBlank(event.tenantID), .nonBlank(event.siteID), .text(event.actorType.rawValue), .nonBlank(event.actorID),
                     .text(event.action), .text(event.resourceType), .text(event.resourceID), .nonBlank(event.requestID),
-                    .nonBlank(event.sourceIP), .text(event.metadataJSON.nonBlank ?? "{}"), .timestamp(event.occurredAt),
+                    .nonBlank(event.sourceIP), .text(event.metadata.json), .timestamp(event.occurredAt),
                 ]
             )
         )
@@ -134,13 +134,6 @@ public final class SQLStore: Store {
         return id
     }
 
-    /// A JSON object of string values, keys sorted (audit metadata).
-    static func jsonObject(_ values: [String: String]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(values) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
-    }
 }
 
 /// The row locks a query takes on PostgreSQL.

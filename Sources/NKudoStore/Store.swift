@@ -132,7 +132,7 @@ public protocol Store: Sendable {
     @discardableResult
     func recordAudit(_ event: AuditEvent) async throws(StoreError) -> Int64
     /// Replaces the metadata of an audit event (e.g. the count of aggregated failures).
-    func updateAuditMetadata(id: Int64, metadataJSON: String) async throws(StoreError)
+    func updateAuditMetadata(id: Int64, metadata: AuditMetadata) async throws(StoreError)
     /// Deletes audit events that occurred before `cutoff`; returns how many.
     func purgeAuditEvents(before cutoff: Date) async throws(StoreError) -> Int
     /// Counts for metrics: plans by status, agents by state.

@@ -621,12 +621,12 @@ public struct AuditEvent: Sendable, Hashable {
     public var resourceID: String
     public var requestID: String?
     public var sourceIP: String?
-    /// A JSON object.
-    public var metadataJSON: String
+    /// Stored as a JSON object.
+    public var metadata: AuditMetadata
     public var occurredAt: Date
 
     public init(tenantID: String?, siteID: String?, actorType: ActorType, actorID: String?, action: String, resourceType: String,
-                resourceID: String, requestID: String?, sourceIP: String?, metadataJSON: String = "{}", occurredAt: Date) {
+                resourceID: String, requestID: String?, sourceIP: String?, metadata: AuditMetadata = AuditMetadata(), occurredAt: Date) {
         self.tenantID = tenantID
         self.siteID = siteID
         self.actorType = actorType
@@ -636,7 +636,7 @@ public struct AuditEvent: Sendable, Hashable {
         self.resourceID = resourceID
         self.requestID = requestID
         self.sourceIP = sourceIP
-        self.metadataJSON = metadataJSON
+        self.metadata = metadata
         self.occurredAt = occurredAt
     }
 }

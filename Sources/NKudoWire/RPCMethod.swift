@@ -9,6 +9,8 @@ public struct RPCMethod: Sendable {
     public let bindings: [HTTPBinding]
     /// Who may call the RPC.
     public let caller: RPCCaller
+    /// How an agent caller's client certificate is checked before the call.
+    public let agentCertificateCheck: RPCAgentCertificateCheck
     /// Whether unknown JSON fields of the request are ignored (else rejected).
     public let ignoresUnknownJSONFields: Bool
     /// The request message type.
@@ -20,17 +22,21 @@ public struct RPCMethod: Sendable {
 
     /// Creates a method description.
     public init(serviceName: String, methodName: String, bindings: [HTTPBinding], caller: RPCCaller,
-                ignoresUnknownJSONFields: Bool, requestType: any ProtoMessage.Type,
-                responseType: any ProtoMessage.Type, documentation: String = "") {
+                agentCertificateCheck: RPCAgentCertificateCheck = .standard, ignoresUnknownJSONFields: Bool,
+                requestType: any ProtoMessage.Type, responseType: any ProtoMessage.Type, documentation: String = "") {
         self.serviceName = serviceName
         self.methodName = methodName
         self.bindings = bindings
         self.caller = caller
+        self.agentCertificateCheck = agentCertificateCheck
         self.ignoresUnknownJSONFields = ignoresUnknownJSONFields
         self.requestType = requestType
         self.responseType = responseType
         self.documentation = documentation
     }
+
+    /// `<package>.<Service>/<Method>`, the RPC's name in logs and audit events.
+    public var fullName: String { "\(serviceName)/\(methodName)" }
 
     /// The Connect unary path: `/<package>.<Service>/<Method>`.
     public var connectPath: String { "/\(serviceName)/\(methodName)" }
@@ -78,4 +84,18 @@ public enum RPCCaller: String, Sendable, Hashable {
     case tenant
     /// An enrolled agent (mTLS client certificate).
     case agent
+    /// The holder of a one-time enrollment token, carried in the request body.
+    case enrollmentToken
+}
+
+/// How an agent caller's client certificate is checked before the call
+/// (`nkudo.api.agent_certificate_check`).
+public enum RPCAgentCertificateCheck: String, Sendable, Hashable {
+    /// Unexpired, its serial the agent's current one (or the one the latest renewal
+    /// replaced, in grace), of an agent that is not retired.
+    case standard
+    /// Ours and unexpired; the RPC checks the serial and retirement in its own transaction.
+    case serialInTransaction
+    /// As ``standard``, but an expired certificate of ours is accepted too.
+    case expiredAllowed
 }

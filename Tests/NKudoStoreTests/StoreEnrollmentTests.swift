@@ -39,7 +39,7 @@ extension StoreTests {
             #expect(hosts.first?.netbird == nil)
 
             let again = await storeError { try await fixture.store.enroll(fixture.enrollment(tokenHash: hash, hostname: "edge-2"), now: StoreFixture.at(6)) }
-            #expect(again == StoreError(.unauthorized, "enrollment token already used"))
+            #expect(again == StoreError(.unauthorized, "invalid or expired enrollment token", underlying: "enrollment token already used"))
         }
     }
 
@@ -50,9 +50,9 @@ extension StoreTests {
             let site = try await fixture.site(tenantID: tenant.id)
             let hash = try await fixture.token(tenantID: tenant.id, siteID: site.id, expiresAt: StoreFixture.at(60))
             let unknown = await storeError { try await fixture.store.enroll(fixture.enrollment(tokenHash: "nope", hostname: "h"), now: StoreFixture.t0) }
-            #expect(unknown == StoreError(.unauthorized, "unknown enrollment token"))
+            #expect(unknown == StoreError(.unauthorized, "invalid or expired enrollment token", underlying: "unknown enrollment token"))
             let expired = await storeError { try await fixture.store.enroll(fixture.enrollment(tokenHash: hash, hostname: "h"), now: StoreFixture.at(60)) }
-            #expect(expired == StoreError(.unauthorized, "enrollment token expired"))
+            #expect(expired == StoreError(.unauthorized, "invalid or expired enrollment token", underlying: "enrollment token expired"))
             _ = try await fixture.store.enroll(fixture.enrollment(tokenHash: hash, hostname: "h"), now: StoreFixture.at(59))
         }
     }

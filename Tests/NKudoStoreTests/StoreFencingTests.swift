@@ -249,7 +249,7 @@ extension StoreTests {
             }
             #expect(try await fixture.store.purgeAuditEvents(before: StoreFixture.at(25)) == 2)
             let id = try #require(try await fixture.rows("SELECT id FROM audit_events").first?.int64("id"))
-            try await fixture.store.updateAuditMetadata(id: id, metadataJSON: #"{"count":5,"reason":"x"}"#)
+            try await fixture.store.updateAuditMetadata(id: id, metadata: AuditMetadata(reason: "x", count: 5))
             #expect(try await fixture.rows("SELECT metadata_json FROM audit_events").first?.text("metadata_json") == #"{"count":5,"reason":"x"}"#)
         }
     }

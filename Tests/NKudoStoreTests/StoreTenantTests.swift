@@ -154,7 +154,7 @@ extension StoreTests {
             try await fixture.store.recordAudit(
                 AuditEvent(
                     tenantID: tenant.id, siteID: nil, actorType: .user, actorID: "api-key", action: "site.create", resourceType: "site",
-                    resourceID: "s1", requestID: "r1", sourceIP: "192.0.2.1", metadataJSON: #"{"k":"v"}"#, occurredAt: StoreFixture.t0
+                    resourceID: "s1", requestID: "r1", sourceIP: "192.0.2.1", metadata: AuditMetadata(agentID: "a/1", releasedPlans: 2), occurredAt: StoreFixture.t0
                 )
             )
             try await fixture.store.recordAudit(
@@ -166,7 +166,7 @@ extension StoreTests {
             let rows = try await fixture.rows("SELECT tenant_id, actor_type, actor_id, action, metadata_json, occurred_at FROM audit_events ORDER BY id")
             #expect(rows.count == 2)
             #expect(try rows[0].text("actor_id") == "api-key")
-            #expect(try rows[0].text("metadata_json") == #"{"k":"v"}"#)
+            #expect(try rows[0].text("metadata_json") == #"{"agent_id":"a/1","released_plans":2}"#)
             #expect(try rows[0].date("occurred_at") == StoreFixture.t0)
             #expect(rows[1]["tenant_id"] == .null)
             #expect(try rows[1].text("action") == "auth.failure")

@@ -40,7 +40,7 @@ final class AuthFailureGuard: Service {
         let key = AuthFailureLedger.Key(source: Self.key(source), rpc: rpc, reason: reason)
         guard case .insert = ledger.withLock({ $0.fail(key, now: date) }) else { return }
         let event = AuditEvent(tenantID: tenantID, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure", resourceType: "rpc",
-                               resourceID: rpc, requestID: requestID, sourceIP: source, metadataJSON: Self.metadata(reason: reason, count: 1),
+                               resourceID: rpc, requestID: requestID, sourceIP: source, metadata: AuditMetadata(reason: reason, count: 1),
                                occurredAt: date)
         do {
             let id = try await store.recordAudit(event)
@@ -65,7 +65,7 @@ final class AuthFailureGuard: Service {
     func flush() async {
         for pending in ledger.withLock({ $0.pendingCounts() }) {
             do {
-                try await store.updateAuditMetadata(id: pending.id, metadataJSON: Self.metadata(reason: pending.key.reason, count: pending.count))
+                try await store.updateAuditMetadata(id: pending.id, metadata: AuditMetadata(reason: pending.key.reason, count: pending.count))
                 ledger.withLock { $0.written(pending.key, count: pending.count) }
             } catch {
                 logger.warning("auth failure count not written", metadata: ["error": "\(error)"])
@@ -75,16 +75,4 @@ final class AuthFailureGuard: Service {
     }
 
     private static func key(_ source: String?) -> String { source ?? "unknown" }
-
-    /// The event's metadata: `{"count":N,"reason":"…"}`.
-    static func metadata(reason: String, count: Int) -> String {
-        struct Metadata: Encodable {
-            let reason: String
-            let count: Int
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(Metadata(reason: reason, count: count)) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
-    }
 }

@@ -55,3 +55,14 @@ public struct AgentCertificate: Sendable, Hashable {
         self.serial = serial
     }
 }
+
+extension Caller {
+    /// The caller's tenant, when it has one (a tenant's key, an agent's record).
+    public var tenantID: String? {
+        switch self {
+        case .tenant(let key): key.tenantID
+        case .agent(let agent), .agentWithExpiredCertificate(let agent): agent.tenantID
+        case .agentCertificate, .admin, .anonymous: nil
+        }
+    }
+}

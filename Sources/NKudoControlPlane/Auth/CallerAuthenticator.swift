@@ -2,9 +2,9 @@ public import HTTPTypes
 public import NKudoContract
 
 /// Establishes who calls an RPC, from the RPC's declared caller class: the admin key,
-/// a tenant API key, or the agent's client certificate. Throws ``APIError`` 401 when the
-/// credentials are missing or wrong.
+/// a tenant API key, or the agent's client certificate. Throws ``AuthenticationFailure``
+/// when the credentials are missing or wrong (the responder answers 401, counts and
+/// audits it).
 public protocol CallerAuthenticator: Sendable {
-    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?,
-                      requestID: String, remoteAddress: String?) async throws -> Caller
+    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?) async throws -> Caller
 }

@@ -14,126 +14,81 @@ import NKudoSQL
 /// - agent RPCs: the TLS client certificate must be issued by our CA, unexpired, carry
 ///   client-auth usage, and its CN (agent id) and serial must be the agent's current ones,
 ///   or the ones the latest renewal replaced while they are in grace, of an agent that is
-///   not retired (the heartbeat checks the serial in its own transaction:
-///   ``Caller/agentCertificate(_:)``). The TLS layer accepts any certificate so that all
-///   of this answers 401, not a handshake failure. Certificate renewal also accepts an
-///   expired certificate of ours (the refresh token must then match).
+///   not retired. What the RPC declares in the contract (`nkudo.api.agent_certificate_check`)
+///   relaxes this: the heartbeat checks the serial in its own transaction
+///   (``Caller/agentCertificate(_:)``), renewal also accepts an expired certificate of ours
+///   (the refresh token must then match). The TLS layer accepts any certificate so that
+///   all of this answers 401, not a handshake failure;
+/// - enrollment: the token in the body is checked by the store, in the enrollment's
+///   transaction.
 ///
-/// Authentication failures are audited and counted per source (``AuthFailureGuard``): a
-/// source past its budget gets 429 with `Retry-After` before its credentials are looked at.
+/// Failures are thrown as ``AuthenticationFailure``; the responder counts and audits them.
 struct ControlPlaneAuthenticator: CallerAuthenticator {
     let adminKey: [UInt8]
     let store: any Store
     let authority: Certificate
-    let failures: AuthFailureGuard
     let now: @Sendable () -> Date
     let verified = VerifiedClientCertificates()
 
     /// Creates the authenticator.
-    init(adminKey: String, store: any Store, authority: Certificate, failures: AuthFailureGuard, now: @escaping @Sendable () -> Date) {
+    init(adminKey: String, store: any Store, authority: Certificate, now: @escaping @Sendable () -> Date) {
         self.adminKey = Array(adminKey.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
         self.store = store
         self.authority = authority
-        self.failures = failures
         self.now = now
     }
 
-    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?,
-                      requestID: String, remoteAddress: String?) async throws -> Caller {
-        if method.caller == .none {
-            return .anonymous
-        }
-        if let seconds = failures.retryAfter(source: remoteAddress) {
-            throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
-        }
+    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?) async throws -> Caller {
         switch method.caller {
-        case .none:
+        case .none, .enrollmentToken:
             return .anonymous
         case .admin:
             let presented = (headers[.adminKey] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard !adminKey.isEmpty, Digest.constantTimeEquals(Array(presented.utf8), adminKey) else {
-                throw await failure("invalid admin key", method: method, requestID: requestID, remoteAddress: remoteAddress)
+                throw AuthenticationFailure("invalid admin key")
             }
             return .admin
         case .tenant:
             let presented = (headers[.apiKey] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !presented.isEmpty else {
-                throw await failure("missing api key", method: method, requestID: requestID, remoteAddress: remoteAddress)
-            }
-            let record: APIKeyRecord?
-            do {
-                record = try await store.apiKey(hash: Digest.sha256Hex(presented), now: now())
-            } catch {
-                throw ServiceEnvironment.map(error)
-            }
-            guard let record else {
-                throw await failure("invalid api key", method: method, requestID: requestID, remoteAddress: remoteAddress)
+            guard !presented.isEmpty else { throw AuthenticationFailure("missing api key") }
+            guard let record = try await store.apiKey(hash: Digest.sha256Hex(presented), now: now()) else {
+                throw AuthenticationFailure("invalid api key")
             }
             return .tenant(record)
         case .agent:
-            return try await authenticateAgent(method: method, der: await peerCertificate(), requestID: requestID, remoteAddress: remoteAddress)
+            return try await authenticateAgent(check: method.agentCertificateCheck, der: await peerCertificate())
         }
     }
 
-    private func authenticateAgent(method: RPCMethod, der: [UInt8]?, requestID: String, remoteAddress: String?) async throws -> Caller {
-        let renewal = method.methodName == "RenewCertificate"
-        guard let der else {
-            throw await failure("missing client certificate", method: method, requestID: requestID, remoteAddress: remoteAddress)
-        }
+    private func authenticateAgent(check: RPCAgentCertificateCheck, der: [UInt8]?) async throws -> Caller {
+        guard let der else { throw AuthenticationFailure("missing client certificate") }
         guard let certificate = verified.checked(der, issuer: authority) else {
-            throw await failure("invalid client certificate", method: method, requestID: requestID, remoteAddress: remoteAddress)
+            throw AuthenticationFailure("invalid client certificate")
         }
-        let agentID = certificate.agentID
         let expired = !certificate.isValid(at: now())
-        if expired && !renewal {
-            throw await failure("client certificate expired: renew it with the refresh token", method: method, requestID: requestID,
-                                remoteAddress: remoteAddress)
+        if expired && check != .expiredAllowed {
+            throw AuthenticationFailure("client certificate expired: renew it with the refresh token")
         }
-        if Self.checksSerialInTransaction(method) {
-            return .agentCertificate(AgentCertificate(agentID: agentID, serial: certificate.serial))
+        if check == .serialInTransaction {
+            return .agentCertificate(AgentCertificate(agentID: certificate.agentID, serial: certificate.serial))
         }
-        let agent: AgentRecord?
-        do {
-            agent = try await store.agent(id: agentID)
-        } catch {
-            throw ServiceEnvironment.map(error)
-        }
-        guard let agent else {
-            throw await failure("unknown agent", method: method, requestID: requestID, remoteAddress: remoteAddress)
+        guard let agent = try await store.agent(id: certificate.agentID) else {
+            throw AuthenticationFailure("unknown agent")
         }
         switch agent.credential(serial: certificate.serial, at: now()) {
         case .current:
-            if agent.previousCertificateSerial != nil && !expired && !renewal {
+            if agent.previousCertificateSerial != nil && !expired && check != .expiredAllowed {
                 // The renewed certificate is in use: the one it replaced stops working.
-                do {
-                    try await store.confirmCurrentCredentials(agentID: agent.id)
-                } catch {
-                    throw ServiceEnvironment.map(error)
-                }
+                try await store.confirmCurrentCredentials(agentID: agent.id)
             }
         case .previous:
             break
         case .superseded:
-            throw await failure("certificate serial mismatch", method: method, requestID: requestID, remoteAddress: remoteAddress,
-                                tenantID: agent.tenantID)
+            throw AuthenticationFailure("certificate serial mismatch", tenantID: agent.tenantID)
         case .retired:
-            throw await failure("agent retired", method: method, requestID: requestID, remoteAddress: remoteAddress, tenantID: agent.tenantID)
+            throw AuthenticationFailure("agent retired", tenantID: agent.tenantID)
         }
         return expired ? .agentWithExpiredCertificate(agent) : .agent(agent)
-    }
-
-    /// RPCs that check the certificate's serial against the agent's current one themselves,
-    /// in their transaction: the heartbeat, so that it costs one pool job and round trip
-    /// fewer (README, Performance).
-    static func checksSerialInTransaction(_ method: RPCMethod) -> Bool {
-        method.serviceName == AgentService.Method.heartbeat.serviceName && method.methodName == AgentService.Method.heartbeat.methodName
-    }
-
-    /// Counts and audits the failure and returns the 401 to throw.
-    private func failure(_ reason: String, method: RPCMethod, requestID: String, remoteAddress: String?, tenantID: String? = nil) async -> APIError {
-        await failures.fail(reason: reason, rpc: "\(method.serviceName)/\(method.methodName)", requestID: requestID, source: remoteAddress,
-                            tenantID: tenantID)
-        return APIError.unauthorized(reason)
     }
 }
 

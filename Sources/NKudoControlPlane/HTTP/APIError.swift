@@ -1,4 +1,6 @@
 public import HTTPTypes
+import NKudoContract
+import NKudoSQL
 
 /// An error a service or the HTTP layer answers with: an HTTP status for the REST
 /// bindings, a Connect error code for the Connect paths, and a message for the client.
@@ -69,5 +71,42 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         case "unauthenticated": return .unauthorized
         default: return .internalServerError
         }
+    }
+}
+
+extension APIError {
+    /// The answer to any error a call ended with — the one mapping from errors to HTTP and
+    /// Connect statuses: ``APIError`` as it is, an ``AuthenticationFailure`` 401, a decode
+    /// error 400, a client-caused ``StoreError`` its status with the store's message; a
+    /// store that is down 503; anything else 500 naming only the request id.
+    ///
+    /// - Returns: The error and, for internal errors, the detail to log instead.
+    static func answering(_ error: any Error, requestID: String) -> (error: APIError, internalDetail: String?) {
+        switch error {
+        case let error as APIError:
+            return (error, error.status.code >= 500 ? error.description : nil)
+        case let failure as AuthenticationFailure:
+            return (.unauthorized(failure.reason), nil)
+        case let error as WireError:
+            return (.badRequest("malformed request: \(error.description)"), nil)
+        case let error as StoreError:
+            switch error.code {
+            case .notFound: return (.notFound(error.message), nil)
+            case .conflict: return (.conflict(error.message), nil)
+            case .forbidden: return (.forbidden(error.message), nil)
+            case .invalid: return (.badRequest(error.message), nil)
+            case .unauthorized: return (.unauthorized(error.message), nil)
+            case .leaseLost: return (.leaseLost(error.message), nil)
+            case .unavailable, .schemaBehind: return (.unavailable("database unavailable"), error.description)
+            default: return (.internal(requestID: requestID), error.description)
+            }
+        default:
+            return (.internal(requestID: requestID), String(describing: error))
+        }
+    }
+
+    /// 500: an internal error; the client learns the request id only.
+    static func `internal`(requestID: String) -> APIError {
+        APIError(status: .internalServerError, code: "internal", message: "internal error (request id \(requestID))")
     }
 }

@@ -1,14 +1,21 @@
 import Foundation
 public import HTTPTypes
 public import Hummingbird
-public import Logging
+import Logging
 import NIOCore
-public import NKudoContract
+import NKudoContract
+import NKudoSQL
 
 /// Serves the contract: matches a request to an RPC (HTTP binding or Connect path),
 /// authenticates the caller, decodes the request per `Content-Type`, calls the service,
 /// encodes the response per `Accept` (default: the request's format) and maps errors to
 /// statuses with an error body. No service touches JSON or bytes.
+///
+/// It is the one place where errors become statuses (``APIError/answering(_:requestID:)``)
+/// and where failed authentications are handled: a source past its budget is refused with
+/// 429 before its credentials are looked at, and every 401 — from the authenticator, a
+/// service or the store (an enrollment token, a renewal, a heartbeat's serial) — is
+/// counted and audited through ``AuthFailureGuard``.
 public struct ControlPlaneResponder: HTTPResponder {
     public typealias Context = ControlPlaneRequestContext
 
@@ -17,6 +24,7 @@ public struct ControlPlaneResponder: HTTPResponder {
 
     let router: ContractRouter<CallContext>
     let authenticator: any CallerAuthenticator
+    let authFailures: AuthFailureGuard
     let maxBodyBytes: Int
     let readTimeout: Duration
     let limits: WireLimits
@@ -25,11 +33,12 @@ public struct ControlPlaneResponder: HTTPResponder {
     let plainEndpoints: [String: PlainEndpoint]
 
     /// Creates the responder.
-    public init(routes: [RPCRoute<CallContext>], authenticator: any CallerAuthenticator, maxBodyBytes: Int, readTimeout: Duration,
-                metrics: HTTPMetrics, logger: Logger, plainEndpoints: [String: PlainEndpoint]) {
+    init(routes: [RPCRoute<CallContext>], authenticator: any CallerAuthenticator, authFailures: AuthFailureGuard, maxBodyBytes: Int,
+         readTimeout: Duration, metrics: HTTPMetrics, logger: Logger, plainEndpoints: [String: PlainEndpoint]) {
         self.readTimeout = readTimeout
         self.router = ContractRouter(routes: routes)
         self.authenticator = authenticator
+        self.authFailures = authFailures
         self.maxBodyBytes = maxBodyBytes
         self.limits = WireLimits(maxBytes: maxBodyBytes, maxDepth: 64)
         self.metrics = metrics
@@ -83,7 +92,9 @@ public struct ControlPlaneResponder: HTTPResponder {
         let method = endpoint.route.method
         let connect = endpoint.binding == nil
         let hasBody = connect || endpoint.binding?.body == "*"
+        let remoteAddress = Self.remoteAddress(context.channel)
         var format = WireFormat.json
+        var caller: Caller?
         do {
             let contentType = request.headers[.contentType]
             if hasBody {
@@ -92,9 +103,12 @@ public struct ControlPlaneResponder: HTTPResponder {
                 }
                 format = requestFormat
             }
-            let caller = try await authenticator.authenticate(
-                method: method, headers: request.headers, peerCertificate: { await Self.peerCertificate(context.channel) },
-                requestID: requestID, remoteAddress: Self.remoteAddress(context.channel))
+            if method.caller != .none, let seconds = authFailures.retryAfter(source: remoteAddress) {
+                throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
+            }
+            let authenticated = try await authenticator.authenticate(
+                method: method, headers: request.headers, peerCertificate: { await Self.peerCertificate(context.channel) })
+            caller = authenticated
             var body: [UInt8]?
             if hasBody {
                 do {
@@ -112,24 +126,27 @@ public struct ControlPlaneResponder: HTTPResponder {
             let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
             let message = try RequestMessageBuilder.build(method: method, body: body, format: format, pathParameters: parameters,
                                                           query: query, limits: limits)
-            let call = CallContext(caller: caller, requestID: requestID, logger: logger, remoteAddress: Self.remoteAddress(context.channel))
+            let call = CallContext(caller: authenticated, requestID: requestID, logger: logger, remoteAddress: remoteAddress)
             let result = try await endpoint.route.handle(message, call)
             let responseFormat = WireFormat.preferred(accept: request.headers[.accept], fallback: format)
             let bytes = responseFormat == .json ? try result.jsonBytes() : try result.serializedBytes()
             let status = connect ? HTTPResponse.Status.ok : HTTPResponse.Status(code: endpoint.binding?.successStatus ?? 200)
             return Self.response(status: status, contentType: connect ? responseFormat.connectContentType : responseFormat.contentType,
                                  body: request.method == .head ? [] : bytes)
-        } catch let error as APIError {
-            if error.status.code >= 500 {
-                logger.error("request failed", metadata: ["error": .string(error.description)])
-            }
-            return errorResponse(error, format: WireFormat.preferred(accept: request.headers[.accept], fallback: format), connect: connect, requestID: requestID)
-        } catch let error as WireError {
-            return errorResponse(.badRequest(Self.describe(error)), format: .json, connect: connect, requestID: requestID)
         } catch {
-            logger.error("internal error", metadata: ["error": .string(String(describing: error))])
-            return errorResponse(APIError(status: .internalServerError, code: "internal", message: "internal error (request id \(requestID))"),
-                                 format: .json, connect: connect, requestID: requestID)
+            let (answer, internalDetail) = APIError.answering(error, requestID: requestID)
+            if let internalDetail {
+                logger.error("request failed", metadata: ["error": .string(internalDetail)])
+            } else if let detail = (error as? StoreError)?.underlying {
+                logger.info("request refused", metadata: ["error": .string(answer.message), "detail": .string(detail)])
+            }
+            if answer.status == .unauthorized {
+                await authFailures.fail(reason: answer.message, rpc: method.fullName, requestID: requestID, source: remoteAddress,
+                                        tenantID: (error as? AuthenticationFailure)?.tenantID ?? caller?.tenantID)
+            }
+            let responseFormat = error is WireError || internalDetail != nil
+                ? WireFormat.json : WireFormat.preferred(accept: request.headers[.accept], fallback: format)
+            return errorResponse(answer, format: responseFormat, connect: connect, requestID: requestID)
         }
     }
 
@@ -149,11 +166,6 @@ public struct ControlPlaneResponder: HTTPResponder {
             }
             return buffer
         }
-    }
-
-    /// A decode error for the client: the message type, the field or JSON path, the reason.
-    static func describe(_ error: WireError) -> String {
-        "malformed request: \(error.description)"
     }
 
     func errorResponse(_ error: APIError, format: WireFormat, connect: Bool, requestID: String) -> Response {

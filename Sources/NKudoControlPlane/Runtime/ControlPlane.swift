@@ -34,9 +34,9 @@ public enum ControlPlane {
     }
 
     /// The route table: every service of the contract bound to its implementation.
-    static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI, authFailures: AuthFailureGuard,
+    static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
                        registry: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
-        let environment = ServiceEnvironment(store: store, authFailures: authFailures, now: now)
+        let environment = ServiceEnvironment(store: store, now: now)
         let agent = AgentServiceImplementation(
             environment: environment, authority: pki.authority, caCertificatePEM: pki.caCertificatePEM, caFingerprint: pki.caFingerprint,
             agentCertificateTTL: configuration.agentCertificateTTL.timeInterval, renewalGrace: configuration.agentRenewalGrace.timeInterval,
@@ -65,8 +65,7 @@ public enum ControlPlane {
         let now: @Sendable () -> Date = { Date() }
         let authFailures = AuthFailureGuard(limit: configuration.authFailureLimit, window: configuration.authFailureWindow, store: store,
                                             now: now, logger: logger)
-        let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate,
-                                                      failures: authFailures, now: now)
+        let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate, now: now)
         let statistics = StoreMetrics(store: store, registry: registry)
         let metrics: @Sendable () async -> [UInt8] = {
             await statistics.refresh()
@@ -100,8 +99,8 @@ public enum ControlPlane {
             }
         }
         let responder = ControlPlaneResponder(
-            routes: routes(configuration: configuration, store: store, pki: pki, authFailures: authFailures, registry: registry, now: now),
-            authenticator: authenticator, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
+            routes: routes(configuration: configuration, store: store, pki: pki, registry: registry, now: now),
+            authenticator: authenticator, authFailures: authFailures, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
             metrics: HTTPMetrics(registry: registry), logger: logger, plainEndpoints: plainEndpoints)
         var services: [any Service] = [authFailures]
         if let metricsHost = configuration.metricsHost {

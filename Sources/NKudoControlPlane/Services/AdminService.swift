@@ -24,12 +24,7 @@ struct AdminServiceImplementation: AdminServiceHandler {
         let tenant = NewTenant(id: SecureRandom.uuid(), slug: request.slug, name: request.name,
                                primaryRegion: request.primaryRegion.isBlank ? "eu-central-1" : request.primaryRegion,
                                dataRetentionDays: retention, createdAt: environment.now())
-        let created: Tenant
-        do {
-            created = try await environment.store { store throws(StoreError) in try await store.createTenant(tenant) }
-        } catch let error as APIError where error.status == .conflict {
-            throw APIError.conflict("tenant slug already exists")
-        }
+        let created = try await environment.store.createTenant(tenant)
         await environment.audit(context, tenantID: created.id, action: "tenant.create", resourceType: "tenant", resourceID: created.id)
         return created
     }
@@ -45,12 +40,7 @@ struct AdminServiceImplementation: AdminServiceHandler {
                             keyHash: Digest.sha256Hex(secret),
                             expiresAt: request.expiresInSeconds > 0 ? now.addingTimeInterval(Double(request.expiresInSeconds)) : nil,
                             createdAt: now)
-        let record: APIKeyRecord
-        do {
-            record = try await environment.store { store throws(StoreError) in try await store.createAPIKey(key) }
-        } catch let error as APIError where error.status == .notFound {
-            throw APIError.notFound("tenant not found")
-        }
+        let record = try await environment.store.createAPIKey(key)
         await environment.audit(context, tenantID: tenantID, action: "apikey.create", resourceType: "api_key", resourceID: record.id)
         return CreateAPIKeyResponse(id: record.id, tenantId: record.tenantID, name: record.name, apiKey: secret,
                                     expiresAt: record.expiresAt?.protoTimestamp)

@@ -27,10 +27,6 @@ struct AgentServiceImplementation: AgentServiceHandler {
     let droppedLogLines: Counter
 
     func enroll(_ request: EnrollRequest, context: CallContext) async throws -> EnrollResponse {
-        // The token is a credential: guessing tokens counts against the source's budget.
-        if let seconds = environment.authFailures.retryAfter(source: context.remoteAddress) {
-            throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
-        }
         let hostname = !request.hostname.isBlank ? request.hostname : request.requestedHostname
         guard !request.enrollmentToken.isEmpty, !hostname.isBlank, !request.csrPem.isEmpty else {
             throw APIError.badRequest("enrollment_token, hostname and csr_pem are required")
@@ -53,15 +49,9 @@ struct AgentServiceImplementation: AgentServiceHandler {
             refreshTokenHash: Digest.sha256Hex(refreshToken),
             machineIDSHA256: request.hostFingerprint?.machineIdSha256 ?? "",
             primaryMACSHA256: request.hostFingerprint?.primaryMacSha256 ?? "")
-        let record: EnrollmentRecord
-        do {
-            record = try await environment.store { store throws(StoreError) in try await store.enroll(enrollment, now: now) }
-        } catch let error as APIError where error.status == .unauthorized {
-            await authFailure("invalid or expired enrollment token", method: AgentService.Method.enroll, context: context, tenantID: nil)
-            throw APIError.unauthorized("invalid or expired enrollment token")
-        } catch let error as APIError where error.status == .conflict {
-            throw APIError.conflict("agent already exists for host")
-        }
+        // An unusable token is a failed authentication (401, counted and audited by the
+        // responder); a conflict leaves the token unused.
+        let record = try await environment.store.enroll(enrollment, now: now)
         await environment.audit(context, tenantID: record.tenantID, siteID: record.siteID, action: "agent.enroll", resourceType: "agent",
                                 resourceID: record.agentID)
         return EnrollResponse(
@@ -84,15 +74,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         }
         var ingest = HeartbeatNormalizer.normalize(request, agentID: agentID, now: environment.now())
         ingest.certificateSerial = serial
-        let outcome: HeartbeatOutcome
-        do {
-            outcome = try await environment.store { store throws(StoreError) in
-                try await store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
-            }
-        } catch let error as APIError where error.status == .unauthorized {
-            await authFailure(error.message, method: AgentService.Method.heartbeat, context: context, tenantID: nil)
-            throw error
-        }
+        let outcome = try await environment.store.ingestHeartbeat(ingest, lease: lease, now: environment.now())
         heartbeats.increment()
         if request.droppedLogLines > 0 {
             droppedLogLines.increment(by: request.droppedLogLines)
@@ -121,7 +103,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
                                     severity: HeartbeatNormalizer.severity(entry.severity), message: entry.message,
                                     emittedAt: entry.emittedAt?.date ?? now, leaseToken: max(entry.leaseToken, 0)))
         }
-        let result = try await environment.store { store throws(StoreError) in try await store.ingestLogs(agentID: agent.id, entries: entries, now: now) }
+        let result = try await environment.store.ingestLogs(agentID: agent.id, entries: entries, now: now)
         return IngestLogsResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped + dropped))
     }
 
@@ -135,15 +117,13 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let entry = LogEntry(executionID: executionID, actionID: request.actionId.flatMap { $0.isBlank ? nil : $0 },
                              sequence: max(request.sequence, 0), severity: HeartbeatNormalizer.severity(request.level),
                              message: request.message, emittedAt: request.emittedAt?.date ?? now, leaseToken: max(request.leaseToken, 0))
-        let result = try await environment.store { store throws(StoreError) in try await store.ingestLogs(agentID: agent.id, entries: [entry], now: now) }
+        let result = try await environment.store.ingestLogs(agentID: agent.id, entries: [entry], now: now)
         return IngestLogFrameResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped))
     }
 
     func nextPlans(_ request: NextPlansRequest, context: CallContext) async throws -> NextPlansResponse {
         let agent = try context.caller.agentRecord()
-        let leased = try await environment.store { store throws(StoreError) in
-            try await store.leasePlans(agentID: agent.id, lease: lease, now: environment.now())
-        }
+        let leased = try await environment.store.leasePlans(agentID: agent.id, lease: lease, now: environment.now())
         return NextPlansResponse(plans: leased.map(Self.leasedPlan))
     }
 
@@ -152,9 +132,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         guard !request.results.isEmpty else { throw APIError.badRequest("results are required") }
         let given = (request.planId.flatMap { $0.isBlank ? nil : $0 }) ?? request.executionId
         guard let candidate = Identifiers.canonicalUUID(given) else { throw APIError.notFound("plan not found") }
-        let planID = try await environment.store { store throws(StoreError) in
-            try await store.execution(id: candidate, tenantID: agent.tenantID)?.planId ?? candidate
-        }
+        let planID = try await environment.store.execution(id: candidate, tenantID: agent.tenantID)?.planId ?? candidate
         let now = environment.now()
         let results = request.results.map { result in
             ResultReport.Result(operationID: result.actionId.trimmingCharacters(in: .whitespaces), ok: result.ok,
@@ -162,15 +140,8 @@ struct AgentServiceImplementation: AgentServiceHandler {
                                 message: result.message.isBlank ? nil : result.message.trimmingCharacters(in: .whitespaces),
                                 startedAt: result.startedAt?.date, finishedAt: result.finishedAt?.date ?? now)
         }
-        let status: Plan.Status
-        do {
-            status = try await environment.store { store throws(StoreError) in
-                try await store.reportResults(ResultReport(agentID: agent.id, planID: planID, results: results, leaseToken: max(request.leaseToken, 0)),
-                                              now: now)
-            }
-        } catch let error as APIError where error.status == .notFound {
-            throw APIError.notFound("plan not found")
-        }
+        let report = ResultReport(agentID: agent.id, planID: planID, results: results, leaseToken: max(request.leaseToken, 0))
+        let status = try await environment.store.reportResults(report, now: now)
         return ReportExecutionResultResponse(status: "accepted", planStatus: status)
     }
 
@@ -197,22 +168,11 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let rotation = CredentialRotation(agentID: agent.id, expected: expectation, newCertificateSerial: certificate.serialNumberDecimal,
                                           newCertificateExpiresAt: certificate.notAfter, newRefreshTokenHash: Digest.sha256Hex(refreshToken),
                                           graceUntil: now.addingTimeInterval(renewalGrace))
-        do {
-            _ = try await environment.store { store throws(StoreError) in try await store.rotateAgentCredentials(rotation, now: now) }
-        } catch let error as APIError where error.status == .unauthorized {
-            await authFailure("renewal credentials do not match", method: AgentService.Method.renewCertificate, context: context, tenantID: agent.tenantID)
-            throw APIError.unauthorized("the certificate or refresh token is no longer current")
-        }
+        _ = try await environment.store.rotateAgentCredentials(rotation, now: now)
         await environment.audit(context, tenantID: agent.tenantID, siteID: agent.siteID, action: "agent.renew", resourceType: "agent",
                                 resourceID: agent.id)
         return RenewCertificateResponse(clientCertificatePem: try certificate.pem(), caCertificatePem: caCertificatePEM,
                                         refreshToken: refreshToken, certificateExpiresAt: certificate.notAfter.protoTimestamp)
-    }
-
-    /// Counts and audits an authentication failure the service found itself.
-    private func authFailure(_ reason: String, method: RPCMethod, context: CallContext, tenantID: String?) async {
-        await environment.authFailures.fail(reason: reason, rpc: "\(method.serviceName)/\(method.methodName)", requestID: context.requestID,
-                                            source: context.remoteAddress, tenantID: tenantID)
     }
 
     /// The CSR if it parses, its self-signature holds and its key passes the policy; else

@@ -6,39 +6,15 @@ import NKudoPKI
 import NKudoStore
 import NKudoSQL
 
-/// Shared pieces of the services: the clock, id checks, store-error mapping, auditing.
+/// Shared pieces of the services: the store, the clock, auditing. Store errors are not
+/// caught here: they reach the responder, which maps every error to its status in one place.
 struct ServiceEnvironment: Sendable {
     let store: any Store
-    /// Counts and audits failed authentications (also those a service detects itself).
-    let authFailures: AuthFailureGuard
     let now: @Sendable () -> Date
-
-    /// Runs a store call, turning client-caused store errors into API errors; database
-    /// failures stay internal (500, logged with the detail).
-    func store<T: Sendable>(_ body: (any Store) async throws(StoreError) -> T) async throws -> T {
-        do {
-            return try await body(store)
-        } catch {
-            throw Self.map(error)
-        }
-    }
-
-    static func map(_ error: StoreError) -> any Error {
-        switch error.code {
-        case .notFound: return APIError.notFound(error.message)
-        case .conflict: return APIError.conflict(error.message)
-        case .forbidden: return APIError.forbidden(error.message)
-        case .invalid: return APIError.badRequest(error.message)
-        case .unauthorized: return APIError.unauthorized(error.message)
-        case .leaseLost: return APIError.leaseLost(error.message)
-        case .unavailable, .schemaBehind: return APIError.unavailable("database unavailable")
-        default: return error
-        }
-    }
 
     /// Records an audit event; a failure is logged, never surfaced.
     func audit(_ context: CallContext, tenantID: String?, siteID: String? = nil, action: String, resourceType: String,
-               resourceID: String, metadataJSON: String = "{}") async {
+               resourceID: String, metadata: AuditMetadata = AuditMetadata()) async {
         let (actorType, actorID): (AuditEvent.ActorType, String?) = switch context.caller {
         case .tenant(let key): (.user, key.id)
         case .agent(let agent), .agentWithExpiredCertificate(let agent): (.agent, agent.id)
@@ -47,7 +23,7 @@ struct ServiceEnvironment: Sendable {
         }
         let event = AuditEvent(tenantID: tenantID, siteID: siteID, actorType: actorType, actorID: actorID, action: action,
                                resourceType: resourceType, resourceID: resourceID, requestID: context.requestID,
-                               sourceIP: context.remoteAddress, metadataJSON: metadataJSON, occurredAt: now())
+                               sourceIP: context.remoteAddress, metadata: metadata, occurredAt: now())
         do {
             try await store.recordAudit(event)
         } catch {

@@ -24,7 +24,7 @@ struct TenantServiceImplementation: TenantServiceHandler {
     private func site(_ context: CallContext, _ siteID: String) async throws -> (APIKeyRecord, Site) {
         let key = try context.caller.tenantKey()
         guard let id = Identifiers.canonicalUUID(siteID),
-              let site = try await environment.store({ store throws(StoreError) in try await store.site(id: id, tenantID: key.tenantID) }) else {
+              let site = try await environment.store.site(id: id, tenantID: key.tenantID) else {
             throw APIError.notFound("site not found")
         }
         return (key, site)
@@ -44,19 +44,14 @@ struct TenantServiceImplementation: TenantServiceHandler {
         let site = NewSite(id: SecureRandom.uuid(), tenantID: key.tenantID, name: request.name,
                            externalKey: request.externalKey.isEmpty ? nil : request.externalKey,
                            locationCountryCode: countryCode, createdAt: environment.now())
-        let created: Site
-        do {
-            created = try await environment.store { store throws(StoreError) in try await store.createSite(site) }
-        } catch let error as APIError where error.status == .conflict {
-            throw APIError.conflict("site already exists")
-        }
+        let created = try await environment.store.createSite(site)
         await environment.audit(context, tenantID: key.tenantID, siteID: created.id, action: "site.create", resourceType: "site", resourceID: created.id)
         return created
     }
 
     func listSites(_ request: ListSitesRequest, context: CallContext) async throws -> ListSitesResponse {
         let key = try tenant(context, matching: request.tenantId)
-        return ListSitesResponse(sites: try await environment.store { store throws(StoreError) in try await store.listSites(tenantID: key.tenantID) })
+        return ListSitesResponse(sites: try await environment.store.listSites(tenantID: key.tenantID))
     }
 
     func issueEnrollmentToken(_ request: IssueEnrollmentTokenRequest, context: CallContext) async throws -> IssueEnrollmentTokenResponse {
@@ -69,7 +64,7 @@ struct TenantServiceImplementation: TenantServiceHandler {
         let secret = SecureRandom.token()
         let token = NewEnrollmentToken(id: SecureRandom.uuid(), tenantID: key.tenantID, siteID: site.id, tokenHash: Digest.sha256Hex(secret),
                                        expiresAt: now.addingTimeInterval(ttl), createdAt: now)
-        let record = try await environment.store { store throws(StoreError) in try await store.issueEnrollmentToken(token) }
+        let record = try await environment.store.issueEnrollmentToken(token)
         await environment.audit(context, tenantID: key.tenantID, siteID: site.id, action: "enrollment_token.issue",
                                 resourceType: "enrollment_token", resourceID: record.id)
         return IssueEnrollmentTokenResponse(tokenId: record.id, siteId: record.siteID, token: secret, expiresAt: record.expiresAt.protoTimestamp,
@@ -116,68 +111,54 @@ struct TenantServiceImplementation: TenantServiceHandler {
         let plan = NewPlan(planID: SecureRandom.uuid(), tenantID: key.tenantID, siteID: site.id, idempotencyKey: request.idempotencyKey,
                            requestHash: requestHash, clientRequestID: request.clientRequestId.isBlank ? nil : request.clientRequestId,
                            executionIDs: actions.map { _ in SecureRandom.uuid() }, actions: actions)
-        let applied: AppliedPlan
-        do {
-            applied = try await environment.store { store throws(StoreError) in try await store.applyPlan(plan, now: environment.now()) }
-        } catch let error as APIError where error.status == .conflict {
-            throw APIError.conflict("idempotency_key was already used for a different request on this site: \(error.message)")
-        }
+        let applied = try await environment.store.applyPlan(plan, now: environment.now())
         await environment.audit(context, tenantID: key.tenantID, siteID: site.id, action: "plan.apply", resourceType: "plan",
-                                resourceID: applied.planID, metadataJSON: "{\"deduplicated\":\(applied.deduplicated)}")
+                                resourceID: applied.planID, metadata: AuditMetadata(deduplicated: applied.deduplicated))
         return ApplyPlanResponse(planId: applied.planID, planVersion: applied.planVersion, planStatus: applied.status,
                                  deduplicated: applied.deduplicated, executions: applied.executions)
     }
 
     func listHosts(_ request: ListHostsRequest, context: CallContext) async throws -> ListHostsResponse {
         let (key, site) = try await self.site(context, request.siteId)
-        return ListHostsResponse(hosts: try await environment.store { store throws(StoreError) in
-            try await store.listHosts(tenantID: key.tenantID, siteID: site.id)
-        })
+        return ListHostsResponse(hosts: try await environment.store.listHosts(tenantID: key.tenantID, siteID: site.id))
     }
 
     func retireHost(_ request: RetireHostRequest, context: CallContext) async throws -> RetireHostResponse {
         let (key, site) = try await self.site(context, request.siteId)
         guard let hostID = Identifiers.canonicalUUID(request.hostId) else { throw APIError.notFound("host not found") }
-        let retired = try await environment.store { store throws(StoreError) in
-            try await store.retireHost(tenantID: key.tenantID, siteID: site.id, hostID: hostID, now: environment.now())
-        }
+        let retired = try await environment.store.retireHost(tenantID: key.tenantID, siteID: site.id, hostID: hostID, now: environment.now())
         await environment.audit(context, tenantID: key.tenantID, siteID: site.id, action: "host.retire", resourceType: "host",
-                                resourceID: hostID, metadataJSON: "{\"agent_id\":\"\(retired.agentID)\",\"released_plans\":\(retired.releasedPlans)}")
+                                resourceID: hostID, metadata: AuditMetadata(agentID: retired.agentID, releasedPlans: retired.releasedPlans))
         return RetireHostResponse(hostId: retired.hostID, agentId: retired.agentID, retiredAt: retired.retiredAt.protoTimestamp,
                                   releasedPlans: Int32(clamping: retired.releasedPlans))
     }
 
     func listMicroVMs(_ request: ListMicroVMsRequest, context: CallContext) async throws -> ListMicroVMsResponse {
         let (key, site) = try await self.site(context, request.siteId)
-        return ListMicroVMsResponse(vms: try await environment.store { store throws(StoreError) in
-            try await store.listMicroVMs(tenantID: key.tenantID, siteID: site.id)
-        })
+        return ListMicroVMsResponse(vms: try await environment.store.listMicroVMs(tenantID: key.tenantID, siteID: site.id))
     }
 
     func listExecutionLogs(_ request: ListExecutionLogsRequest, context: CallContext) async throws -> ListExecutionLogsResponse {
         let key = try context.caller.tenantKey()
         guard let executionID = Identifiers.canonicalUUID(request.executionId),
-              try await environment.store({ store throws(StoreError) in try await store.execution(id: executionID, tenantID: key.tenantID) }) != nil else {
+              try await environment.store.execution(id: executionID, tenantID: key.tenantID) != nil else {
             throw APIError.notFound("execution not found")
         }
         guard request.limit >= 0 else { throw APIError.badRequest("limit must not be negative") }
         let limit = request.limit == 0 ? 500 : min(Int(request.limit), 2000)
-        let page = try await environment.store { store throws(StoreError) in
-            try await store.listExecutionLogs(tenantID: key.tenantID, executionID: executionID, limit: limit,
+        let page = try await environment.store.listExecutionLogs(tenantID: key.tenantID, executionID: executionID, limit: limit,
                                               cursor: request.cursor.isEmpty ? nil : request.cursor)
-        }
         return ListExecutionLogsResponse(logs: page.logs, nextCursor: page.nextCursor)
     }
 
     func getStatus(_ request: GetStatusRequest, context: CallContext) async throws -> GetStatusResponse {
         let (key, site) = try await self.site(context, request.siteId)
-        return try await environment.store { store throws(StoreError) in
-            GetStatusResponse(
-                site: site,
-                hosts: try await store.listHosts(tenantID: key.tenantID, siteID: site.id),
-                vms: try await store.listMicroVMs(tenantID: key.tenantID, siteID: site.id),
-                recentExecutions: try await store.recentExecutions(tenantID: key.tenantID, siteID: site.id, limit: 50),
-                recentLogs: try await store.recentLogs(tenantID: key.tenantID, siteID: site.id, limit: 100))
-        }
+        let store = environment.store
+        return GetStatusResponse(
+            site: site,
+            hosts: try await store.listHosts(tenantID: key.tenantID, siteID: site.id),
+            vms: try await store.listMicroVMs(tenantID: key.tenantID, siteID: site.id),
+            recentExecutions: try await store.recentExecutions(tenantID: key.tenantID, siteID: site.id, limit: 50),
+            recentLogs: try await store.recentLogs(tenantID: key.tenantID, siteID: site.id, limit: 100))
     }
 }

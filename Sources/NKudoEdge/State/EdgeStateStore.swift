@@ -210,7 +210,7 @@ public final class EdgeStateStore: Sendable {
 
     /// Records that numbers up to `ceiling` may be sent; never lowers the stored ceiling.
     public func reserveHeartbeatSequence(upTo ceiling: Int64) async throws {
-        try await write(durable, "reserve heartbeat sequence") { connection throws(StoreError) in
+        _ = try await write(durable, "reserve heartbeat sequence") { connection throws(StoreError) in
             try connection.execute(SQLStatement(
                 raw: """
                     INSERT INTO counters (name, value) VALUES ($1, $2)
@@ -305,7 +305,7 @@ public final class EdgeStateStore: Sendable {
     /// `count` dropped log lines were reported to the control plane.
     public func reportedDroppedLogLines(_ count: Int64) async throws {
         guard count > 0 else { return }
-        try await write(durable, "record dropped log lines reported") { connection throws(StoreError) in
+        _ = try await write(durable, "record dropped log lines reported") { connection throws(StoreError) in
             try connection.execute(SQLStatement(
                 raw: "UPDATE counters SET value = MAX(value - $1, 0) WHERE name = $2", [.int(count), .text(Counter.droppedLogLines.rawValue)]))
         }

@@ -95,8 +95,10 @@ public struct MethodModel: Sendable, Hashable {
     public var inputSwiftName: String
     public var outputSwiftName: String
     public var bindings: [BindingModel]
-    /// `none`, `admin`, `tenant` or `agent`.
+    /// `none`, `admin`, `tenant`, `agent` or `enrollmentToken`.
     public var caller: String
+    /// `standard`, `serialInTransaction` or `expiredAllowed`.
+    public var agentCertificateCheck: String
     public var ignoresUnknownJSONFields: Bool
 }
 

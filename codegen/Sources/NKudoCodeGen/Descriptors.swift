@@ -272,13 +272,16 @@ public struct MethodOptions: DescriptorMessage {
         field(51001, "http", .message(HttpRuleDescriptor.self)),
         field(51002, "json_unknown_fields", .int32),
         field(51003, "caller", .int32),
+        field(51004, "agent_certificate_check", .int32),
     ])
     /// `(nkudo.api.http)`.
     public var http: HttpRuleDescriptor? { message(0) }
     /// `(nkudo.api.json_unknown_fields)`: 2 = ignore.
     public var jsonUnknownFields: Int32 { int32(1) }
-    /// `(nkudo.api.caller)`: 1 none, 2 admin, 3 tenant, 4 agent.
+    /// `(nkudo.api.caller)`: 1 none, 2 admin, 3 tenant, 4 agent, 5 enrollment token.
     public var caller: Int32 { int32(2) }
+    /// `(nkudo.api.agent_certificate_check)`: 1 serial in transaction, 2 expired allowed.
+    public var agentCertificateCheck: Int32 { int32(3) }
 }
 
 /// `nkudo.api.HttpRule`, as read by the generator.

@@ -214,7 +214,8 @@ public struct ModelBuilder {
                 }
                 bindings.append(binding)
             }
-            let callers = [1: "none", 2: "admin", 3: "tenant", 4: "agent"]
+            let callers = [1: "none", 2: "admin", 3: "tenant", 4: "agent", 5: "enrollmentToken"]
+            let certificateChecks = [1: "serialInTransaction", 2: "expiredAllowed"]
             methods.append(MethodModel(
                 name: method.name,
                 swiftName: SwiftNaming.escape(method.name.prefix(1).lowercased() + method.name.dropFirst()),
@@ -223,6 +224,7 @@ public struct ModelBuilder {
                 outputSwiftName: output,
                 bindings: bindings,
                 caller: callers[Int(options?.caller ?? 0)] ?? "none",
+                agentCertificateCheck: certificateChecks[Int(options?.agentCertificateCheck ?? 0)] ?? "standard",
                 ignoresUnknownJSONFields: options?.jsonUnknownFields == 2))
         }
         return ServiceModel(fullName: full, name: service.name, documentation: comments[path], methods: methods)

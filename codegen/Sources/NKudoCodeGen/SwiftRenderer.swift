@@ -427,6 +427,7 @@ public struct SwiftRenderer {
                         }
                         r.line("],")
                         r.line("caller: .\(method.caller),")
+                        r.line("agentCertificateCheck: .\(method.agentCertificateCheck),")
                         r.line("ignoresUnknownJSONFields: \(method.ignoresUnknownJSONFields),")
                         r.line("requestType: \(method.inputSwiftName).self,")
                         r.line("responseType: \(method.outputSwiftName).self,")
