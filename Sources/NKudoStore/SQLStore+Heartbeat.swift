@@ -277,12 +277,12 @@ extension SQLStore {
         var touchedPlans: [String] = []
         var rejections: [LeaseRejection] = []
         for update in updates {
-            let outcome: ExecutionOutcome
+            let outcome: ExecutionStateMachine.Report
             switch update.state {
             case .inProgress: outcome = .inProgress
             case .succeeded: outcome = .succeeded
             case .failed:
-                outcome = .failed(code: update.errorCode?.nonBlank ?? "ACTION_FAILED", message: update.errorMessage?.nonBlank ?? "action failed")
+                outcome = .failed(ExecutionStateMachine.Failure(code: update.errorCode, message: update.errorMessage))
             default: continue
             }
             let owner = try connection.query(
@@ -337,7 +337,7 @@ extension SQLStore {
     private static func recordVMReports(
         _ reports: [HeartbeatIngest.ReportedVM], agent: AgentRecord, now: Date, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> (transitions: Int, foreign: [String]) {
-        let ids = reports.compactMap { $0.id.nonBlank }
+        let ids = reports.map(\.id)
         guard !ids.isEmpty else { return (0, []) }
         if Set(ids).count != ids.count {
             var transitions = 0
@@ -412,7 +412,7 @@ extension SQLStore {
     private static func storedVMs(
         of reports: [HeartbeatIngest.ReportedVM], lockClause: String, on connection: any SQLConnection
     ) throws(StoreError) -> [String: SQLRow] {
-        let ids = reports.compactMap { $0.id.nonBlank }
+        let ids = reports.map(\.id)
         guard !ids.isEmpty else { return [:] }
         let placeholders = (1...ids.count).map { "$\($0)" }.joined(separator: ", ")
         let rows = try connection.query(
@@ -453,7 +453,7 @@ extension SQLStore {
     ) throws(StoreError) -> ClassifiedVMReports {
         var classified = ClassifiedVMReports()
         for report in reports {
-            guard let vmID = report.id.nonBlank else { continue }
+            let vmID = report.id
             guard let row = stored[vmID] else {
                 classified.unknown.append(report)
                 continue
@@ -466,8 +466,7 @@ extension SQLStore {
             let from: MicroVM.State = try row.stored("state")
             guard from != .deleted else { continue }
             let change = ClassifiedVMReports.Change(
-                report: report, state: report.state.storedName == nil ? .creating : report.state, from: from,
-                vcpuCount: Int64(max(report.vcpuCount, 1)), memoryMiB: max(report.memoryMiB, 1)
+                report: report, state: report.state, from: from, vcpuCount: Int64(report.vcpuCount), memoryMiB: report.memoryMiB
             )
             let vcpuCount = try row.int64("vcpu_count")
             let memoryMiB = try row.int64("memory_mib")
@@ -484,8 +483,8 @@ extension SQLStore {
         _ report: HeartbeatIngest.ReportedVM, agent: AgentRecord, now: Date, cause: AuditMetadata, on connection: any SQLConnection
     ) throws(StoreError) -> Int {
         let vmID = report.id
-        let state: MicroVM.State = report.state.storedName == nil ? .creating : report.state
-        var name = report.name.nonBlank ?? vmID
+        let state = report.state
+        var name = report.name
         let taken = try connection.query(
             SQLStatement(
                 raw: "SELECT id FROM microvms WHERE tenant_id = $1 AND site_id = $2 AND name = $3 AND state <> 'DELETED'",
@@ -504,7 +503,7 @@ extension SQLStore {
                     """,
                 [
                     .text(vmID), .text(agent.tenantID), .text(agent.siteID), .text(agent.hostID), .text(name), .stored(state),
-                    .int(Int64(max(report.vcpuCount, 1))), .int(max(report.memoryMiB, 1)), .timestamp(report.updatedAt),
+                    .int(Int64(report.vcpuCount)), .int(report.memoryMiB), .timestamp(report.updatedAt),
                     .timestamp(now), .timestamp(now),
                 ]
             )

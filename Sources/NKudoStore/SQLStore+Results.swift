@@ -34,10 +34,10 @@ extension SQLStore {
                     )
                 )
                 guard let execution = try executions.first.map(StoredExecution.init(row:)), !execution.state.isTerminal else { continue }
-                let outcome: ExecutionOutcome =
+                let outcome: ExecutionStateMachine.Report =
                     result.ok
                     ? .succeeded
-                    : .failed(code: result.errorCode?.nonBlank ?? "ACTION_FAILED", message: result.message?.nonBlank ?? "action failed")
+                    : .failed(ExecutionStateMachine.Failure(code: result.errorCode, message: result.message))
                 transitions += try Self.record(
                     outcome, of: execution, planID: report.planID, agent: agent,
                     startedAt: result.startedAt ?? result.finishedAt, at: result.finishedAt, on: connection, dialect: dialect
@@ -71,79 +71,65 @@ extension SQLStore {
         }
     }
 
-    /// What an agent reports about an execution.
-    enum ExecutionOutcome {
-        case inProgress
-        case succeeded
-        case failed(code: String, message: String)
-    }
-
-    /// Records an outcome of a non-terminal execution of a plan the caller has locked and
-    /// the agent holds. Progress places an unplaced VM on the agent's host; a terminal
-    /// outcome moves the execution's VM (§9.12, DELETE → DELETED); a failure also cancels
-    /// the plan's PENDING executions. Returns the number of VM transitions.
+    /// Records an agent's report on a non-terminal execution of a plan the caller has
+    /// locked and the agent holds: persists what ``ExecutionStateMachine`` decides.
+    /// Returns the number of VM transitions.
     static func record(
-        _ outcome: ExecutionOutcome, of execution: StoredExecution, planID: String, agent: AgentRecord,
+        _ report: ExecutionStateMachine.Report, of execution: StoredExecution, planID: String, agent: AgentRecord,
         startedAt: Date, at time: Date, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> Int {
-        switch outcome {
-        case .inProgress:
-            try connection.execute(
-                SQLStatement(
-                    raw: """
-                        UPDATE executions SET state = 'IN_PROGRESS', host_id = $1, agent_id = $2,
-                                              started_at = COALESCE(started_at, $3), updated_at = $4
-                        WHERE id = $5 AND state = 'PENDING'
-                        """,
-                    [.text(agent.hostID), .text(agent.id), .timestamp(startedAt), .timestamp(time), .text(execution.id)]
+        var transitions = 0
+        for action in ExecutionStateMachine.actions(for: report, state: execution.state, operation: execution.operation) {
+            switch action {
+            case .markInProgress:
+                try connection.execute(
+                    SQLStatement(
+                        raw: """
+                            UPDATE executions SET state = 'IN_PROGRESS', host_id = $1, agent_id = $2,
+                                                  started_at = COALESCE(started_at, $3), updated_at = $4
+                            WHERE id = $5 AND state = 'PENDING'
+                            """,
+                        [.text(agent.hostID), .text(agent.id), .timestamp(startedAt), .timestamp(time), .text(execution.id)]
+                    )
                 )
-            )
-            try connection.execute(
-                SQLStatement(
-                    raw: "UPDATE microvms SET host_id = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4 AND site_id = $5 AND host_id IS NULL",
-                    [.text(agent.hostID), .timestamp(time), .text(execution.vmID), .text(agent.tenantID), .text(agent.siteID)]
+            case .placeVM:
+                try connection.execute(
+                    SQLStatement(
+                        raw: "UPDATE microvms SET host_id = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4 AND site_id = $5 AND host_id IS NULL",
+                        [.text(agent.hostID), .timestamp(time), .text(execution.vmID), .text(agent.tenantID), .text(agent.siteID)]
+                    )
                 )
-            )
-            return 0
-        case .succeeded, .failed:
-            let failure: (code: String, message: String)? =
-                if case .failed(let code, let message) = outcome { (code, message) } else { nil }
-            try connection.execute(
-                SQLStatement(
-                    raw: """
-                        UPDATE executions SET state = $1, error_code = $2, error_message = $3, host_id = $4, agent_id = $5,
-                                              started_at = COALESCE(started_at, $6), completed_at = $7, updated_at = $8
-                        WHERE id = $9
-                        """,
-                    [
-                        .text(failure == nil ? "SUCCEEDED" : "FAILED"), failure.map { .text($0.code) } ?? .null,
-                        failure.map { .text($0.message) } ?? .null, .text(agent.hostID), .text(agent.id),
-                        .timestamp(startedAt), .timestamp(time), .timestamp(time), .text(execution.id),
-                    ]
+            case .finish(let state, let failure):
+                try connection.execute(
+                    SQLStatement(
+                        raw: """
+                            UPDATE executions SET state = $1, error_code = $2, error_message = $3, host_id = $4, agent_id = $5,
+                                                  started_at = COALESCE(started_at, $6), completed_at = $7, updated_at = $8
+                            WHERE id = $9
+                            """,
+                        [
+                            .stored(state), failure.map { .text($0.code) } ?? .null, failure.map { .text($0.message) } ?? .null,
+                            .text(agent.hostID), .text(agent.id), .timestamp(startedAt), .timestamp(time), .timestamp(time), .text(execution.id),
+                        ]
+                    )
                 )
-            )
-            if failure != nil {
+            case .cancelPendingExecutions:
                 try connection.execute(
                     SQLStatement(
                         raw: "UPDATE executions SET state = 'CANCELLED', updated_at = $1 WHERE plan_id = $2 AND state = 'PENDING'",
                         [.timestamp(time), .text(planID)]
                     )
                 )
+            case .moveVM(let target):
+                let moved = try transitionVM(
+                    execution.vmID, to: target, agent: agent, at: time,
+                    cause: AuditMetadata(executionID: execution.id, planID: planID, operation: execution.operation.storedName ?? ""),
+                    on: connection, dialect: dialect
+                )
+                transitions += moved ? 1 : 0
             }
-            let target: MicroVM.State =
-                switch (failure == nil, execution.operation) {
-                case (false, _): .error
-                case (true, .start): .running
-                case (true, .delete): .deleted
-                default: .stopped
-                }
-            let moved = try transitionVM(
-                execution.vmID, to: target, agent: agent, at: time,
-                cause: AuditMetadata(executionID: execution.id, planID: planID, operation: execution.operation.storedName ?? ""),
-                on: connection, dialect: dialect
-            )
-            return moved ? 1 : 0
         }
+        return transitions
     }
 
     /// Moves a VM of the agent's site, placed on the agent's host or not placed yet, to
@@ -164,22 +150,24 @@ extension SQLStore {
             )
         )
         guard let row = rows.first else { return false }
-        let from: MicroVM.State = try row.stored("state")
-        guard from != .deleted else { return false }
-        guard from != state else {
+        switch MicroVMTransition.decide(from: try row.stored("state"), to: state) {
+        case .none:
+            return false
+        case .touch:
             try connection.execute(
                 SQLStatement(raw: "UPDATE microvms SET host_id = $1, updated_at = $2 WHERE id = $3", [.text(agent.hostID), .timestamp(time), .text(vmID)])
             )
             return false
-        }
-        try connection.execute(
-            SQLStatement(
-                raw: "UPDATE microvms SET state = $1, host_id = $2, last_transition_at = $3, updated_at = $4 WHERE id = $5",
-                [.stored(state), .text(agent.hostID), .timestamp(time), .timestamp(time), .text(vmID)]
+        case .move(let from, let to):
+            try connection.execute(
+                SQLStatement(
+                    raw: "UPDATE microvms SET state = $1, host_id = $2, last_transition_at = $3, updated_at = $4 WHERE id = $5",
+                    [.stored(to), .text(agent.hostID), .timestamp(time), .timestamp(time), .text(vmID)]
+                )
             )
-        )
-        try auditTransition(vmID: vmID, from: from, to: state, agent: agent, at: time, cause: cause, on: connection)
-        return true
+            try auditTransition(vmID: vmID, from: from, to: to, agent: agent, at: time, cause: cause, on: connection)
+            return true
+        }
     }
 
     /// The `microvm.transition` audit event of an agent-driven VM state change (`from`
@@ -201,34 +189,21 @@ extension SQLStore {
         )
     }
 
-    /// Recomputes a plan's status from its executions (any FAILED → FAILED; all
-    /// SUCCEEDED → SUCCEEDED; started, leased or partly done → IN_PROGRESS; else PENDING).
-    /// A terminal plan is stamped completed and its lease released.
+    /// Recomputes a plan's status from its executions and writes what ``PlanRollUp``
+    /// decides.
     static func rollUpPlan(_ planID: String, now: Date, on connection: any SQLConnection) throws(StoreError) -> Plan.Status {
         guard let current = try connection.query(SQLStatement(raw: "SELECT status FROM plans WHERE id = $1", [.text(planID)])).first else {
             throw StoreError(.notFound, "plan not found")
         }
-        let stored: Plan.Status = try current.stored("status")
         var counts: [Execution.State: Int64] = [:]
         for row in try connection.query(
             SQLStatement(raw: "SELECT state, COUNT(*) AS n FROM executions WHERE plan_id = $1 GROUP BY state", [.text(planID)])
         ) {
             counts[try row.stored("state"), default: 0] += try row.int64("n")
         }
-        let total = counts.values.reduce(0, +)
-        let status: Plan.Status
-        if counts[.failed, default: 0] > 0 {
-            status = .failed
-        } else if total > 0 && counts[.succeeded, default: 0] == total {
-            status = .succeeded
-        } else if counts[.pending, default: 0] + counts[.inProgress, default: 0] == 0 && total > 0 {
-            status = .cancelled
-        } else if stored == .inProgress || counts[.inProgress, default: 0] > 0 || counts[.succeeded, default: 0] > 0 {
-            status = .inProgress
-        } else {
-            status = .pending
-        }
-        if status.isTerminal {
+        let rollUp = PlanRollUp(stored: try current.stored("status"), counts: counts)
+        switch rollUp.action {
+        case .complete(let status):
             try connection.execute(
                 SQLStatement(
                     raw: """
@@ -238,11 +213,13 @@ extension SQLStore {
                     [.stored(status), .timestamp(now), .timestamp(now), .text(planID)]
                 )
             )
-        } else if status != stored {
+        case .update(let status):
             try connection.execute(
                 SQLStatement(raw: "UPDATE plans SET status = $1, updated_at = $2 WHERE id = $3", [.stored(status), .timestamp(now), .text(planID)])
             )
+        case .none:
+            break
         }
-        return status
+        return rollUp.status
     }
 }

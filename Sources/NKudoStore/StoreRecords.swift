@@ -266,8 +266,11 @@ public struct LeaseOptions: Sendable, Hashable {
     }
 }
 
-/// A heartbeat, already normalised by the service (defaults applied, states parsed).
+/// A heartbeat, normalised once by the service before it reaches the store, which takes
+/// the values as they are: ids canonical, states parsed, defaults applied.
 public struct HeartbeatIngest: Sendable, Hashable {
+    /// A VM as the agent reports it: `id` a canonical UUID, `name` not blank, `state` a
+    /// known state (never unspecified), `vcpuCount` and `memoryMiB` at least 1.
     public struct ReportedVM: Sendable, Hashable {
         public var id: String
         public var name: String

@@ -215,20 +215,21 @@ extension StoreTests {
         }
     }
 
-    @Test("a reported VM whose name is taken in the site is stored under its id; unknown states become CREATING", arguments: testedDialects)
+    @Test("a reported VM whose name is taken in the site is stored under its id (the service normalises names and states: HeartbeatNormalizerTests)",
+          arguments: testedDialects)
     func reportedVMNames(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
             _ = try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id(), name: "web")])
             let clash = StoreFixture.id()
-            let nameless = StoreFixture.id()
+            let other = StoreFixture.id()
             _ = try await fixture.store.ingestHeartbeat(
-                fixture.heartbeat(world.agent.agentID, vms: [StoreFixture.vm(clash, .running, name: "web"), StoreFixture.vm(nameless, .unspecified), StoreFixture.vm(" ", .running)]),
+                fixture.heartbeat(world.agent.agentID, vms: [StoreFixture.vm(clash, .running, name: "web"), StoreFixture.vm(other, .creating, name: "db")]),
                 lease: StoreFixture.lease, now: StoreFixture.at(1)
             )
             #expect(try await fixture.microVM(clash, world: world)?.name == clash)
-            let unnamed = try #require(try await fixture.microVM(nameless, world: world))
-            #expect(unnamed.name == nameless && unnamed.state == .creating)
+            let named = try #require(try await fixture.microVM(other, world: world))
+            #expect(named.name == "db" && named.state == .creating)
             #expect(try await fixture.store.listMicroVMs(tenantID: world.tenantID, siteID: world.siteID).count == 3)
         }
     }

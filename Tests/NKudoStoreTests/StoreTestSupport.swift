@@ -129,8 +129,9 @@ struct StoreFixture: Sendable {
         )
     }
 
-    static func vm(_ id: String, _ state: MicroVM.State, name: String = "", at time: Date = StoreFixture.t0) -> HeartbeatIngest.ReportedVM {
-        HeartbeatIngest.ReportedVM(id: id, name: name, state: state, vcpuCount: 1, memoryMiB: 256, updatedAt: time)
+    /// A reported VM as the service normalises it (a nameless VM is named after its id).
+    static func vm(_ id: String, _ state: MicroVM.State, name: String? = nil, at time: Date = StoreFixture.t0) -> HeartbeatIngest.ReportedVM {
+        HeartbeatIngest.ReportedVM(id: id, name: name ?? id, state: state, vcpuCount: 1, memoryMiB: 256, updatedAt: time)
     }
 
     static func result(_ operationID: String, ok: Bool, at time: Date, code: String? = nil, message: String? = nil) -> ResultReport.Result {

@@ -35,10 +35,10 @@ func append(_ sink: OutboxLogSink, _ count: Int) async -> Double {
 }
 
 print("outbox lines already queued | µs per appended line (\(measured) lines)")
-for queued in [0, 1_000, 10_000] {
+for queued in [0, 1_000, 10_000, 100_000] {
     let directory = FileManager.default.temporaryDirectory.appending(path: "nkudo-state-bench-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store = try EdgeStateStore(directory: directory, logger: logger)
+    let store = try await EdgeStateStore.open(directory: directory, logger: logger)
     let sink = OutboxLogSink(store: store, logger: logger)
     _ = await append(sink, queued)
     let seconds = await append(sink, measured)
