@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 
 // How the store's values live in SQL: timestamps are BIGINT Unix microseconds (UTC),
 // booleans INTEGER 0/1, states TEXT. The same in both dialects.

@@ -1,4 +1,4 @@
-public import NKudoSQL
+import NKudoSQL
 /// A list of optional strings laid out as C strings in one buffer, for libpq's
 /// `const char * const *` arguments (parameter values, connection keywords).
 struct PostgresCStrings {

@@ -1,4 +1,4 @@
-public import NKudoSQL
+import NKudoSQL
 internal import CLibPQ
 internal import Logging
 

@@ -1,4 +1,4 @@
-public import NKudoSQL
+import NKudoSQL
 internal import CLibPQ
 
 /// One libpq result: owns one `PGresult*` and clears it in `deinit`.

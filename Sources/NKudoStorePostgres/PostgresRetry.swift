@@ -1,4 +1,4 @@
-public import NKudoSQL
+import NKudoSQL
 /// When a PostgreSQL body runs again, as a pure state machine.
 ///
 /// - A lost connection (server restart, terminated backend) is retried once, on a new
