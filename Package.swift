@@ -279,23 +279,64 @@ let package = Package(
             dependencies: ["NKudoStore", "NKudoSQL", "NKudoContract", "SQLTestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "NKudoControlPlaneTests",
+        // A real control plane for the tests that talk to one over HTTPS: the harness (TLS
+        // listener, data directory, SQLite or a PostgreSQL schema of its own), a fleet made
+        // through the API, the generated clients over AsyncHTTPClient.
+        .target(
+            name: "ControlPlaneTestSupport",
             dependencies: [
                 "NKudoControlPlane",
-                "NKudoEdge",
                 "NKudoContract",
                 "NKudoPKI",
                 "NKudoSQL",
                 "NKudoStore",
                 "NKudoStorePostgres",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/ControlPlaneTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        // The control plane alone: routes in process (HummingbirdTesting), flows, security
+        // and safety over HTTPS against the harness. No edge agent.
+        .testTarget(
+            name: "NKudoControlPlaneTests",
+            dependencies: [
+                "ControlPlaneTestSupport",
+                "NKudoControlPlane",
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoSQL",
+                "NKudoStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Both sides: the edge agent (library and the nkudo-edge binary, driving the fake
+        // VMM) against a real control plane.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "ControlPlaneTestSupport",
+                "NKudoControlPlane",
+                "NKudoEdge",
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

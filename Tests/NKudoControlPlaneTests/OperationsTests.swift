@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ControlPlaneTestSupport
 import Foundation
 import Hummingbird
 import NIOCore

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
+import ControlPlaneTestSupport
 import Foundation
+import Logging
 import NIOHTTP1
 import NKudoContract
 @testable import NKudoControlPlane
@@ -17,18 +19,6 @@ import Glibc
 /// data directory.
 @Suite("Safety over the API", .serialized)
 struct SafetyTests {
-    static func withFleet(_ backend: ControlPlaneHarness.Backend = .sqlite, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
-                          _ body: (ControlPlaneHarness, Fleet) async throws -> Void) async throws {
-        let harness = try await ControlPlaneHarness(backend: backend, tweak: tweak)
-        do {
-            try await body(harness, try await Fleet.create(harness))
-        } catch {
-            await harness.shutdown()
-            throw error
-        }
-        await harness.shutdown()
-    }
-
     static func failure(_ body: () async throws -> Void) async -> TestTransport.Failure? {
         do {
             try await body()
@@ -40,7 +30,7 @@ struct SafetyTests {
 
     @Test("agent Y of the site cannot write agent X's executions, logs or VMs", arguments: ControlPlaneHarness.Backend.enabled)
     func otherAgentCannotWrite(backend: ControlPlaneHarness.Backend) async throws {
-        try await Self.withFleet(backend) { harness, fleet in
+        try await ControlPlaneHarness.withFleet(backend) { harness, fleet in
             let x = try await fleet.enrollAgent(hostname: "edge-x")
             let y = try await fleet.enrollAgent(hostname: "edge-y")
             _ = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k", actions: [
@@ -93,7 +83,7 @@ struct SafetyTests {
 
     @Test("a stale holder's result after its lease expired and another agent took the plan is refused", arguments: ControlPlaneHarness.Backend.enabled)
     func staleHolderIsRefused(backend: ControlPlaneHarness.Backend) async throws {
-        try await Self.withFleet(backend, { $0.planLeaseTTL = .seconds(2) }) { harness, fleet in
+        try await ControlPlaneHarness.withFleet(backend, { $0.planLeaseTTL = .seconds(2) }) { harness, fleet in
             let x = try await fleet.enrollAgent(hostname: "edge-x")
             let y = try await fleet.enrollAgent(hostname: "edge-y")
             _ = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k", actions: [.init(operation: .create)]))
@@ -125,7 +115,7 @@ struct SafetyTests {
     @Test("VM names that are not RFC 1123 labels are refused with 400 naming the field",
           arguments: ["web\nssh_authorized_keys: [x]", "a:b", "x#y", "\"q\"", "ünï", "-web", "web-", "a b", String(repeating: "a", count: 64), " "])
     func hostileNames(name: String) async throws {
-        try await Self.withFleet { harness, fleet in
+        try await ControlPlaneHarness.withFleet { harness, fleet in
             let refused = await Self.failure {
                 _ = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "n", actions: [
                     .init(operation: .create, name: name),
@@ -142,7 +132,7 @@ struct SafetyTests {
 
     @Test("a retired host's certificate is refused, its plans move on, and its hostname enrolls again", arguments: ControlPlaneHarness.Backend.enabled)
     func retireHost(backend: ControlPlaneHarness.Backend) async throws {
-        try await Self.withFleet(backend) { harness, fleet in
+        try await ControlPlaneHarness.withFleet(backend) { harness, fleet in
             let old = try await fleet.enrollAgent(hostname: "edge-1")
             let other = try await fleet.enrollAgent(hostname: "edge-2")
             _ = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k", actions: [.init(operation: .create)]))
@@ -176,7 +166,7 @@ struct SafetyTests {
 
     @Test("repeated failed authentication: 429 with Retry-After past the budget, one aggregated audit event, the budget returns")
     func failureBudget() async throws {
-        try await Self.withFleet(.sqlite, {
+        try await ControlPlaneHarness.withFleet(.sqlite, {
             $0.authFailureLimit = 5
             $0.authFailureWindow = .seconds(3)
         }) { harness, fleet in
@@ -217,7 +207,7 @@ struct SafetyTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var configuration = ControlPlaneConfiguration()
         configuration.dataDirectory = directory
-        let (store, _) = try ControlPlane.openStore(configuration, logger: AgentRig.logger)
+        let (store, _) = try ControlPlane.openStore(configuration, logger: Logger(label: "test"))
         await store.close()
         #expect(try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int == 0o700)
     }

@@ -55,14 +55,12 @@ public enum ControlPlane {
             + AgentService.routes(for: agent)
     }
 
-    /// The HTTP application (TLS 1.3 only; client certificates requested, verified per
-    /// route), with the services it needs beside it: the metrics listener (`METRICS_ADDR`)
-    /// and the writer of aggregated authentication failures.
-    public static func makeApplication(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
-                                       registry: PrometheusCollectorRegistry, logger: Logger,
-                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
-                                       onMetricsListenerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let now: @Sendable () -> Date = { Date() }
+    /// The responder of the API port (the contract's routes, `/readyz`, `/openapi.json`, and
+    /// `/metrics` with `METRICS_TOKEN`) and what it needs beside it: the guard of failed
+    /// authentications, a service that must run, and the metrics in the exposition format.
+    static func makeResponder(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
+                              registry: PrometheusCollectorRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() })
+        -> (responder: ControlPlaneResponder, authFailures: AuthFailureGuard, metrics: @Sendable () async -> [UInt8]) {
         let authFailures = AuthFailureGuard(limit: configuration.authFailureLimit, window: configuration.authFailureWindow, store: store,
                                             now: now, logger: logger)
         let authenticator = ControlPlaneAuthenticator(adminKey: pki.adminKey, store: store, authority: pki.authority.certificate, now: now)
@@ -102,6 +100,18 @@ public enum ControlPlane {
             routes: routes(configuration: configuration, store: store, pki: pki, registry: registry, now: now),
             authenticator: authenticator, authFailures: authFailures, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
             metrics: HTTPMetrics(registry: registry), logger: logger, plainEndpoints: plainEndpoints)
+        return (responder, authFailures, metrics)
+    }
+
+    /// The HTTP application (TLS 1.3 only; client certificates requested, verified per
+    /// route), with the services it needs beside it: the metrics listener (`METRICS_ADDR`)
+    /// and the writer of aggregated authentication failures.
+    public static func makeApplication(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
+                                       registry: PrometheusCollectorRegistry, logger: Logger,
+                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                                       onMetricsListenerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let (responder, authFailures, metrics) = makeResponder(configuration: configuration, store: store, pki: pki, registry: registry,
+                                                               logger: logger)
         var services: [any Service] = [authFailures]
         if let metricsHost = configuration.metricsHost {
             services.append(MetricsListener(host: metricsHost, port: configuration.metricsPort, metrics: metrics,

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
+import ControlPlaneTestSupport
 import Foundation
 import Logging
 import NIOHTTP1
 import NKudoContract
-@testable import NKudoControlPlane
+import NKudoControlPlane
 import NKudoEdge
 import NKudoPKI
 import Testing

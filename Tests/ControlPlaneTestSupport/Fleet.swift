@@ -1,30 +1,30 @@
 import AsyncHTTPClient
-import Foundation
+public import Foundation  // UUID in a default argument
 import NIOHTTP1
 import NKudoStore
-import NKudoContract
+public import NKudoContract
 import NKudoControlPlane
 import NKudoPKI
 
 /// A tenant with an API key and a site, and enrolled agents, created through the API.
-struct Fleet {
-    let harness: ControlPlaneHarness
-    let format: WireFormat
-    let tenant: Tenant
-    let apiKey: String
-    let site: Site
+public struct Fleet: Sendable {
+    public let harness: ControlPlaneHarness
+    public let format: WireFormat
+    public let tenant: Tenant
+    public let apiKey: String
+    public let site: Site
 
-    var admin: AdminServiceClient<TestTransport> {
+    public var admin: AdminServiceClient<TestTransport> {
         get throws { AdminServiceClient(transport: TestTransport(harness: harness, client: try harness.client(), format: format,
                                                                   headers: [("X-Admin-Key", harness.configuration.adminKey!)])) }
     }
 
-    var tenantClient: TenantServiceClient<TestTransport> {
+    public var tenantClient: TenantServiceClient<TestTransport> {
         get throws { TenantServiceClient(transport: TestTransport(harness: harness, client: try harness.client(), format: format,
                                                                    headers: [("X-API-Key", apiKey)])) }
     }
 
-    static func create(_ harness: ControlPlaneHarness, format: WireFormat = .json, slug: String = "acme") async throws -> Fleet {
+    public static func create(_ harness: ControlPlaneHarness, format: WireFormat = .json, slug: String = "acme") async throws -> Fleet {
         let admin = AdminServiceClient(transport: TestTransport(harness: harness, client: try harness.client(), format: format,
                                                                 headers: [("X-Admin-Key", harness.configuration.adminKey!)]))
         let tenant = try await admin.createTenant(CreateTenantRequest(slug: slug + "-" + String(UUID().uuidString.prefix(8)).lowercased(), name: "Acme Édge"))
@@ -36,7 +36,7 @@ struct Fleet {
     }
 
     /// Issues a token and enrolls a new agent with a fresh EC key.
-    func enrollAgent(hostname: String = "edge-\(UUID().uuidString.prefix(6))") async throws -> EnrolledAgent {
+    public func enrollAgent(hostname: String = "edge-\(UUID().uuidString.prefix(6))") async throws -> EnrolledAgent {
         let token = try await tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: tenant.id, siteId: site.id))
         let key = try PrivateKey.generateP256()
         let csr = try CertificateSigningRequest.create(key: key, commonName: "pending-agent")
@@ -48,15 +48,15 @@ struct Fleet {
 }
 
 /// An enrolled agent and its mTLS client.
-struct EnrolledAgent {
-    let fleet: Fleet
-    let response: EnrollResponse
-    let keyPEM: String
-    let caFingerprint: String
+public struct EnrolledAgent: Sendable {
+    public let fleet: Fleet
+    public let response: EnrollResponse
+    public let keyPEM: String
+    public let caFingerprint: String
 
-    var id: String { response.agentId }
+    public var id: String { response.agentId }
 
-    var client: AgentServiceClient<TestTransport> {
+    public var client: AgentServiceClient<TestTransport> {
         get throws {
             AgentServiceClient(transport: TestTransport(
                 harness: fleet.harness,

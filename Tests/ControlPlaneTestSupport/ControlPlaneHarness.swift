@@ -1,42 +1,41 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
+public import NIOHTTP1
 import NIOSSL
 import NKudoContract
-@testable import NKudoControlPlane
-import NKudoPKI
-import NKudoStore
+public import NKudoControlPlane
+public import NKudoStore
 import Prometheus
 import ServiceLifecycle
 
 /// A real control plane on 127.0.0.1 (ephemeral port, TLS 1.3, its own data directory)
 /// and HTTPS clients for it, with or without a client certificate.
-final class ControlPlaneHarness: @unchecked Sendable {
+public final class ControlPlaneHarness: @unchecked Sendable {
     // @unchecked: set once in `start` before any concurrent use, read-only afterwards.
-    private(set) var configuration: ControlPlaneConfiguration
-    private(set) var store: any Store
-    let pki: ControlPlanePKI
-    private(set) var port = 0
+    public private(set) var configuration: ControlPlaneConfiguration
+    public private(set) var store: any Store
+    public let pki: ControlPlanePKI
+    public private(set) var port = 0
     /// The port of the metrics listener, when the configuration has one (`metricsHost`).
-    private(set) var metricsPort = 0
+    public private(set) var metricsPort = 0
     private var task: Task<Void, any Error>?
     private var clients: [HTTPClient] = []
 
     /// The stores the suites run against.
-    enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
+    public enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
         case sqlite, postgres
-        var description: String { rawValue }
+        public var description: String { rawValue }
 
         /// Backends to test: PostgreSQL needs NKUDO_TEST_POSTGRES_URL (scripts/start-postgres
         /// prints it); it is only skipped when NKUDO_SKIP_POSTGRES=1.
-        static var enabled: [Backend] {
+        public static var enabled: [Backend] {
             ProcessInfo.processInfo.environment["NKUDO_SKIP_POSTGRES"] == "1" ? [.sqlite] : allCases
         }
     }
 
-    init(backend: Backend = .sqlite, tweak: (inout ControlPlaneConfiguration) -> Void = { _ in }) async throws {
+    public init(backend: Backend = .sqlite, tweak: (inout ControlPlaneConfiguration) -> Void = { _ in }) async throws {
         var configuration = ControlPlaneConfiguration()
         configuration.dataDirectory = FileManager.default.temporaryDirectory.appending(path: "nkudo-cp-\(UUID().uuidString)").path
         configuration.listenHost = "127.0.0.1"
@@ -65,6 +64,20 @@ final class ControlPlaneHarness: @unchecked Sendable {
         try await serve(logger: logger)
     }
 
+    /// Runs `body` against a new control plane (on `backend`, configured by `tweak`) with a
+    /// fleet; shuts the control plane down afterwards, also when `body` throws.
+    public static func withFleet(_ backend: Backend = .sqlite, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
+                                 _ body: (ControlPlaneHarness, Fleet) async throws -> Void) async throws {
+        let harness = try await ControlPlaneHarness(backend: backend, tweak: tweak)
+        do {
+            try await body(harness, try await Fleet.create(harness))
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
+    }
+
     private func serve(logger: Logger) async throws {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let (metricsStream, metricsContinuation) = AsyncStream<Int>.makeStream()
@@ -85,7 +98,7 @@ final class ControlPlaneHarness: @unchecked Sendable {
 
     /// Stops serving and closes the store, keeping the data directory and the port, as
     /// a control plane that goes down.
-    func stopServing() async {
+    public func stopServing() async {
         task?.cancel()
         _ = try? await task?.value
         task = nil
@@ -93,7 +106,7 @@ final class ControlPlaneHarness: @unchecked Sendable {
     }
 
     /// Serves again on the same port and data directory after ``stopServing()``.
-    func resumeServing() async throws {
+    public func resumeServing() async throws {
         var logger = Logger(label: "test.control-plane")
         logger.logLevel = .warning
         configuration.listenPort = port
@@ -102,7 +115,7 @@ final class ControlPlaneHarness: @unchecked Sendable {
     }
 
     /// Stops the server and closes clients and store.
-    func shutdown() async {
+    public func shutdown() async {
         for client in clients { try? await client.shutdown() }
         if task != nil {
             task?.cancel()
@@ -112,10 +125,10 @@ final class ControlPlaneHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: configuration.dataDirectory)
     }
 
-    var baseURL: String { "https://127.0.0.1:\(port)" }
+    public var baseURL: String { "https://127.0.0.1:\(port)" }
 
     /// An HTTPS client trusting the control plane's CA, optionally presenting a client certificate.
-    func client(certificatePEM: String? = nil, keyPEM: String? = nil) throws -> HTTPClient {
+    public func client(certificatePEM: String? = nil, keyPEM: String? = nil) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pki.caCertificatePEM.utf8)))
@@ -129,7 +142,8 @@ final class ControlPlaneHarness: @unchecked Sendable {
     }
 
     /// A raw HTTP exchange.
-    func send(_ client: HTTPClient, _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> (status: Int, headers: HTTPHeaders, body: [UInt8]) {
+    public func send(_ client: HTTPClient, _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil,
+                     headers: [(String, String)] = []) async throws -> (status: Int, headers: HTTPHeaders, body: [UInt8]) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -140,7 +154,8 @@ final class ControlPlaneHarness: @unchecked Sendable {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// A test setup that went wrong, with the reason.
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

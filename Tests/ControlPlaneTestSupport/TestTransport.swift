@@ -1,27 +1,36 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NKudoContract
+public import NKudoContract
 
 /// The generated clients over AsyncHTTPClient, as a test client: the RPC's primary HTTP
 /// binding (path parameters and GET query filled from the request fields) or its
 /// Connect path, in JSON or binary, with extra headers (API keys).
-struct TestTransport: RPCClientTransport {
-    let harness: ControlPlaneHarness
-    let client: HTTPClient
-    var format: WireFormat = .json
-    var connect = false
-    var headers: [(String, String)] = []
+public struct TestTransport: RPCClientTransport {
+    public let harness: ControlPlaneHarness
+    public let client: HTTPClient
+    public var format: WireFormat
+    public var connect: Bool
+    public var headers: [(String, String)]
 
-    /// A non-2xx answer.
-    struct Failure: Error, CustomStringConvertible {
-        let status: Int
-        let body: String
-        var description: String { "HTTP \(status): \(body)" }
+    public init(harness: ControlPlaneHarness, client: HTTPClient, format: WireFormat = .json, connect: Bool = false,
+                headers: [(String, String)] = []) {
+        self.harness = harness
+        self.client = client
+        self.format = format
+        self.connect = connect
+        self.headers = headers
     }
 
-    func unary<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
+    /// A non-2xx answer.
+    public struct Failure: Error, CustomStringConvertible {
+        public let status: Int
+        public let body: String
+        public var description: String { "HTTP \(status): \(body)" }
+    }
+
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
         let binding = method.bindings[0]
         var path = connect ? method.connectPath : binding.path
         var fields = request.protoFields

@@ -1,3 +1,4 @@
+import ControlPlaneTestSupport
 import Foundation
 import NKudoContract
 import NKudoControlPlane

@@ -1,8 +1,9 @@
+import ControlPlaneTestSupport
 import Foundation
 import Logging
 import NIOHTTP1
 import NKudoContract
-@testable import NKudoControlPlane
+import NKudoControlPlane
 import NKudoEdge
 import NKudoPKI
 import NKudoStore
