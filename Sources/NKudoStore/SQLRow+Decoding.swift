@@ -120,7 +120,11 @@ enum StoreColumns {
         id, tenant_id, site_id, host_id, agent_id, plan_id, vm_id, operation_id, operation_type, state, error_code, \
         error_message, updated_at, started_at, completed_at
         """
-    static let executionLog = "id, tenant_id, execution_id, sequence, severity, message, emitted_at, ingested_at"
+    /// From `execution_logs l` left-joined with `executions e` (the plan of an execution's line).
+    static let executionLog = """
+        l.id, l.tenant_id, l.execution_id, COALESCE(l.plan_id, e.plan_id) AS plan_id, l.sequence, l.severity, l.message, l.emitted_at, \
+        l.ingested_at
+        """
 
     /// The host columns of `listHosts`, from `hosts h` left-joined with `agents a`.
     static let host = """
@@ -280,12 +284,13 @@ extension ExecutionLog {
         self.init(
             id: try row.int64("id"),
             tenantId: try row.text("tenant_id"),
-            executionId: try row.text("execution_id"),
+            executionId: try row.optionalText("execution_id") ?? "",
             sequence: try row.int64("sequence"),
             severity: try row.stored("severity"),
             message: try row.text("message"),
             emittedAt: try row.timestamp("emitted_at"),
-            ingestedAt: try row.timestamp("ingested_at")
+            ingestedAt: try row.timestamp("ingested_at"),
+            planId: try row.optionalText("plan_id") ?? ""
         )
     }
 }

@@ -8,33 +8,45 @@ extension SQLStore {
     /// The most log lines one page returns.
     static let maximumLogPageSize = 2000
 
+    /// Stores the lines of executions and plans of the agent's site whose lease the agent
+    /// was given (``PlanLease/admitsLogs(from:token:)``). A line names an execution, or a
+    /// plan and an action (defect 15), or a plan alone (a plan-level line, stored with the
+    /// plan). Replays are dropped; lines that can be placed nowhere are counted as
+    /// `unplaced`.
     public func ingestLogs(agentID: String, entries: [LogEntry], now: Date) async throws(StoreError) -> LogIngestResult {
         let result = try await database.withTransaction { connection throws(StoreError) -> LogIngestResult in
             let agent = try Self.requireAgent(agentID, on: connection)
-            var executions: [LogTarget: ResolvedLogTarget?] = [:]
+            var targets: [LogTarget: ResolvedLogTarget?] = [:]
             var accepted = 0
+            var unplaced = 0
             for entry in entries {
                 let target = LogTarget(executionID: entry.executionID, actionID: entry.actionID?.nonBlank)
                 let resolved: ResolvedLogTarget?
-                if let known = executions[target] {
+                if let known = targets[target] {
                     resolved = known
                 } else {
                     resolved = try Self.resolve(target, agent: agent, on: connection)
-                    executions[target] = resolved
+                    targets[target] = resolved
                 }
-                guard let resolved, resolved.lease.admitsLogs(from: agent.id, token: entry.leaseToken) else { continue }
-                let executionID = resolved.executionID
+                guard let resolved, resolved.lease.admitsLogs(from: agent.id, token: entry.leaseToken) else {
+                    unplaced += 1
+                    continue
+                }
+                let owner: (column: String, id: String) = switch resolved.owner {
+                case .execution(let id): ("execution_id", id)
+                case .plan(let id): ("plan_id", id)
+                }
                 let inserted = try connection.query(
                     SQLStatement(
                         raw: """
-                            INSERT INTO execution_logs (tenant_id, site_id, execution_id, sequence, severity, message, emitted_at,
+                            INSERT INTO execution_logs (tenant_id, site_id, \(owner.column), sequence, severity, message, emitted_at,
                                                         ingested_at)
                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                            ON CONFLICT (tenant_id, execution_id, sequence, emitted_at) DO NOTHING
+                            ON CONFLICT DO NOTHING
                             RETURNING id
                             """,
                         [
-                            .text(agent.tenantID), .text(agent.siteID), .text(executionID), .int(entry.sequence),
+                            .text(agent.tenantID), .text(agent.siteID), .text(owner.id), .int(entry.sequence),
                             .text(entry.severity.storedName ?? "INFO"), .text(entry.message), .timestamp(entry.emittedAt),
                             .timestamp(now),
                         ]
@@ -42,10 +54,7 @@ extension SQLStore {
                 )
                 accepted += inserted.count
             }
-            return LogIngestResult(accepted: accepted, dropped: entries.count - accepted)
-        }
-        if result.dropped > 0 {
-            logger.debug("log entries dropped", metadata: [StoreLogKey.agentID: "\(agentID)", StoreLogKey.count: "\(result.dropped)"])
+            return LogIngestResult(accepted: accepted, dropped: entries.count - accepted, unplaced: unplaced)
         }
         return result
     }
@@ -72,18 +81,30 @@ extension SQLStore {
         }
         return try await database.withConnection { connection throws(StoreError) -> LogPage in
             let execution = try connection.query(
-                SQLStatement(raw: "SELECT id FROM executions WHERE id = $1 AND tenant_id = $2", [.text(executionID), .text(tenantID)])
+                SQLStatement(raw: "SELECT plan_id FROM executions WHERE id = $1 AND tenant_id = $2", [.text(executionID), .text(tenantID)])
             )
-            guard !execution.isEmpty else { throw StoreError(.notFound, "execution not found") }
+            guard let planID = try execution.first?.text("plan_id") else { throw StoreError(.notFound, "execution not found") }
+            // The execution's lines and its plan's plan-level lines, each through its index.
             let rows = try connection.query(
                 SQLStatement(
                     raw: """
-                        SELECT \(StoreColumns.executionLog) FROM execution_logs
-                        WHERE tenant_id = $1 AND execution_id = $2 AND id < $3
+                        SELECT * FROM (
+                            SELECT * FROM (
+                                SELECT \(StoreColumns.executionLog) FROM execution_logs l LEFT JOIN executions e ON e.id = l.execution_id
+                                WHERE l.tenant_id = $1 AND l.execution_id = $2 AND l.id < $3
+                                ORDER BY l.id DESC LIMIT $4
+                            ) AS of_execution
+                            UNION ALL
+                            SELECT * FROM (
+                                SELECT \(StoreColumns.executionLog) FROM execution_logs l LEFT JOIN executions e ON e.id = l.execution_id
+                                WHERE l.tenant_id = $1 AND l.plan_id = $5 AND l.id < $3
+                                ORDER BY l.id DESC LIMIT $4
+                            ) AS of_plan
+                        ) AS lines
                         ORDER BY id DESC
                         LIMIT $4
                         """,
-                    [.text(tenantID), .text(executionID), .int(before), .int(Int64(pageSize + 1))]
+                    [.text(tenantID), .text(executionID), .int(before), .int(Int64(pageSize + 1)), .text(planID)]
                 )
             )
             let logs = try rows.prefix(pageSize).map { row throws(StoreError) in try ExecutionLog(row: row) }
@@ -98,15 +119,21 @@ extension SQLStore {
         let actionID: String?
     }
 
-    /// The execution a log entry belongs to and the lease of its plan.
+    /// Where a log entry goes and the lease of its plan.
     private struct ResolvedLogTarget {
-        let executionID: String
+        enum Owner {
+            case execution(String)
+            case plan(String)
+        }
+
+        let owner: Owner
         let lease: PlanLease
     }
 
-    /// The execution of the agent's tenant and site a log entry belongs to: the action's
-    /// execution when the entry names a plan and an action (defect 15), else the execution
-    /// with that id; `nil` for unknown ones (the entry is dropped).
+    /// Where a log entry of the agent's tenant and site goes: the action's execution when
+    /// the entry names a plan and an action (defect 15), else the execution with that id,
+    /// else the plan with that id (a plan-level line); `nil` for unknown ones (the entry
+    /// is dropped).
     private static func resolve(_ target: LogTarget, agent: AgentRecord, on connection: any SQLConnection) throws(StoreError) -> ResolvedLogTarget? {
         let columns = "e.id, p.status, p.lease_agent_id, p.lease_token, p.lease_token_agent_id"
         if let actionID = target.actionID {
@@ -119,7 +146,7 @@ extension SQLStore {
                     [.text(target.executionID), .text(actionID), .text(agent.tenantID), .text(agent.siteID)]
                 )
             )
-            if let row = rows.first { return ResolvedLogTarget(executionID: try row.text("id"), lease: try PlanLease(row: row)) }
+            if let row = rows.first { return ResolvedLogTarget(owner: .execution(try row.text("id")), lease: try PlanLease(row: row)) }
         }
         let rows = try connection.query(
             SQLStatement(
@@ -130,6 +157,17 @@ extension SQLStore {
                 [.text(target.executionID), .text(agent.tenantID), .text(agent.siteID)]
             )
         )
-        return try rows.first.map { row throws(StoreError) in ResolvedLogTarget(executionID: try row.text("id"), lease: try PlanLease(row: row)) }
+        if let row = rows.first { return ResolvedLogTarget(owner: .execution(try row.text("id")), lease: try PlanLease(row: row)) }
+        guard target.actionID == nil else { return nil }
+        let plans = try connection.query(
+            SQLStatement(
+                raw: """
+                    SELECT p.id, p.status, p.lease_agent_id, p.lease_token, p.lease_token_agent_id FROM plans p
+                    WHERE p.id = $1 AND p.tenant_id = $2 AND p.site_id = $3
+                    """,
+                [.text(target.executionID), .text(agent.tenantID), .text(agent.siteID)]
+            )
+        )
+        return try plans.first.map { row throws(StoreError) in ResolvedLogTarget(owner: .plan(try row.text("id")), lease: try PlanLease(row: row)) }
     }
 }

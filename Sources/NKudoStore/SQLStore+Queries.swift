@@ -57,9 +57,9 @@ extension SQLStore {
             try connection.query(
                 SQLStatement(
                     raw: """
-                        SELECT \(StoreColumns.executionLog) FROM execution_logs
-                        WHERE tenant_id = $1 AND site_id = $2
-                        ORDER BY id DESC
+                        SELECT \(StoreColumns.executionLog) FROM execution_logs l LEFT JOIN executions e ON e.id = l.execution_id
+                        WHERE l.tenant_id = $1 AND l.site_id = $2
+                        ORDER BY l.id DESC
                         LIMIT $3
                         """,
                     [.text(tenantID), .text(siteID), .int(Int64(limit))]

@@ -530,7 +530,8 @@ public struct ResultReport: Sendable, Hashable {
 
 /// A log entry from an agent.
 public struct LogEntry: Sendable, Hashable {
-    /// An execution id, or a plan id together with `actionID`.
+    /// An execution id, or a plan id together with `actionID`, or a plan id alone (a
+    /// plan-level line).
     public var executionID: String
     public var actionID: String?
     public var sequence: Int64
@@ -572,12 +573,16 @@ public struct HostRetirement: Sendable, Hashable {
 public struct LogIngestResult: Sendable, Hashable {
     /// Newly stored entries.
     public var accepted: Int
-    /// Duplicates and entries for unknown executions.
+    /// Entries not stored: duplicates and ``unplaced`` ones.
     public var dropped: Int
+    /// Entries that belong to no execution or plan of the agent's site, or to a plan the
+    /// agent holds no lease of.
+    public var unplaced: Int
 
-    public init(accepted: Int, dropped: Int) {
+    public init(accepted: Int, dropped: Int, unplaced: Int = 0) {
         self.accepted = accepted
         self.dropped = dropped
+        self.unplaced = unplaced
     }
 }
 

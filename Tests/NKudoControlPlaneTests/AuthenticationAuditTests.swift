@@ -1,3 +1,4 @@
+import ControlPlaneTestSupport
 import Foundation
 import NKudoContract
 @testable import NKudoControlPlane
@@ -33,7 +34,7 @@ struct AuthenticationAuditTests {
 
     @Test("bad enrollment token, wrong API key (REST and Connect), retired agent's heartbeat and renewal: one event each, right RPC, reason and tenant")
     func everyFailureAudited() async throws {
-        try await SafetyTests.withFleet(.sqlite) { harness, fleet in
+        try await ControlPlaneHarness.withFleet(.sqlite) { harness, fleet in
             let agent = try await fleet.enrollAgent(hostname: "audited")
             let anonymous = AgentServiceClient(transport: TestTransport(harness: harness, client: try harness.client()))
             let csr = try CertificateSigningRequest.create(key: try PrivateKey.generateP256(), commonName: "x").pem()

@@ -96,7 +96,7 @@ extension StoreTests {
             let logs = try await fixture.store.ingestLogs(
                 agentID: stale, entries: [LogEntry(executionID: plan.executionIDs[0], actionID: nil, sequence: 1, severity: .info, message: "stale",
                                                    emittedAt: StoreFixture.at(41), leaseToken: 1)], now: StoreFixture.at(41))
-            #expect(logs == LogIngestResult(accepted: 0, dropped: 1))
+            #expect(logs == LogIngestResult(accepted: 0, dropped: 1, unplaced: 1))
 
             // The new holder's work counts, under its token; a stale token of its own does not.
             let newLog = LogEntry(executionID: plan.executionIDs[0], actionID: nil, sequence: 1, severity: .info, message: "new", emittedAt: StoreFixture.at(42),
@@ -286,7 +286,7 @@ extension StoreTests {
                     """)
             }
             let store = SQLStore(database: database, logger: silentLogger)
-            #expect(try await store.migrate() == ["0003_fencing_and_retirement.sql"])
+            #expect(try await store.migrate() == ["0003_fencing_and_retirement.sql", "0004_plan_logs.sql"])
             try await store.checkSchema()
             let upgraded = try #require(try await store.agent(id: agent))
             #expect(upgraded.credential(serial: "77", at: StoreFixture.t0) == .current)

@@ -35,7 +35,8 @@ extension StoreTests {
         }
     }
 
-    @Test("defect 15: a log entry naming a plan id and an action id is stored under that action's execution", arguments: testedDialects)
+    @Test("defect 15: a log entry naming a plan id and an action id is stored under that action's execution; one naming the plan alone with the plan",
+          arguments: testedDialects)
     func logsByPlanAndAction(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
@@ -48,11 +49,13 @@ extension StoreTests {
                 entries: [Self.entry(plan.planID, action: "s", sequence: 1, at: 1), Self.entry(plan.planID, action: "c", sequence: 2, at: 2), Self.entry(plan.planID, sequence: 3, at: 3)],
                 now: StoreFixture.at(4)
             )
-            #expect(result == LogIngestResult(accepted: 2, dropped: 1))
+            #expect(result == LogIngestResult(accepted: 3, dropped: 0))
             let start = try await fixture.store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[1], limit: 10, cursor: nil)
-            #expect(start.logs.map(\.sequence) == [1])
+            #expect(start.logs.map(\.sequence) == [3, 1])
             let create = try await fixture.store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 10, cursor: nil)
-            #expect(create.logs.map(\.sequence) == [2])
+            #expect(create.logs.map(\.sequence) == [3, 2])
+            #expect(create.logs.map(\.executionId) == ["", plan.executionIDs[0]])
+            #expect(create.logs.allSatisfy { $0.planId == plan.planID })
         }
     }
 
@@ -67,10 +70,46 @@ extension StoreTests {
                 let result = try await fixture.store.ingestLogs(
                     agentID: agentID, entries: [Self.entry(execution.id, sequence: 1, at: 1), Self.entry("nope", sequence: 2, at: 1)], now: StoreFixture.at(2)
                 )
-                #expect(result == LogIngestResult(accepted: 0, dropped: 2))
+                #expect(result == LogIngestResult(accepted: 0, dropped: 2, unplaced: 2))
             }
             #expect(try await fixture.rows("SELECT id FROM execution_logs").isEmpty)
             #expect(await storeError { try await fixture.store.listExecutionLogs(tenantID: stranger.tenantID, executionID: execution.id, limit: 10, cursor: nil) }?.code == .notFound)
+        }
+    }
+
+    @Test("plan-level lines: kept with their plan, paged with each execution's lines, replays dropped; other agents' and sites' refused",
+          arguments: testedDialects)
+    func planLevelLines(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let vmID = StoreFixture.id()
+            let plan = fixture.plan(world, [StoreFixture.action(.create, vm: vmID, operationID: "c"), StoreFixture.action(.start, vm: vmID, operationID: "s")])
+            _ = try await fixture.store.applyPlan(plan, now: StoreFixture.t0)
+            _ = try await fixture.store.leasePlans(agentID: world.agent.agentID, lease: StoreFixture.lease, now: StoreFixture.t0)
+            let agentID = world.agent.agentID
+            let lines = [Self.entry(plan.planID, sequence: 1, at: 1), Self.entry(plan.executionIDs[0], sequence: 2, at: 2),
+                         Self.entry(plan.planID, sequence: 3, at: 3), Self.entry(plan.executionIDs[1], sequence: 4, at: 4),
+                         Self.entry(plan.planID, sequence: 5, at: 5)]
+            #expect(try await fixture.store.ingestLogs(agentID: agentID, entries: lines, now: StoreFixture.at(6)) == LogIngestResult(accepted: 5, dropped: 0))
+            #expect(try await fixture.store.ingestLogs(agentID: agentID, entries: [lines[0]], now: StoreFixture.at(7)) == LogIngestResult(accepted: 0, dropped: 1))
+            var pages: [[Int64]] = []
+            var cursor: String?
+            repeat {
+                let page = try await fixture.store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 2, cursor: cursor)
+                pages.append(page.logs.map(\.sequence))
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(pages == [[5, 3], [2, 1]])
+            let recent = try await fixture.store.recentLogs(tenantID: world.tenantID, siteID: world.siteID, limit: 10)
+            #expect(recent.map(\.sequence) == [5, 4, 3, 2, 1])
+            #expect(recent.allSatisfy { $0.planId == plan.planID })
+            // Another agent of the site (no lease) and an agent of another site place nothing.
+            let sibling = try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID)
+            let stranger = try await fixture.world()
+            for other in [sibling.agentID, stranger.agent.agentID] {
+                let refused = try await fixture.store.ingestLogs(agentID: other, entries: [Self.entry(plan.planID, sequence: 9, at: 9)], now: StoreFixture.at(9))
+                #expect(refused == LogIngestResult(accepted: 0, dropped: 1, unplaced: 1))
+            }
         }
     }
 
@@ -153,6 +192,50 @@ extension StoreTests {
             #expect(hosts.map(\.hostname) == ["alpha", "mike", "zulu"])
             #expect(hosts.map(\.agentState) == [.online, .offline, .online])
             #expect(hosts[1].agentLastHeartbeatAt == nil)
+        }
+    }
+}
+
+extension StoreTests {
+    @Test("upgrade: a schema-3 database keeps every log line with its id (cursors stay valid) and then stores plan-level lines",
+          arguments: testedDialects)
+    func upgradeFromSchema3(dialect: SQLDialect) async throws {
+        try await withTestDatabase(dialect) { storage, database in
+            let old = MigrationRunner(database: database, migrations: Migration.embedded(for: dialect).filter { $0.version <= 3 }, logger: silentLogger)
+            #expect(try await old.migrate().map(\.version) == [1, 2, 3])
+            let store = SQLStore(database: database, logger: silentLogger)
+            let fixture = StoreFixture(store: store, database: database, storage: storage)
+            // The previous release's world, through its own API, with log lines.
+            let world = try await fixture.world()
+            let vmID = StoreFixture.id()
+            let plan = fixture.plan(world, [StoreFixture.action(.create, vm: vmID, operationID: "c")])
+            _ = try await store.applyPlan(plan, now: StoreFixture.t0)
+            _ = try await store.leasePlans(agentID: world.agent.agentID, lease: StoreFixture.lease, now: StoreFixture.t0)
+            let t = StoreFixture.t0.unixMicroseconds
+            try await database.withTransaction { connection throws(StoreError) in
+                for sequence in 1...3 {
+                    try connection.execute(SQLStatement(
+                        raw: """
+                            INSERT INTO execution_logs (tenant_id, site_id, execution_id, sequence, severity, message, emitted_at, ingested_at)
+                            VALUES ($1, $2, $3, $4, 'INFO', 'old line', $5, $5)
+                            """,
+                        [.text(world.tenantID), .text(world.siteID), .text(plan.executionIDs[0]), .int(Int64(sequence)), .int(t + Int64(sequence))]))
+                }
+            }
+            // The previous release's cursor after two lines is the id of the second newest.
+            let ids = try await fixture.rows("SELECT id FROM execution_logs ORDER BY id DESC").map { row throws(StoreError) in try row.int64("id") }
+
+            #expect(try await store.migrate() == ["0004_plan_logs.sql"])
+            try await store.checkSchema()
+            let after = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 10, cursor: nil)
+            #expect(after.logs.map(\.id) == ids && after.logs.map(\.sequence) == [3, 2, 1])
+            let rest = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 10, cursor: String(ids[1]))
+            #expect(rest.logs.map(\.sequence) == [1], "a cursor handed out before the upgrade")
+            let planLine = LogEntry(executionID: plan.planID, actionID: nil, sequence: 1, severity: .info, message: "plan execution started",
+                                    emittedAt: StoreFixture.at(10))
+            #expect(try await store.ingestLogs(agentID: world.agent.agentID, entries: [planLine], now: StoreFixture.at(10)).accepted == 1)
+            let latest = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 1, cursor: nil)
+            #expect(latest.logs.first?.message == "plan execution started" && latest.logs.first.map { $0.id > (after.logs.first?.id ?? .max) } == true)
         }
     }
 }

@@ -46,7 +46,10 @@ public enum ControlPlane {
                                                                               unitName: "total", helpText: "heartbeats accepted")),
             droppedLogLines: registry.makeCounter(descriptor: MetricNameDescriptor(
                 namespace: "nkudo", subsystem: "agent", metricName: "log_lines_dropped", unitName: "total",
-                helpText: "log lines agents dropped because their outbox was full")))
+                helpText: "log lines agents dropped because their outbox was full")),
+            unplacedLogLines: registry.makeCounter(descriptor: MetricNameDescriptor(
+                namespace: "nkudo", subsystem: "log_lines", metricName: "unplaced", unitName: "total",
+                helpText: "log lines of no execution or plan the agent may write to, dropped")))
         let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: configuration.defaultEnrollmentTTL.timeInterval,
                                                  caFingerprint: pki.caFingerprint)
         return HealthService.routes(for: HealthServiceImplementation(now: now))
@@ -132,7 +135,9 @@ public enum ControlPlane {
         // (AsyncHTTPClient among them) often never send it, and NIO's 5 s default then
         // holds up every graceful shutdown with an agent connected.
         tls.shutdownTimeout = .seconds(1)
-        let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds))
+        let writeTimeout = TimeAmount.nanoseconds(Int64(configuration.httpWriteTimeout.timeInterval * 1_000_000_000))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ResponseWriteTimeoutHandler(timeout: writeTimeout)],
+                                               idleTimeout: TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds))
         return Application(
             responder: responder,
             server: try .tls(.http1(configuration: http1), configuration: TLSChannelConfiguration(

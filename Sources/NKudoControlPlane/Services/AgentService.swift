@@ -25,6 +25,9 @@ struct AgentServiceImplementation: AgentServiceHandler {
     /// Counts the log lines agents dropped because their outbox was full
     /// (`nkudo_agent_log_lines_dropped_total`).
     let droppedLogLines: Counter
+    /// Counts the log lines that belong to no execution or plan the agent may write to
+    /// (`nkudo_log_lines_unplaced_total`); they are dropped and counted in `dropped_frames`.
+    let unplacedLogLines: Counter
 
     func enroll(_ request: EnrollRequest, context: CallContext) async throws -> EnrollResponse {
         let hostname = !request.hostname.isBlank ? request.hostname : request.requestedHostname
@@ -104,6 +107,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
                                     emittedAt: entry.emittedAt?.date ?? now, leaseToken: max(entry.leaseToken, 0)))
         }
         let result = try await environment.store.ingestLogs(agentID: agent.id, entries: entries, now: now)
+        countUnplaced(result.unplaced + dropped, agentID: agent.id, context: context)
         return IngestLogsResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped + dropped))
     }
 
@@ -111,6 +115,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         let agent = try context.caller.agentRecord()
         guard !request.executionId.isBlank else { throw APIError.badRequest("execution_id required") }
         guard let executionID = Identifiers.canonicalUUID(request.executionId) else {
+            countUnplaced(1, agentID: agent.id, context: context)
             return IngestLogFrameResponse(acceptedFrames: 0, droppedFrames: 1)
         }
         let now = environment.now()
@@ -118,7 +123,18 @@ struct AgentServiceImplementation: AgentServiceHandler {
                              sequence: max(request.sequence, 0), severity: HeartbeatNormalizer.severity(request.level),
                              message: request.message, emittedAt: request.emittedAt?.date ?? now, leaseToken: max(request.leaseToken, 0))
         let result = try await environment.store.ingestLogs(agentID: agent.id, entries: [entry], now: now)
+        countUnplaced(result.unplaced, agentID: agent.id, context: context)
         return IngestLogFrameResponse(acceptedFrames: Int32(result.accepted), droppedFrames: Int32(result.dropped))
+    }
+
+    /// Counts log lines that could be placed nowhere (malformed ids, unknown executions and
+    /// plans, plans the agent holds no lease of).
+    private func countUnplaced(_ count: Int, agentID: String, context: CallContext) {
+        guard count > 0 else { return }
+        unplacedLogLines.increment(by: Int64(count))
+        context.logger.notice("log lines of no execution or plan the agent may write to; dropped", metadata: [
+            "agent_id": .string(agentID), "count": .stringConvertible(count),
+        ])
     }
 
     func nextPlans(_ request: NextPlansRequest, context: CallContext) async throws -> NextPlansResponse {

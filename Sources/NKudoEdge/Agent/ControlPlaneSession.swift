@@ -4,7 +4,9 @@ public import NKudoContract
 
 /// The agent's connection to the control plane: its identity, the mTLS transport built
 /// from it, the list of control-plane URLs it fails over between, and certificate
-/// renewal at about two thirds of the certificate's lifetime.
+/// renewal at about two thirds of the certificate's lifetime. One HTTP client serves all
+/// of it for the agent's lifetime; a fail-over or renewal only changes the URL or the
+/// TLS settings requests carry.
 public actor ControlPlaneSession {
     /// The identity in use (replaced by renewals).
     public private(set) var identity: AgentIdentity
@@ -16,6 +18,7 @@ public actor ControlPlaneSession {
     private let logger: Logger
     private var transport: ControlPlaneTransport?
     private var renewalDate: Date
+    private let http = ControlPlaneHTTPClient()
 
     /// A session for `identity`.
     ///
@@ -46,7 +49,7 @@ public actor ControlPlaneSession {
             return AgentServiceClient(transport: transport)
         }
         let built = try ControlPlaneTransport(baseURL: currentURL, format: format, trust: trust,
-                                              clientIdentity: (identity.certificatePEM, identity.privateKeyPEM))
+                                              clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), client: http)
         transport = built
         return AgentServiceClient(transport: built)
     }
@@ -64,7 +67,7 @@ public actor ControlPlaneSession {
     public func renewIfDue(now: Date = Date()) async {
         guard now >= renewalDate else { return }
         do {
-            identity = try await renewer.renew(identity, baseURL: currentURL, trust: trust, now: now)
+            identity = try await renewer.renew(identity, baseURL: currentURL, trust: trust, now: now, client: http)
             transport = nil
             renewalDate = CertificateRenewer.renewalDate(for: identity)
         } catch {

@@ -13,7 +13,8 @@ public final class ControlPlaneTransport: RPCClientTransport {
     public let baseURL: String
     /// The body format.
     public let format: WireFormat
-    private let client: HTTPClient
+    private let client: ControlPlaneHTTPClient
+    private let tls: TLSConfiguration
     private let timeout: TimeAmount
 
     /// A non-2xx answer or a response that cannot be decoded.
@@ -26,8 +27,11 @@ public final class ControlPlaneTransport: RPCClientTransport {
     }
 
     /// Creates a transport; `clientIdentity` is (certificate PEM, private key PEM).
+    ///
+    /// - Parameter client: The HTTP client to call through: the agent's one client; by
+    ///   default one of the transport's own (one-off calls such as enrollment).
     public init(baseURL: String, format: WireFormat, trust: ServerTrust, clientIdentity: (certificatePEM: String, keyPEM: String)?,
-                timeout: Duration = .seconds(20)) throws {
+                timeout: Duration = .seconds(20), client: ControlPlaneHTTPClient = ControlPlaneHTTPClient()) throws {
         var url = baseURL.trimmingCharacters(in: .whitespaces)
         while url.hasSuffix("/") { url.removeLast() }
         self.baseURL = url
@@ -47,18 +51,8 @@ public final class ControlPlaneTransport: RPCClientTransport {
             tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(clientIdentity.certificatePEM.utf8)).map { .certificate($0) }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(clientIdentity.keyPEM.utf8), format: .pem))
         }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        // AsyncHTTPClient retries a refused connection until the connect timeout: keep it short so
-        // an unreachable control plane fails (and backs off, or fails over) quickly.
-        configuration.timeout = .init(connect: .seconds(3), read: self.timeout)
-        configuration.httpVersion = .http1Only
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }
-
-    deinit {
-        // Non-blocking: the last reference may go away on one of the client's event loops,
-        // where `syncShutdown` would deadlock.
-        _ = client.shutdown()
+        self.tls = tls
+        self.client = client
     }
 
     /// Turns a pinned fingerprint into the CA it names (by looking at the server's chain);
@@ -76,6 +70,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
         let binding = method.bindings[0]
         var httpRequest = HTTPClientRequest(url: baseURL + binding.path)
         httpRequest.method = HTTPMethod(rawValue: binding.method)
+        httpRequest.tlsConfiguration = tls
         httpRequest.headers.add(name: "Accept", value: format.contentType)
         if binding.body == "*" {
             let body = format == .json ? try request.jsonBytes() : try request.serializedBytes()
@@ -84,7 +79,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
         }
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(httpRequest, timeout: timeout)
+            response = try await client.client.execute(httpRequest, timeout: timeout)
         } catch {
             throw Failure(status: 0, message: "\(binding.method) \(baseURL)\(binding.path): \(error)")
         }

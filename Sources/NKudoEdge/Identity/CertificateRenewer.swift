@@ -33,15 +33,16 @@ public struct CertificateRenewer: Sendable {
     ///   - baseURL: The control plane to ask (default: the identity's).
     ///   - trust: How to verify it (default: the identity's CA).
     ///   - now: The current time (decides between certificate and refresh token).
+    ///   - client: The HTTP client to call through (the agent's; by default a new one).
     public func renew(_ identity: AgentIdentity, baseURL: String? = nil, trust: ServerTrust? = nil,
-                      now: Date = Date()) async throws -> AgentIdentity {
+                      now: Date = Date(), client: ControlPlaneHTTPClient = ControlPlaneHTTPClient()) async throws -> AgentIdentity {
         let expired = now >= identity.certificateExpiresAt
         let key = try PrivateKey.generateP256()
         let csr = try CertificateSigningRequest.create(key: key, commonName: identity.agentID)
         let transport = try ControlPlaneTransport(
             baseURL: baseURL ?? identity.controlPlaneURL, format: format,
             trust: trust ?? .certificateAuthority(pem: identity.caCertificatePEM),
-            clientIdentity: (identity.certificatePEM, identity.privateKeyPEM))
+            clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), client: client)
         let response = try await AgentServiceClient(transport: transport).renewCertificate(RenewCertificateRequest(
             csrPem: try csr.pem(), refreshToken: expired ? identity.refreshToken : ""))
         let certificate = try Certificate(pem: response.clientCertificatePem)

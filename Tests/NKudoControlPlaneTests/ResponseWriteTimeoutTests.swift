@@ -1,0 +1,42 @@
+import HTTPTypes
+@testable import NKudoControlPlane
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
+import Testing
+
+/// `HTTP_WRITE_TIMEOUT`, on the handler the HTTP/1 pipeline carries, with a virtual clock.
+@Suite("HTTP_WRITE_TIMEOUT")
+struct ResponseWriteTimeoutTests {
+    static func activeChannel() throws -> (EmbeddedChannel, EmbeddedEventLoop) {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: ResponseWriteTimeoutHandler(timeout: .seconds(5)), loop: loop)
+        try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        return (channel, loop)
+    }
+
+    @Test("a response written to the socket in time keeps the connection, also long after")
+    func writtenInTime() throws {
+        let (channel, loop) = try Self.activeChannel()
+        for _ in 0..<3 {
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "{}")))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            loop.advanceTime(by: .seconds(4))
+        }
+        loop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive)
+        _ = try channel.finish()
+    }
+
+    @Test("a response the client does not take within the timeout closes the connection")
+    func stalledResponse() throws {
+        let (channel, loop) = try Self.activeChannel()
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        channel.write(HTTPResponsePart.end(nil), promise: nil)
+        loop.advanceTime(by: .seconds(4))
+        #expect(channel.isActive, "not before the timeout")
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+}
