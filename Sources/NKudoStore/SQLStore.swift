@@ -157,22 +157,23 @@ extension SQLDialect {
     }
 }
 
-/// Metadata keys of the store's log messages.
+/// Metadata keys of the store's log messages: snake_case, the same spelling the control
+/// plane and the agent use for the same thing.
 enum StoreLogKey {
-    static let dialect = "store.dialect"
-    static let tenantID = "tenant.id"
-    static let siteID = "site.id"
-    static let hostID = "host.id"
-    static let agentID = "agent.id"
-    static let planID = "plan.id"
-    static let planVersion = "plan.version"
-    static let planStatus = "plan.status"
-    static let vmID = "vm.id"
-    static let planIDs = "plan.ids"
-    static let hostname = "host.hostname"
+    static let dialect = "db_dialect"
+    static let tenantID = "tenant_id"
+    static let siteID = "site_id"
+    static let hostID = "host_id"
+    static let agentID = "agent_id"
+    static let planID = "plan_id"
+    static let planVersion = "plan_version"
+    static let planStatus = "plan_status"
+    static let vmID = "vm_id"
+    static let planIDs = "plan_ids"
+    static let hostname = "hostname"
     static let count = "count"
-    static let sitesChanged = "sites.changed"
-    static let vmTransitions = "vm.transitions"
-    static let heartbeatSeq = "heartbeat.seq"
-    static let storedHeartbeatSeq = "heartbeat.stored_seq"
+    static let sitesChanged = "sites_changed"
+    static let vmTransitions = "vm_transitions"
+    static let heartbeatSeq = "heartbeat_seq"
+    static let storedHeartbeatSeq = "stored_heartbeat_seq"
 }

@@ -46,7 +46,7 @@ final class AuthFailureGuard: Service {
             let id = try await store.recordAudit(event)
             ledger.withLock { $0.recorded(key, id: id) }
         } catch {
-            logger.warning("audit event lost", metadata: ["action": "auth.failure", "error": "\(error)"])
+            logger.warning("audit event lost", metadata: [ControlPlaneLogKey.action: "auth.failure", ControlPlaneLogKey.error: "\(error)"])
         }
     }
 
@@ -68,7 +68,7 @@ final class AuthFailureGuard: Service {
                 try await store.updateAuditMetadata(id: pending.id, metadata: AuditMetadata(reason: pending.key.reason, count: pending.count))
                 ledger.withLock { $0.written(pending.key, count: pending.count) }
             } catch {
-                logger.warning("auth failure count not written", metadata: ["error": "\(error)"])
+                logger.warning("auth failure count not written", metadata: [ControlPlaneLogKey.error: "\(error)"])
                 return
             }
         }

@@ -50,7 +50,7 @@ public struct ControlPlaneResponder: HTTPResponder {
         let started = ContinuousClock.now
         let requestID = Self.requestID(from: request.headers[.xRequestID])
         var logger = self.logger
-        logger[metadataKey: "request_id"] = .string(requestID)
+        logger[metadataKey: ControlPlaneLogKey.requestID] = .string(requestID)
         let path = String(request.uri.path)
         var routeName = "unmatched"
         var response: Response
@@ -62,7 +62,7 @@ public struct ControlPlaneResponder: HTTPResponder {
             switch router.match(method: request.method, path: path) {
             case .found(let endpoint, let parameters):
                 routeName = endpoint.name
-                logger[metadataKey: "route"] = .string(routeName)
+                logger[metadataKey: ControlPlaneLogKey.route] = .string(routeName)
                 response = await serve(endpoint, parameters: parameters, request: request, context: context, requestID: requestID, logger: logger)
             case .methodNotAllowed(let allowed):
                 response = errorResponse(APIError(status: .methodNotAllowed, code: "invalid_argument",
@@ -78,11 +78,11 @@ public struct ControlPlaneResponder: HTTPResponder {
         let duration = ContinuousClock.now - started
         metrics.record(route: routeName, status: response.status.code, duration: duration)
         logger.info("request", metadata: [
-            "method": .string(request.method.rawValue),
-            "path": .string(String(path.prefix(200))),
-            "route": .string(routeName),
-            "status": .stringConvertible(response.status.code),
-            "duration_ms": .string(String(format: "%.2f", duration.timeInterval * 1000)),
+            ControlPlaneLogKey.method: .string(request.method.rawValue),
+            ControlPlaneLogKey.path: .string(String(path.prefix(200))),
+            ControlPlaneLogKey.route: .string(routeName),
+            ControlPlaneLogKey.status: .stringConvertible(response.status.code),
+            ControlPlaneLogKey.durationMilliseconds: .string(String(format: "%.2f", duration.timeInterval * 1000)),
         ])
         return response
     }
@@ -136,9 +136,9 @@ public struct ControlPlaneResponder: HTTPResponder {
         } catch {
             let (answer, internalDetail) = APIError.answering(error, requestID: requestID)
             if let internalDetail {
-                logger.error("request failed", metadata: ["error": .string(internalDetail)])
+                logger.error("request failed", metadata: [ControlPlaneLogKey.error: .string(internalDetail)])
             } else if let detail = (error as? StoreError)?.underlying {
-                logger.info("request refused", metadata: ["error": .string(answer.message), "detail": .string(detail)])
+                logger.info("request refused", metadata: [ControlPlaneLogKey.error: .string(answer.message), ControlPlaneLogKey.detail: .string(detail)])
             }
             if answer.status == .unauthorized {
                 await authFailures.fail(reason: answer.message, rpc: method.fullName, requestID: requestID, source: remoteAddress,

@@ -82,7 +82,7 @@ public enum ControlPlane {
                         try await store.checkSchema()
                         return (.ok, "application/json", Array(#"{"status":"ready"}"#.utf8))
                     } catch {
-                        logger.warning("not ready", metadata: ["error": .string(String(describing: error))])
+                        logger.warning("not ready", metadata: [ControlPlaneLogKey.error: .string(String(describing: error))])
                         return (.serviceUnavailable, "application/json", Array(#"{"status":"unavailable","error":"store not ready"}"#.utf8))
                     }
                 },
@@ -159,7 +159,7 @@ public enum ControlPlane {
         do {
             if configuration.databaseURL == nil {
                 let applied = try await store.migrate()
-                if !applied.isEmpty { logger.notice("migrated SQLite store", metadata: ["applied": .string(applied.joined(separator: ","))]) }
+                if !applied.isEmpty { logger.notice("migrated SQLite store", metadata: [ControlPlaneLogKey.applied: .string(applied.joined(separator: ","))]) }
             } else {
                 try await store.checkSchema()
             }

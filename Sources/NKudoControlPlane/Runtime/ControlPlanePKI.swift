@@ -35,7 +35,7 @@ public struct ControlPlanePKI: Sendable {
         if let certFile = configuration.caCertFile, let keyFile = configuration.caKeyFile {
             caPEM = try PEMFiles.read(certFile)
             authority = try CertificateAuthority(certificate: Certificate(pem: caPEM), key: PrivateKey(pem: PEMFiles.read(keyFile)), now: now)
-            logger.info("loaded CA", metadata: ["file": .string(certFile)])
+            logger.info("loaded CA", metadata: [ControlPlaneLogKey.file: .string(certFile)])
         } else {
             let certPath = (pkiDirectory as NSString).appendingPathComponent("ca.crt")
             let keyPath = (pkiDirectory as NSString).appendingPathComponent("ca.key")
@@ -47,7 +47,7 @@ public struct ControlPlanePKI: Sendable {
                 caPEM = try authority.certificate.pem()
                 try PEMFiles.writeSecret(try authority.key.pkcs8PEM(), to: keyPath)
                 try PEMFiles.write(caPEM, to: certPath)
-                logger.notice("generated a CA", metadata: ["path": .string(certPath)])
+                logger.notice("generated a CA", metadata: [ControlPlaneLogKey.path: .string(certPath)])
             }
         }
         let serverCertificatePEM: String
@@ -87,7 +87,7 @@ public struct ControlPlanePKI: Sendable {
                 serverKeyPEM = try key.pkcs8PEM()
                 try PEMFiles.writeSecret(serverKeyPEM, to: keyPath)
                 try PEMFiles.write(serverCertificatePEM, to: certPath)
-                logger.notice("issued a server certificate", metadata: ["names": .string(names.joined(separator: ","))])
+                logger.notice("issued a server certificate", metadata: [ControlPlaneLogKey.names: .string(names.joined(separator: ","))])
             }
         }
         var adminKey = configuration.adminKey

@@ -36,6 +36,6 @@ enum DataDirectory {
                                      reason: "\(path) has mode \(String(mode, radix: 8)), open to other users, and cannot be narrowed to 0700: \(String(cString: strerror(errno)))")
         }
         logger.notice("data directory was open to other users; narrowed to 0700",
-                      metadata: ["path": .string(path), "previous_mode": .string(String(mode, radix: 8))])
+                      metadata: [ControlPlaneLogKey.path: .string(path), ControlPlaneLogKey.previousMode: .string(String(mode, radix: 8))])
     }
 }

@@ -41,11 +41,11 @@ struct OfflineSweeper: Service {
             do {
                 let result = try await store.sweepOffline(cutoff: cutoff, now: now)
                 if result.agentsMarkedOffline > 0 || result.sitesChanged > 0 {
-                    logger.info("offline sweep", metadata: ["agents_offline": .stringConvertible(result.agentsMarkedOffline),
-                                                            "sites_changed": .stringConvertible(result.sitesChanged)])
+                    logger.info("offline sweep", metadata: [ControlPlaneLogKey.agentsOffline: .stringConvertible(result.agentsMarkedOffline),
+                                                            ControlPlaneLogKey.sitesChanged: .stringConvertible(result.sitesChanged)])
                 }
             } catch {
-                logger.error("offline sweep failed", metadata: ["error": .string(error.description)])
+                logger.error("offline sweep failed", metadata: [ControlPlaneLogKey.error: .string(error.description)])
             }
         }
     }
@@ -54,7 +54,7 @@ struct OfflineSweeper: Service {
         do {
             _ = try await store.purgeAuditEvents(before: Date().addingTimeInterval(-auditRetention.timeInterval))
         } catch {
-            logger.error("audit retention purge failed", metadata: ["error": .string(error.description)])
+            logger.error("audit retention purge failed", metadata: [ControlPlaneLogKey.error: .string(error.description)])
         }
     }
 }

@@ -82,7 +82,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         if request.droppedLogLines > 0 {
             droppedLogLines.increment(by: request.droppedLogLines)
             context.logger.warning("agent dropped log lines: its outbox was full", metadata: [
-                "agent_id": .string(agentID), "dropped": .stringConvertible(request.droppedLogLines),
+                ControlPlaneLogKey.agentID: .string(agentID), ControlPlaneLogKey.dropped: .stringConvertible(request.droppedLogLines),
             ])
         }
         return HeartbeatResponse(nextHeartbeatSeconds: heartbeatIntervalSeconds, pendingPlans: outcome.leased.map(Self.leasedPlan),
@@ -133,7 +133,7 @@ struct AgentServiceImplementation: AgentServiceHandler {
         guard count > 0 else { return }
         unplacedLogLines.increment(by: Int64(count))
         context.logger.notice("log lines of no execution or plan the agent may write to; dropped", metadata: [
-            "agent_id": .string(agentID), "count": .stringConvertible(count),
+            ControlPlaneLogKey.agentID: .string(agentID), ControlPlaneLogKey.count: .stringConvertible(count),
         ])
     }
 

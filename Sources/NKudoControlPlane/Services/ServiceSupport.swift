@@ -27,7 +27,7 @@ struct ServiceEnvironment: Sendable {
         do {
             try await store.recordAudit(event)
         } catch {
-            context.logger.warning("audit event lost", metadata: ["action": .string(action), "error": .string(error.description)])
+            context.logger.warning("audit event lost", metadata: [ControlPlaneLogKey.action: .string(action), ControlPlaneLogKey.error: .string(error.description)])
         }
     }
 }

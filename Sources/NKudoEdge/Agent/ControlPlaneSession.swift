@@ -59,7 +59,7 @@ public actor ControlPlaneSession {
         guard urls.count > 1 else { return }
         urlIndex = (urlIndex + 1) % urls.count
         transport = nil
-        logger.warning("switching control plane", metadata: ["control_plane": "\(currentURL)"])
+        logger.warning("switching control plane", metadata: [EdgeLogKey.controlPlane: "\(currentURL)"])
     }
 
     /// Renews the certificate when it is due (or already expired); a failure is logged
@@ -72,7 +72,7 @@ public actor ControlPlaneSession {
             renewalDate = CertificateRenewer.renewalDate(for: identity)
         } catch {
             logger.warning("certificate renewal failed; retrying later", metadata: [
-                "error": "\(error)", "expires_at": "\(identity.certificateExpiresAt)",
+                EdgeLogKey.error: "\(error)", EdgeLogKey.expiresAt: "\(identity.certificateExpiresAt)",
             ])
         }
     }

@@ -82,14 +82,14 @@ public actor EdgeAgent: Service {
     /// Runs until graceful shutdown or cancellation.
     public func run() async {
         let url = await session.currentURL
-        logger.info("agent running", metadata: ["control_plane": "\(url)"])
+        logger.info("agent running", metadata: [EdgeLogKey.controlPlane: "\(url)"])
         await withDiscardingTaskGroup { group in
             group.addTask { await self.executeQueuedPlans() }
             await self.heartbeatLoop()
             self.planQueue.finish()
         }
         if case .deferred(let reason) = await flushOutbox() {
-            logger.notice("outbox not empty at shutdown; delivered after the next start", metadata: ["reason": "\(reason)"])
+            logger.notice("outbox not empty at shutdown; delivered after the next start", metadata: [EdgeLogKey.reason: "\(reason)"])
         }
         logger.info("agent stopped")
     }
@@ -126,7 +126,7 @@ public actor EdgeAgent: Service {
             } catch {
                 delay = schedule.failed()
                 logger.warning("heartbeat failed", metadata: [
-                    "error": "\(error)", "failures": "\(schedule.failures)", "retry_in": "\(delay)",
+                    EdgeLogKey.error: "\(error)", EdgeLogKey.failures: "\(schedule.failures)", EdgeLogKey.retryIn: "\(delay)",
                 ])
                 if let failure = error as? ControlPlaneTransport.Failure, failure.status == 0 {
                     await session.failOver()
@@ -147,7 +147,7 @@ public actor EdgeAgent: Service {
         do {
             facts = try hostFacts.collect()
         } catch {
-            logger.warning("host facts unavailable", metadata: ["error": "\(error)"])
+            logger.warning("host facts unavailable", metadata: [EdgeLogKey.error: "\(error)"])
             facts = nil
         }
         let netbird = await netBird?.evaluate()
@@ -174,7 +174,7 @@ public actor EdgeAgent: Service {
             do {
                 try await state.reportedDroppedLogLines(dropped)
             } catch {
-                logger.warning("dropped log lines reported but not recorded; they are reported again", metadata: ["error": "\(error)"])
+                logger.warning("dropped log lines reported but not recorded; they are reported again", metadata: [EdgeLogKey.error: "\(error)"])
             }
         }
         for (id, update) in updates where pendingUpdates[id] == update {
@@ -182,7 +182,7 @@ public actor EdgeAgent: Service {
         }
         if response.heartbeatSeq > sequenceNumber {
             logger.notice("the control plane has a higher heartbeat sequence number; continuing above it", metadata: [
-                "sent": "\(sequenceNumber)", "stored": "\(response.heartbeatSeq)",
+                EdgeLogKey.sent: "\(sequenceNumber)", EdgeLogKey.stored: "\(response.heartbeatSeq)",
             ])
             if let reserve = sequence?.continueAbove(response.heartbeatSeq) {
                 await reserveSequences(upTo: reserve)
@@ -192,7 +192,7 @@ public actor EdgeAgent: Service {
             revoke(rejection)
         }
         logger.debug("heartbeat accepted", metadata: [
-            "plans": "\(response.pendingPlans.count)", "next_seconds": "\(response.nextHeartbeatSeconds)",
+            EdgeLogKey.plans: "\(response.pendingPlans.count)", EdgeLogKey.nextSeconds: "\(response.nextHeartbeatSeconds)",
         ])
         return response
     }
@@ -203,7 +203,7 @@ public actor EdgeAgent: Service {
         do {
             vms = try await provider.reconcileAll()
         } catch {
-            logger.warning("microVM states unavailable", metadata: ["error": "\(error)"])
+            logger.warning("microVM states unavailable", metadata: [EdgeLogKey.error: "\(error)"])
             return []
         }
         do {
@@ -212,7 +212,7 @@ public actor EdgeAgent: Service {
                               tapIface: $0.tapName, chPID: Int($0.pid), status: $0.status.reportedName, updatedAt: $0.updatedAt)
             })
         } catch {
-            logger.warning("microVM snapshots not saved", metadata: ["error": "\(error)"])
+            logger.warning("microVM snapshots not saved", metadata: [EdgeLogKey.error: "\(error)"])
         }
         return vms
     }
@@ -224,7 +224,7 @@ public actor EdgeAgent: Service {
             do {
                 stored = try await state.heartbeatSequenceCeiling()
             } catch {
-                logger.warning("heartbeat sequence not readable; starting from the clock", metadata: ["error": "\(error)"])
+                logger.warning("heartbeat sequence not readable; starting from the clock", metadata: [EdgeLogKey.error: "\(error)"])
                 stored = nil
             }
             sequence = HeartbeatSequence(storedCeiling: stored, now: Date())
@@ -242,7 +242,7 @@ public actor EdgeAgent: Service {
             try await state.reserveHeartbeatSequence(upTo: ceiling)
         } catch {
             logger.warning("heartbeat sequence block not saved; a restart may repeat numbers until the control plane says so",
-                           metadata: ["error": "\(error)"])
+                           metadata: [EdgeLogKey.error: "\(error)"])
         }
     }
 
@@ -271,7 +271,7 @@ public actor EdgeAgent: Service {
     private func revoke(_ rejection: LeaseRejection) {
         guard var held = heldPlans[rejection.planId], !held.revoked else { return }
         logger.warning("lease lost: stopping the plan and reporting nothing of it", metadata: [
-            "plan_id": "\(rejection.planId)", "reason": "\(rejection.reason)", "detail": "\(rejection.message)",
+            EdgeLogKey.planID: "\(rejection.planId)", EdgeLogKey.reason: "\(rejection.reason)", EdgeLogKey.detail: "\(rejection.message)",
         ])
         held.revoked = true
         held.task?.cancel()
@@ -306,7 +306,7 @@ public actor EdgeAgent: Service {
                 pendingUpdates[id] = nil
             }
             logger.warning("plan stopped after its lease was lost; nothing reported", metadata: [
-                "plan_id": "\(plan.planId)", "actions_run": "\(report.results.count)",
+                EdgeLogKey.planID: "\(plan.planId)", EdgeLogKey.actionsRun: "\(report.results.count)",
             ])
             return
         }
@@ -315,7 +315,7 @@ public actor EdgeAgent: Service {
                 try await outbox.enqueue(report.resultRequest)
             } catch {
                 logger.error("plan results could not be queued; they ride the heartbeat only", metadata: [
-                    "execution_id": "\(report.executionID)", "error": "\(error)",
+                    EdgeLogKey.executionID: "\(report.executionID)", EdgeLogKey.error: "\(error)",
                 ])
             }
         }

@@ -30,7 +30,7 @@ public final class OutboxLogSink: LogSink {
         do {
             try await store.enqueue(kind: .logLine, payload: try line.jsonString())
         } catch {
-            logger.warning("log line not queued for the control plane", metadata: ["error": "\(error)", "execution_id": "\(entry.executionID)"])
+            logger.warning("log line not queued for the control plane", metadata: [EdgeLogKey.error: "\(error)", EdgeLogKey.executionID: "\(entry.executionID)"])
         }
     }
 }

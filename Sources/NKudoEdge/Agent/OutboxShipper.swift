@@ -48,7 +48,7 @@ public actor OutboxShipper {
             do {
                 pending = try await store.peek(limit: batchSize)
             } catch {
-                logger.error("outbox unreadable", metadata: ["error": "\(error)"])
+                logger.error("outbox unreadable", metadata: [EdgeLogKey.error: "\(error)"])
                 return .deferred("outbox unreadable: \(error)")
             }
             guard let first = pending.first else {
@@ -61,13 +61,13 @@ public actor OutboxShipper {
                 return .deferred("\(failure)")
             } catch {
                 logger.error("outbox entries refused for good; dropped", metadata: [
-                    "kind": "\(first.kind)", "count": "\(batch.count)", "error": "\(error)",
+                    EdgeLogKey.kind: "\(first.kind)", EdgeLogKey.count: "\(batch.count)", EdgeLogKey.error: "\(error)",
                 ])
             }
             do {
                 try await store.acknowledge(ids: batch.map(\.id))
             } catch {
-                logger.error("outbox acknowledgement not stored; entries will be sent again", metadata: ["error": "\(error)"])
+                logger.error("outbox acknowledgement not stored; entries will be sent again", metadata: [EdgeLogKey.error: "\(error)"])
                 return .deferred("acknowledge: \(error)")
             }
         }
@@ -79,13 +79,13 @@ public actor OutboxShipper {
             let request = try ReportExecutionResultRequest(jsonString: batch[0].payload)
             let response = try await client.reportExecutionResult(request)
             logger.info("plan results delivered", metadata: [
-                "execution_id": "\(request.executionId)", "plan_status": "\(response.planStatus)",
+                EdgeLogKey.executionID: "\(request.executionId)", EdgeLogKey.planStatus: "\(response.planStatus)",
             ])
         case .logLine:
             let entries = try batch.map { try IngestLogsRequest.Entry(jsonString: $0.payload) }
             let response = try await client.ingestLogs(IngestLogsRequest(agentId: agentID, entries: entries))
             logger.debug("log lines delivered", metadata: [
-                "accepted": "\(response.acceptedFrames)", "dropped": "\(response.droppedFrames)",
+                EdgeLogKey.accepted: "\(response.acceptedFrames)", EdgeLogKey.dropped: "\(response.droppedFrames)",
             ])
         default:
             throw OutboxError(description: "unknown outbox entry kind \(batch[0].kind)")

@@ -87,7 +87,7 @@ public struct PlanExecutor: Sendable {
         guard !executionID.isEmpty else {
             report.failure = "execution_id required"
             report.notRunActionIDs = plan.actions.map(\.actionId)
-            logger.error("plan refused: execution_id required", metadata: ["plan_id": "\(planID)"])
+            logger.error("plan refused: execution_id required", metadata: [EdgeLogKey.planID: "\(planID)"])
             return report
         }
         let context = PlanContext(planID: planID.isEmpty ? executionID : planID, executionID: executionID, leaseToken: plan.leaseToken)
@@ -303,9 +303,9 @@ public struct PlanExecutor: Sendable {
     // MARK: Helpers
 
     private func log(_ context: PlanContext, _ executionID: String, _ actionID: String?, _ severity: LogSeverity, _ message: String) async {
-        var metadata: Logger.Metadata = ["execution_id": "\(executionID)"]
+        var metadata: Logger.Metadata = [EdgeLogKey.executionID: "\(executionID)"]
         if let actionID {
-            metadata["action_id"] = "\(actionID)"
+            metadata[EdgeLogKey.actionID] = "\(actionID)"
         }
         switch severity {
         case .debug: logger.debug("\(message)", metadata: metadata)

@@ -58,7 +58,7 @@ public struct CertificateRenewer: Sendable {
         renewed.refreshToken = response.refreshToken
         renewed.savedAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         try store.save(renewed)
-        logger.info("renewed the agent certificate", metadata: ["expires_at": .string("\(certificate.notAfter)"), "after_expiry": .stringConvertible(expired)])
+        logger.info("renewed the agent certificate", metadata: [EdgeLogKey.expiresAt: .string("\(certificate.notAfter)"), EdgeLogKey.afterExpiry: .stringConvertible(expired)])
         return renewed
     }
 }

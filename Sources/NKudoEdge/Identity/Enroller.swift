@@ -76,7 +76,7 @@ public struct Enroller: Sendable {
             caCertificatePEM: response.caCertificatePem, certificateNotBefore: certificate.notBefore,
             certificateExpiresAt: certificate.notAfter, refreshToken: response.refreshToken, savedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
         try store.save(identity)
-        logger.info("enrolled", metadata: ["agent_id": .string(identity.agentID), "site_id": .string(identity.siteID)])
+        logger.info("enrolled", metadata: [EdgeLogKey.agentID: .string(identity.agentID), EdgeLogKey.siteID: .string(identity.siteID)])
         return identity
     }
 }

@@ -78,7 +78,7 @@ public actor NetBirdMonitor {
             do {
                 try await install()
             } catch {
-                logger.warning("netbird install failed", metadata: ["error": "\(error)"])
+                logger.warning("netbird install failed", metadata: [EdgeLogKey.error: "\(error)"])
                 return report(.degraded, Reason.installFailed)
             }
             binary = ExecutableLookup.find(configuration.binary, environment: configuration.environment)
@@ -96,7 +96,7 @@ public actor NetBirdMonitor {
                 setupKey = nil
                 logger.info("netbird join succeeded")
             } catch {
-                logger.warning("netbird join failed", metadata: ["error": "\(joinKey.redacting("\(error)"))"])
+                logger.warning("netbird join failed", metadata: [EdgeLogKey.error: "\(joinKey.redacting("\(error)"))"])
                 return report(.degraded, Reason.joinFailed)
             }
             read = await readStatus(binary)
@@ -105,7 +105,7 @@ public actor NetBirdMonitor {
         let peer: NetBirdPeerStatus
         switch read {
         case .failure(let error):
-            logger.warning("netbird status unreadable", metadata: ["error": "\(error)"])
+            logger.warning("netbird status unreadable", metadata: [EdgeLogKey.error: "\(error)"])
             return joinKey != nil ? report(.degraded, Reason.statusAfterJoin) : report(.notConfigured, Reason.notConfigured)
         case .success(let value):
             peer = value
@@ -120,7 +120,7 @@ public actor NetBirdMonitor {
         if let probe = configuration.probe, !probe.target.trimmingCharacters(in: .whitespaces).isEmpty {
             let result = await runProbe(probe)
             guard result.ok else {
-                logger.warning("netbird mesh probe failed", metadata: ["output": "\(result.output)"])
+                logger.warning("netbird mesh probe failed", metadata: [EdgeLogKey.output: "\(result.output)"])
                 return report(.degraded, Reason.probeFailed)
             }
         }
@@ -216,7 +216,7 @@ public actor NetBirdMonitor {
         guard let program = ExecutableLookup.find(command[0], environment: configuration.environment) else {
             throw NetBirdError("install command \(command[0]) not found")
         }
-        logger.info("installing netbird", metadata: ["command": "\(command.joined(separator: " "))"])
+        logger.info("installing netbird", metadata: [EdgeLogKey.command: "\(command.joined(separator: " "))"])
         let result = try await runner.run(
             program,
             Array(command.dropFirst()),

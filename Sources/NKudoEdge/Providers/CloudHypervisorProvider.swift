@@ -75,7 +75,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             throw ProviderError(.invalidArgument, "api socket path \(apiSocket(id)) is too long for a unix socket")
         }
         if let existing = try VMMetadata.load(from: stateFile(id)) {
-            logger.info("vm already created", metadata: ["vm_id": "\(id)"])
+            logger.info("vm already created", metadata: [EdgeLogKey.vmID: "\(id)"])
             return existing.state
         }
         // Everything a plan names is resolved before anything is created.
@@ -117,10 +117,10 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                 mac: mac, apiSocketPath: apiSocket(id), logPath: "\(directory)/vmm.log",
                 consolePath: "\(directory)/console.log", process: nil, status: .created, createdAt: now, updatedAt: now)
             try metadata.save(to: stateFile(id))
-            logger.info("vm created", metadata: ["vm_id": "\(id)", "tap": "\(tapName)", "disk": "\(diskPath)"])
+            logger.info("vm created", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.tap: "\(tapName)", EdgeLogKey.disk: "\(diskPath)"])
             return metadata.state
         } catch {
-            logger.warning("vm create failed, rolling back", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+            logger.warning("vm create failed, rolling back", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.error: "\(error)"])
             let createdTAP = tapCreated ? tapName : nil
             await Self.uncancelled { [self] in
                 if let createdTAP {
@@ -147,7 +147,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         } catch {
             switch await tapOwnership(name, for: id) {
             case .own:
-                logger.warning("reusing the tap device an interrupted create made", metadata: ["vm_id": "\(id)", "tap": "\(name)"])
+                logger.warning("reusing the tap device an interrupted create made", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.tap: "\(name)"])
             case .foreign:
                 throw ProviderError(.commandFailed, "setup tap: interface \(name) exists and was not created by this agent for this VM; refused")
             case .absent:
@@ -180,7 +180,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         case .foreign where legacy && name == TAPName.derived(from: id):
             await removeTAP(name, for: id)
         case .foreign:
-            logger.warning("tap device is not this VM's (no nkudo mark); left alone", metadata: ["vm_id": "\(id)", "tap": "\(name)"])
+            logger.warning("tap device is not this VM's (no nkudo mark); left alone", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.tap: "\(name)"])
         case .absent:
             break
         }
@@ -192,7 +192,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         do {
             try await runner.run(configuration.ipBinary, ["link", "del", "dev", name], traceTo: log)
         } catch {
-            logger.warning("cannot delete tap device", metadata: ["vm_id": "\(id)", "tap": "\(name)", "error": "\(error)"])
+            logger.warning("cannot delete tap device", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.tap: "\(name)", EdgeLogKey.error: "\(error)"])
         }
     }
 
@@ -221,7 +221,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         if let process = metadata.process, ProcessControl.isAlive(process) {
             let state = try? await api(metadata).info()
             if state == .running {
-                logger.info("vm already running", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+                logger.info("vm already running", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
                 metadata.status = .running
                 try metadata.save(to: stateFile(id))
                 return metadata.state
@@ -238,7 +238,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         if let unrecorded = ProcessControl.find(option: "--api-socket", value: metadata.apiSocketPath) {
             // The agent died between launching this VM's VMM and recording it: adopt it
             // rather than launch a second one next to it.
-            logger.warning("adopting an unrecorded VMM of this VM", metadata: ["vm_id": "\(id)", "pid": "\(unrecorded.pid)"])
+            logger.warning("adopting an unrecorded VMM of this VM", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(unrecorded.pid)"])
             metadata.process = unrecorded
             try metadata.save(to: stateFile(id))
             if try await finishInterruptedStart(id, with: unrecorded, metadata: &metadata) {
@@ -248,7 +248,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             metadata.process = nil
         }
         if FileOperations.fileType(metadata.apiSocketPath) != nil {
-            logger.info("removing stale api socket", metadata: ["vm_id": "\(id)", "path": "\(metadata.apiSocketPath)"])
+            logger.info("removing stale api socket", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.path: "\(metadata.apiSocketPath)"])
             guard unlink(metadata.apiSocketPath) == 0 || errno == ENOENT else {
                 throw ProviderError(.io, "remove stale api socket \(metadata.apiSocketPath): \(String(cString: strerror(errno)))")
             }
@@ -260,11 +260,11 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                                                        arguments: arguments, logPath: metadata.logPath)
         metadata.process = process
         try metadata.save(to: stateFile(id))
-        logger.info("vmm started", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+        logger.info("vmm started", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
         do {
             try await waitUntilRunning(process, metadata: metadata)
         } catch {
-            logger.warning("vmm did not come up, killing it", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+            logger.warning("vmm did not come up, killing it", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.error: "\(error)"])
             ProcessControl.signal(process, SIGKILL)
             await Self.uncancelled { await Self.waitForExit(process, seconds: 2) }
             unlink(metadata.apiSocketPath)
@@ -312,10 +312,10 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             try await waitUntilRunning(process, metadata: metadata)
         } catch {
             logger.warning("the VMM of an interrupted start does not come up; replacing it",
-                           metadata: ["vm_id": "\(id)", "pid": "\(process.pid)", "error": "\(error)"])
+                           metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)", EdgeLogKey.error: "\(error)"])
             return false
         }
-        logger.info("finished an interrupted start", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+        logger.info("finished an interrupted start", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
         metadata.status = .running
         try metadata.save(to: stateFile(id))
         return true
@@ -366,7 +366,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         metadata.process = nil
         metadata.status = .stopped
         try metadata.save(to: stateFile(id))
-        logger.info("vm stopped", metadata: ["vm_id": "\(id)"])
+        logger.info("vm stopped", metadata: [EdgeLogKey.vmID: "\(id)"])
         return metadata.state
     }
 
@@ -377,7 +377,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             return
         }
         let log = commandsLog(metadata.vmID)
-        let metadataKeys: Logger.Metadata = ["vm_id": "\(metadata.vmID)", "pid": "\(process.pid)"]
+        let metadataKeys: Logger.Metadata = [EdgeLogKey.vmID: "\(metadata.vmID)", EdgeLogKey.pid: "\(process.pid)"]
         if FileOperations.fileType(metadata.apiSocketPath) == .typeSocket {
             CommandRunner.trace("PUT unix://\(metadata.apiSocketPath) /api/v1/vm.shutdown", to: log)
             do {
@@ -443,7 +443,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         } catch {
             throw ProviderError(.io, "remove vm dir \(directory): \(error)")
         }
-        logger.info("vm deleted", metadata: ["vm_id": "\(id)"])
+        logger.info("vm deleted", metadata: [EdgeLogKey.vmID: "\(id)"])
     }
 
     // MARK: State
@@ -456,7 +456,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             return metadata.state
         }
         guard ProcessControl.isAlive(process) else {
-            logger.info("vmm is gone, recording vm as stopped", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+            logger.info("vmm is gone, recording vm as stopped", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
             metadata.process = nil
             metadata.status = .stopped
             try metadata.save(to: stateFile(id))
@@ -479,14 +479,14 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             for _ in 0..<10 {
                 try? await Task.sleep(for: .milliseconds(100))
                 if !ProcessControl.isAlive(process) {
-                    logger.info("vmm exited, recording vm as stopped", metadata: ["vm_id": "\(id)", "pid": "\(process.pid)"])
+                    logger.info("vmm exited, recording vm as stopped", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
                     metadata.process = nil
                     metadata.status = .stopped
                     try metadata.save(to: stateFile(id))
                     return metadata.state
                 }
             }
-            logger.warning("vm.info failed on a live vmm", metadata: ["vm_id": "\(id)", "error": "\(error)"])
+            logger.warning("vm.info failed on a live vmm", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.error: "\(error)"])
             state.status = .running
         }
         return state

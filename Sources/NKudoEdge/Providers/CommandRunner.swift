@@ -15,7 +15,7 @@ struct CommandRunner: Sendable {
         if let commandsLog {
             Self.trace(line, to: commandsLog)
         }
-        logger.debug("running command", metadata: ["command": "\(line)"])
+        logger.debug("running command", metadata: [EdgeLogKey.command: "\(line)"])
         let process = Process()
         if executable.contains("/") {
             process.executableURL = URL(fileURLWithPath: executable)

@@ -243,7 +243,7 @@ public final class EdgeStateStore: Sendable {
         }
         if dropped > 0 {
             logger.warning("outbox full: dropped the oldest log lines", metadata: [
-                "dropped": "\(dropped)", "max_lines": "\(limits.maxLogLines)", "max_bytes": "\(limits.maxLogBytes)",
+                EdgeLogKey.dropped: "\(dropped)", EdgeLogKey.maxLines: "\(limits.maxLogLines)", EdgeLogKey.maxBytes: "\(limits.maxLogBytes)",
             ])
         }
         return OutboxEntry(id: String(position), kind: kind, payload: payload, enqueuedAt: Date(unixMicroseconds: now.unixMicroseconds))

@@ -30,8 +30,8 @@ struct LegacyStateImport {
                 try Self.insert(document, on: connection)
             }
             logger.notice("imported the state of the previous release", metadata: [
-                "file": "\(path)", "ledger_entries": "\(document.ledger.count)", "outbox_entries": "\(document.outbox.count)",
-                "vms": "\(document.microvms.count)",
+                EdgeLogKey.file: "\(path)", EdgeLogKey.ledgerEntries: "\(document.ledger.count)", EdgeLogKey.outboxEntries: "\(document.outbox.count)",
+                EdgeLogKey.vms: "\(document.microvms.count)",
             ])
         }
         let migrated = path + ".migrated"
