@@ -1,6 +1,8 @@
 /// The metadata keys of the agent's log messages, in one place: snake_case, one spelling
 /// each (the control plane and the store use the same for the same thing).
 enum EdgeLogKey {
+    /// QEMU's accelerator (`kvm`, `tcg`).
+    static let accelerator = "accelerator"
     /// Messages the control plane accepted.
     static let accepted = "accepted"
     /// A plan action's id.

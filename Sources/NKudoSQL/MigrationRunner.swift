@@ -122,23 +122,16 @@ public struct MigrationRunner: Sendable {
     /// Runs one migration and records it, unless another process did first; returns
     /// whether this call applied it.
     private func apply(_ migration: Migration) async throws(StoreError) -> Bool {
-        let dialect = database.dialect
         let appliedAt = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         do throws(StoreError) {
-            let applied = try await database.withTransaction { connection throws(StoreError) -> Bool in
-                try Self.lock(connection, dialect: dialect)
-                let recorded = try connection.query(
-                    SQLStatement(raw: "SELECT 1 FROM schema_migrations WHERE version = $1", [.int(Int64(migration.version))])
-                )
-                guard recorded.isEmpty else { return false }
-                try connection.executeScript(migration.sql)
-                try connection.execute(
-                    SQLStatement(
-                        raw: "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                        [.int(Int64(migration.version)), .text(migration.name), .int(appliedAt)]
-                    )
-                )
-                return true
+            let applied: Bool
+            if database.dialect == .sqlite && migration.rebuildsReferencedTables {
+                applied = try await applyWithoutForeignKeys(migration, appliedAt: appliedAt)
+            } else {
+                let dialect = database.dialect
+                applied = try await database.withTransaction { connection throws(StoreError) -> Bool in
+                    try Self.run(migration, on: connection, dialect: dialect, appliedAt: appliedAt)
+                }
             }
             if applied {
                 logger.info("migration applied", metadata: [DriverLogKey.migrationVersion: "\(migration.version)", DriverLogKey.migrationName: "\(migration.name)"])
@@ -150,6 +143,49 @@ public struct MigrationRunner: Sendable {
                 metadata: [DriverLogKey.migrationVersion: "\(migration.version)", DriverLogKey.migrationName: "\(migration.name)", DriverLogKey.error: "\(error)"]
             )
             throw StoreError(error.code, "migration \(migration.name) failed: \(error.message)", underlying: error.underlying)
+        }
+    }
+
+    /// Inside the migration's transaction: takes the lock, runs the script and records the
+    /// version unless it is recorded already; returns whether it ran.
+    private static func run(
+        _ migration: Migration, on connection: any SQLConnection, dialect: SQLDialect, appliedAt: Int64
+    ) throws(StoreError) -> Bool {
+        try lock(connection, dialect: dialect)
+        let recorded = try connection.query(
+            SQLStatement(raw: "SELECT 1 FROM schema_migrations WHERE version = $1", [.int(Int64(migration.version))])
+        )
+        guard recorded.isEmpty else { return false }
+        try connection.executeScript(migration.sql)
+        try connection.execute(
+            SQLStatement(
+                raw: "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                [.int(Int64(migration.version)), .text(migration.name), .int(appliedAt)]
+            )
+        )
+        return true
+    }
+
+    /// SQLite's way to rebuild a table other tables refer to: foreign keys off (outside
+    /// the transaction: SQLite ignores the pragma inside one), the migration's transaction,
+    /// `PRAGMA foreign_key_check` clean before the commit, foreign keys on again.
+    private func applyWithoutForeignKeys(_ migration: Migration, appliedAt: Int64) async throws(StoreError) -> Bool {
+        try await database.withConnection { connection throws(StoreError) -> Bool in
+            try connection.executeScript("PRAGMA foreign_keys = OFF")
+            defer { try? connection.executeScript("PRAGMA foreign_keys = ON") }
+            try connection.executeScript("BEGIN IMMEDIATE")
+            do throws(StoreError) {
+                let applied = try Self.run(migration, on: connection, dialect: .sqlite, appliedAt: appliedAt)
+                let violations = try connection.query(SQLStatement(raw: "PRAGMA foreign_key_check"))
+                guard violations.isEmpty else {
+                    throw StoreError(.database, "the rebuilt tables leave \(violations.count) rows without their parent row")
+                }
+                try connection.executeScript("COMMIT")
+                return applied
+            } catch {
+                try? connection.executeScript("ROLLBACK")
+                throw error
+            }
         }
     }
 

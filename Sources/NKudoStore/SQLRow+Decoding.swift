@@ -68,8 +68,12 @@ extension NKudoContract.Host.AgentState: StoredEnum {
 extension MicroVM.State: StoredEnum {
     static let storedNames: [Self: String] = [
         .creating: "CREATING", .stopped: "STOPPED", .running: "RUNNING",
-        .deleting: "DELETING", .error: "ERROR", .deleted: "DELETED",
+        .deleting: "DELETING", .error: "ERROR", .deleted: "DELETED", .failed: "FAILED",
     ]
+}
+
+extension Image.Kind: StoredEnum {
+    static let storedNames: [Self: String] = [.disk: "DISK", .kernel: "KERNEL", .initrd: "INITRD"]
 }
 
 extension Plan.Status: StoredEnum {
@@ -115,7 +119,10 @@ enum StoreColumns {
         id, tenant_id, site_id, host_id, cert_serial, cert_expires_at, refresh_token_hash, state, heartbeat_seq, last_heartbeat_at, \
         previous_cert_serial, previous_credentials_expire_at, retired_at
         """
-    static let microVM = "id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib, last_transition_at, updated_at"
+    static let microVM = """
+        id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib, last_transition_at, updated_at, state_reason, \
+        hypervisor, image, kernel, initrd
+        """
     static let execution = """
         id, tenant_id, site_id, host_id, agent_id, plan_id, vm_id, operation_id, operation_type, state, error_code, \
         error_message, updated_at, started_at, completed_at
@@ -132,7 +139,7 @@ enum StoreColumns {
         h.kvm_available, h.cloud_hypervisor_available, h.last_facts_at, h.netbird_connected, h.netbird_state, \
         h.netbird_reason, h.netbird_peer_id, h.netbird_ipv4, h.netbird_management_url, h.netbird_network_id, \
         h.netbird_fqdn, h.netbird_management_connected, h.netbird_signal_connected, h.netbird_peers_connected, \
-        h.netbird_peers_total, h.netbird_updated_at, h.os_hostname, a.state AS agent_state, \
+        h.netbird_peers_total, h.netbird_updated_at, h.os_hostname, h.hypervisors, h.hypervisor, a.state AS agent_state, \
         a.last_heartbeat_at AS agent_last_heartbeat_at
         """
 }
@@ -234,7 +241,9 @@ extension NKudoContract.Host {
             agentState: agentState,
             agentLastHeartbeatAt: try row.timestamp("agent_last_heartbeat_at"),
             netbird: netbird,
-            osHostname: try row.optionalText("os_hostname") ?? ""
+            osHostname: try row.optionalText("os_hostname") ?? "",
+            hypervisors: try row.text("hypervisors").split(separator: ",").map(String.init),
+            hypervisor: try row.text("hypervisor")
         )
     }
 }
@@ -252,7 +261,12 @@ extension MicroVM {
             vcpuCount: try row.int32("vcpu_count"),
             memoryMib: try row.int64("memory_mib"),
             lastTransitionAt: try row.timestamp("last_transition_at"),
-            updatedAt: try row.timestamp("updated_at")
+            updatedAt: try row.timestamp("updated_at"),
+            stateReason: try row.text("state_reason"),
+            hypervisor: try row.text("hypervisor"),
+            image: try row.text("image"),
+            kernel: try row.text("kernel"),
+            initrd: try row.text("initrd")
         )
     }
 }

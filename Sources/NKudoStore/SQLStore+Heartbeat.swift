@@ -261,6 +261,47 @@ extension SQLStore {
             ]
         }
         try connection.execute(SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8", bindings))
+        if heartbeat.hypervisors != nil || heartbeat.hypervisor != nil {
+            try connection.execute(
+                SQLStatement(
+                    raw: "UPDATE hosts SET hypervisors = COALESCE(CAST($1 AS TEXT), hypervisors), hypervisor = COALESCE(CAST($2 AS TEXT), hypervisor) WHERE id = $3",
+                    [heartbeat.hypervisors.map { .text($0.joined(separator: ",")) } ?? .null, heartbeat.hypervisor.map(SQLValue.text) ?? .null,
+                     .text(agent.hostID)]
+                )
+            )
+        }
+        if let catalog = heartbeat.imageCatalog {
+            try recordImageCatalog(catalog, agent: agent, now: now, on: connection)
+        }
+    }
+
+    /// Replaces the host's image catalog with the one its agent reported (at most 1,000
+    /// images; entries without a name, or named twice, are skipped).
+    private static func recordImageCatalog(
+        _ catalog: HeartbeatRequest.ImageCatalog, agent: AgentRecord, now: Date, on connection: any SQLConnection
+    ) throws(StoreError) {
+        try connection.execute(SQLStatement(raw: "DELETE FROM host_images WHERE host_id = $1", [.text(agent.hostID)]))
+        var names: Set<String> = []
+        for image in catalog.images.prefix(1000) where !image.name.isEmpty && names.insert(image.name).inserted {
+            guard let kind = image.kind.storedName else { continue }
+            try connection.execute(
+                SQLStatement(
+                    raw: """
+                        INSERT INTO host_images (host_id, tenant_id, site_id, name, digest, size_bytes, kind)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                        """,
+                    [.text(agent.hostID), .text(agent.tenantID), .text(agent.siteID), .text(String(image.name.prefix(255))),
+                     .text(String(image.digest.prefix(80))), .int(max(image.sizeBytes, 0)), .text(kind)]
+                )
+            )
+        }
+        let keys = catalog.kernelArgKeys.filter { !$0.isEmpty && !$0.contains(",") }.prefix(200)
+        try connection.execute(
+            SQLStatement(
+                raw: "UPDATE hosts SET kernel_arg_keys = $1, images_updated_at = $2 WHERE id = $3",
+                [.text(keys.joined(separator: ",")), .timestamp(now), .text(agent.hostID)]
+            )
+        )
     }
 
     /// Execution updates for executions of the agent's tenant and site, following the same
@@ -382,18 +423,30 @@ extension SQLStore {
         var values: [String] = []
         for change in classified.changed {
             let base = bindings.count
-            values.append("(CAST($\(base + 1) AS TEXT), CAST($\(base + 2) AS TEXT), CAST($\(base + 3) AS BIGINT), CAST($\(base + 4) AS BIGINT), CAST($\(base + 5) AS BIGINT))")
+            values.append(
+                "(CAST($\(base + 1) AS TEXT), CAST($\(base + 2) AS TEXT), CAST($\(base + 3) AS BIGINT), CAST($\(base + 4) AS BIGINT), "
+                    + "CAST($\(base + 5) AS BIGINT), CAST($\(base + 6) AS TEXT), CAST($\(base + 7) AS TEXT), CAST($\(base + 8) AS TEXT), "
+                    + "CAST($\(base + 9) AS BIGINT))")
             bindings += [
                 .text(change.report.id), .stored(change.state), .int(change.vcpuCount), .int(change.memoryMiB),
                 change.from != change.state ? .timestamp(change.report.updatedAt) : .null,
+                .text(change.report.stateReason), .text(change.report.hypervisor), change.report.consoleTail.map(SQLValue.text) ?? .null,
+                .int(change.recordChanged ? 1 : 0),
             ]
         }
         try connection.execute(
             SQLStatement(
                 raw: """
-                    WITH reported (id, state, vcpu_count, memory_mib, transition_at) AS (VALUES \(values.joined(separator: ", ")))
+                    WITH reported (id, state, vcpu_count, memory_mib, transition_at, state_reason, hypervisor, console_tail, touched)
+                        AS (VALUES \(values.joined(separator: ", ")))
                     UPDATE microvms SET state = reported.state, vcpu_count = reported.vcpu_count, memory_mib = reported.memory_mib,
-                                        last_transition_at = COALESCE(reported.transition_at, microvms.last_transition_at), updated_at = $2
+                                        last_transition_at = COALESCE(reported.transition_at, microvms.last_transition_at),
+                                        state_reason = reported.state_reason,
+                                        hypervisor = CASE WHEN reported.hypervisor = '' THEN microvms.hypervisor ELSE reported.hypervisor END,
+                                        console_tail = COALESCE(reported.console_tail, microvms.console_tail),
+                                        console_updated_at = CASE WHEN reported.console_tail IS NULL THEN microvms.console_updated_at
+                                                                  ELSE $2 END,
+                                        updated_at = CASE WHEN reported.touched = 1 THEN $2 ELSE microvms.updated_at END
                     FROM reported
                     WHERE microvms.id = reported.id AND microvms.host_id = $1
                     """,
@@ -418,7 +471,7 @@ extension SQLStore {
         let rows = try connection.query(
             SQLStatement(
                 raw: """
-                    SELECT id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib FROM microvms
+                    SELECT id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib, state_reason, hypervisor FROM microvms
                     WHERE id IN (\(placeholders)) ORDER BY id \(lockClause)
                     """,
                 ids.map(SQLValue.text)
@@ -437,9 +490,11 @@ extension SQLStore {
             let from: MicroVM.State
             let vcpuCount: Int64
             let memoryMiB: Int64
+            /// The state, size, reason or hypervisor changed (not only the console).
+            let recordChanged: Bool
         }
 
-        /// Known VMs of the agent's host whose state or size differ.
+        /// Known VMs of the agent's host whose state, size, reason, hypervisor or console differ.
         var changed: [Change] = []
         /// VMs not stored yet.
         var unknown: [HeartbeatIngest.ReportedVM] = []
@@ -465,13 +520,16 @@ extension SQLStore {
             }
             let from: MicroVM.State = try row.stored("state")
             guard from != .deleted else { continue }
-            let change = ClassifiedVMReports.Change(
-                report: report, state: report.state, from: from, vcpuCount: Int64(report.vcpuCount), memoryMiB: report.memoryMiB
-            )
             let vcpuCount = try row.int64("vcpu_count")
             let memoryMiB = try row.int64("memory_mib")
-            if change.state != from || vcpuCount != change.vcpuCount || memoryMiB != change.memoryMiB {
-                classified.changed.append(change)
+            let stateReason = try row.text("state_reason")
+            let hypervisor = try row.text("hypervisor")
+            let recordChanged = report.state != from || vcpuCount != Int64(report.vcpuCount) || memoryMiB != report.memoryMiB
+                || stateReason != report.stateReason || (!report.hypervisor.isEmpty && hypervisor != report.hypervisor)
+            if recordChanged || report.consoleTail != nil {
+                classified.changed.append(ClassifiedVMReports.Change(
+                    report: report, state: report.state, from: from, vcpuCount: Int64(report.vcpuCount), memoryMiB: report.memoryMiB,
+                    recordChanged: recordChanged))
             }
         }
         return classified
@@ -496,15 +554,17 @@ extension SQLStore {
             SQLStatement(
                 raw: """
                     INSERT INTO microvms (id, tenant_id, site_id, host_id, name, state, vcpu_count, memory_mib,
-                                          last_transition_at, created_at, updated_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                          last_transition_at, created_at, updated_at, state_reason, hypervisor, console_tail,
+                                          console_updated_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                     ON CONFLICT DO NOTHING
                     RETURNING id
                     """,
                 [
                     .text(vmID), .text(agent.tenantID), .text(agent.siteID), .text(agent.hostID), .text(name), .stored(state),
                     .int(Int64(report.vcpuCount)), .int(report.memoryMiB), .timestamp(report.updatedAt),
-                    .timestamp(now), .timestamp(now),
+                    .timestamp(now), .timestamp(now), .text(report.stateReason), .text(report.hypervisor),
+                    .text(report.consoleTail ?? ""), report.consoleTail == nil ? .null : .timestamp(now),
                 ]
             )
         )

@@ -88,7 +88,7 @@ extension SQLStore {
             let actions = try connection.query(
                 SQLStatement(
                     raw: """
-                        SELECT id, operation_id, operation_type, vm_id, vm_name, vcpu_count, memory_mib FROM executions
+                        SELECT id, operation_id, operation_type, vm_id, vm_name, vcpu_count, memory_mib, payload_json FROM executions
                         WHERE plan_id = $1 AND state IN ('PENDING', 'IN_PROGRESS')
                         ORDER BY ordinal
                         """,
@@ -102,7 +102,8 @@ extension SQLStore {
                     vmID: try row.text("vm_id"),
                     name: try row.text("vm_name"),
                     vcpuCount: try row.int32("vcpu_count"),
-                    memoryMiB: try row.int64("memory_mib")
+                    memoryMiB: try row.int64("memory_mib"),
+                    payloadJSON: try row.text("payload_json")
                 )
             }
             leased.append(LeasedPlanRecord(planID: planID, leaseExpiresAt: Date(unixMicroseconds: expiresAt.unixMicroseconds), leaseToken: token,

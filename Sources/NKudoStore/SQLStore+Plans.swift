@@ -109,6 +109,9 @@ extension SQLStore {
         var vcpuCount: Int32
         var memoryMiB: Int64
         var payloadJSON: String
+        var image: String
+        var kernel: String
+        var initrd: String
     }
 
     /// Checks what needs no database: at least one action, one execution id per action,
@@ -147,7 +150,8 @@ extension SQLStore {
                     name: isCreate ? (action.name.nonBlank ?? "vm-\(vmID.prefix(8))") : "",
                     vcpuCount: isCreate ? max(action.vcpuCount, 1) : 0,
                     memoryMiB: isCreate ? max(action.memoryMiB, 128) : 0,
-                    payloadJSON: action.payloadJSON.nonBlank ?? "{}"
+                    payloadJSON: action.payloadJSON.nonBlank ?? "{}",
+                    image: isCreate ? action.image : "", kernel: isCreate ? action.kernel : "", initrd: isCreate ? action.initrd : ""
                 )
             )
         }
@@ -244,12 +248,15 @@ extension SQLStore {
             SQLStatement(
                 raw: """
                     INSERT INTO microvms (id, tenant_id, site_id, name, state, vcpu_count, memory_mib, last_transition_at,
-                                          created_at, updated_at)
-                    VALUES ($1, $2, $3, $4, 'CREATING', $5, $6, $7, $8, $9)
+                                          created_at, updated_at, image, kernel, initrd)
+                    VALUES ($1, $2, $3, $4, 'CREATING', $5, $6, $7, $8, $9, $10, $11, $12)
                     ON CONFLICT (id) DO UPDATE SET
                         name = excluded.name,
                         vcpu_count = excluded.vcpu_count,
                         memory_mib = excluded.memory_mib,
+                        image = excluded.image,
+                        kernel = excluded.kernel,
+                        initrd = excluded.initrd,
                         state = CASE WHEN microvms.state = 'DELETED' THEN 'CREATING' ELSE microvms.state END,
                         last_transition_at = CASE WHEN microvms.state = 'DELETED' THEN excluded.last_transition_at
                                                   ELSE microvms.last_transition_at END,
@@ -260,6 +267,7 @@ extension SQLStore {
                 [
                     .text(action.vmID), .text(plan.tenantID), .text(plan.siteID), .text(action.name),
                     .int(Int64(action.vcpuCount)), .int(action.memoryMiB), .timestamp(now), .timestamp(now), .timestamp(now),
+                    .text(action.image), .text(action.kernel), .text(action.initrd),
                 ]
             )
         )

@@ -116,6 +116,10 @@ public protocol Store: Sendable {
     func listHosts(tenantID: String, siteID: String) async throws(StoreError) -> [NKudoContract.Host]
     /// MicroVMs of a site, most recently updated first.
     func listMicroVMs(tenantID: String, siteID: String) async throws(StoreError) -> [MicroVM]
+    /// The image catalogs of a site's hosts (not retired), by hostname.
+    func listSiteImages(tenantID: String, siteID: String) async throws(StoreError) -> [HostImages]
+    /// The console a VM's agent last shipped; nil when the VM is not one of the site.
+    func microVMConsole(tenantID: String, siteID: String, vmID: String) async throws(StoreError) -> GetMicroVMConsoleResponse?
     /// The most recent executions of a site (newest first).
     func recentExecutions(tenantID: String, siteID: String, limit: Int) async throws(StoreError) -> [Execution]
     /// The most recent logs of a site's executions (newest first).

@@ -278,14 +278,24 @@ public struct HeartbeatIngest: Sendable, Hashable {
         public var vcpuCount: Int32
         public var memoryMiB: Int64
         public var updatedAt: Date
+        /// Why the VM is in its state; `""`: none.
+        public var stateReason: String
+        /// The hypervisor that runs it; `""`: not reported.
+        public var hypervisor: String
+        /// The console's last lines when they changed; nil keeps the stored ones.
+        public var consoleTail: String?
 
-        public init(id: String, name: String, state: MicroVM.State, vcpuCount: Int32, memoryMiB: Int64, updatedAt: Date) {
+        public init(id: String, name: String, state: MicroVM.State, vcpuCount: Int32, memoryMiB: Int64, updatedAt: Date,
+                    stateReason: String = "", hypervisor: String = "", consoleTail: String? = nil) {
             self.id = id
             self.name = name
             self.state = state
             self.vcpuCount = vcpuCount
             self.memoryMiB = memoryMiB
             self.updatedAt = updatedAt
+            self.stateReason = stateReason
+            self.hypervisor = hypervisor
+            self.consoleTail = consoleTail
         }
     }
 
@@ -337,6 +347,12 @@ public struct HeartbeatIngest: Sendable, Hashable {
     public var kvmAvailable: Bool
     public var cloudHypervisorAvailable: Bool
     public var netbird: NetbirdStatus?
+    /// The hypervisors installed on the host; nil keeps the stored ones.
+    public var hypervisors: [String]?
+    /// The hypervisor the agent runs VMs with; nil keeps the stored one.
+    public var hypervisor: String?
+    /// The agent's image catalog when it changed (replaces the stored one); nil keeps it.
+    public var imageCatalog: HeartbeatRequest.ImageCatalog?
     public var microVMs: [ReportedVM]
     public var executionUpdates: [ExecutionUpdate]
     /// The plans the agent runs or has queued: their leases are extended, and a plan leased
@@ -350,8 +366,12 @@ public struct HeartbeatIngest: Sendable, Hashable {
     public init(agentID: String, heartbeatSeq: Int64, agentVersion: String?, os: String?, arch: String?, kernelVersion: String?,
                 osHostname: String?, cpuCoresTotal: Int32, memoryBytesTotal: Int64, storageBytesTotal: Int64, kvmAvailable: Bool,
                 cloudHypervisorAvailable: Bool, netbird: NetbirdStatus?, microVMs: [ReportedVM], executionUpdates: [ExecutionUpdate],
-                heldLeases: [HeldLeaseClaim] = [], certificateSerial: String? = nil) {
+                heldLeases: [HeldLeaseClaim] = [], certificateSerial: String? = nil, hypervisors: [String]? = nil,
+                hypervisor: String? = nil, imageCatalog: HeartbeatRequest.ImageCatalog? = nil) {
         self.certificateSerial = certificateSerial
+        self.hypervisors = hypervisors
+        self.hypervisor = hypervisor
+        self.imageCatalog = imageCatalog
         self.agentID = agentID
         self.heartbeatSeq = heartbeatSeq
         self.agentVersion = agentVersion
@@ -400,8 +420,11 @@ public struct LeasedPlanRecord: Sendable, Hashable {
         public var name: String
         public var vcpuCount: Int32
         public var memoryMiB: Int64
+        /// The action as submitted (`ApplyPlanRequest.Action` JSON): what a CREATE boots.
+        public var payloadJSON: String
 
-        public init(executionID: String, operationID: String, operation: Execution.Operation, vmID: String, name: String, vcpuCount: Int32, memoryMiB: Int64) {
+        public init(executionID: String, operationID: String, operation: Execution.Operation, vmID: String, name: String, vcpuCount: Int32,
+                    memoryMiB: Int64, payloadJSON: String = "{}") {
             self.executionID = executionID
             self.operationID = operationID
             self.operation = operation
@@ -409,6 +432,7 @@ public struct LeasedPlanRecord: Sendable, Hashable {
             self.name = name
             self.vcpuCount = vcpuCount
             self.memoryMiB = memoryMiB
+            self.payloadJSON = payloadJSON
         }
     }
 
@@ -437,10 +461,16 @@ public struct NewPlan: Sendable, Hashable {
         public var name: String
         public var vcpuCount: Int32
         public var memoryMiB: Int64
-        /// The submitted action as JSON, kept for audit.
+        /// The submitted action as JSON, kept for audit; leases send the agent what it names
+        /// beyond the columns (kernel arguments, SSH keys, user-data).
         public var payloadJSON: String
+        /// CREATE: what the VM runs (image, kernel, initrd names; `""` when not named).
+        public var image: String
+        public var kernel: String
+        public var initrd: String
 
-        public init(operationID: String, operation: Execution.Operation, vmID: String, name: String, vcpuCount: Int32, memoryMiB: Int64, payloadJSON: String) {
+        public init(operationID: String, operation: Execution.Operation, vmID: String, name: String, vcpuCount: Int32, memoryMiB: Int64,
+                    payloadJSON: String, image: String = "", kernel: String = "", initrd: String = "") {
             self.operationID = operationID
             self.operation = operation
             self.vmID = vmID
@@ -448,6 +478,9 @@ public struct NewPlan: Sendable, Hashable {
             self.vcpuCount = vcpuCount
             self.memoryMiB = memoryMiB
             self.payloadJSON = payloadJSON
+            self.image = image
+            self.kernel = kernel
+            self.initrd = initrd
         }
     }
 

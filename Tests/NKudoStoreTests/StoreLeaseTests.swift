@@ -21,8 +21,10 @@ extension StoreTests {
             #expect(lease.planID == plan.planID)
             #expect(lease.leaseExpiresAt == StoreFixture.at(31))
             #expect(lease.actions == [
-                LeasedPlanRecord.Action(executionID: plan.executionIDs[0], operationID: "c", operation: .create, vmID: vmID, name: "web", vcpuCount: 2, memoryMiB: 512),
-                LeasedPlanRecord.Action(executionID: plan.executionIDs[1], operationID: "s", operation: .start, vmID: vmID, name: "", vcpuCount: 0, memoryMiB: 0),
+                LeasedPlanRecord.Action(executionID: plan.executionIDs[0], operationID: "c", operation: .create, vmID: vmID, name: "web", vcpuCount: 2, memoryMiB: 512,
+                                        payloadJSON: plan.actions[0].payloadJSON),
+                LeasedPlanRecord.Action(executionID: plan.executionIDs[1], operationID: "s", operation: .start, vmID: vmID, name: "", vcpuCount: 0, memoryMiB: 0,
+                                        payloadJSON: plan.actions[1].payloadJSON),
             ])
             let replay = try await fixture.store.applyPlan(plan, now: StoreFixture.at(2))
             #expect(replay.status == .inProgress)

@@ -207,11 +207,23 @@ extension StoreTests {
             let fixture = StoreFixture(store: store, database: database, storage: storage)
             // The previous release's world, through its own API, with log lines.
             let world = try await fixture.world()
-            let vmID = StoreFixture.id()
-            let plan = fixture.plan(world, [StoreFixture.action(.create, vm: vmID, operationID: "c")])
-            _ = try await store.applyPlan(plan, now: StoreFixture.t0)
-            _ = try await store.leasePlans(agentID: world.agent.agentID, lease: StoreFixture.lease, now: StoreFixture.t0)
+            let (vmID, planID, executionID) = (StoreFixture.id(), StoreFixture.id(), StoreFixture.id())
             let t = StoreFixture.t0.unixMicroseconds
+            // The previous release's plan, leased to the agent, as its own SQL wrote it.
+            try await fixture.execute("""
+                INSERT INTO microvms (id, tenant_id, site_id, name, state, vcpu_count, memory_mib, created_at, updated_at)
+                VALUES ($1, $2, $3, 'web', 'CREATING', 1, 256, $4, $4)
+                """, [.text(vmID), .text(world.tenantID), .text(world.siteID), .int(t)])
+            try await fixture.execute("""
+                INSERT INTO plans (id, tenant_id, site_id, idempotency_key, request_hash, plan_version, status, lease_agent_id, lease_expires_at,
+                                   lease_token, lease_token_agent_id, started_at, created_at, updated_at)
+                VALUES ($1, $2, $3, 'k', 'h', 1, 'IN_PROGRESS', $4, $5, 1, $4, $6, $6, $6)
+                """, [.text(planID), .text(world.tenantID), .text(world.siteID), .text(world.agent.agentID), .int(t + 45_000_000), .int(t)])
+            try await fixture.execute("""
+                INSERT INTO executions (id, tenant_id, site_id, plan_id, ordinal, operation_id, operation_type, vm_id, vm_name, vcpu_count,
+                                        memory_mib, payload_json, state, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, 0, 'c', 'CREATE', $5, 'web', 1, 256, '{}', 'PENDING', $6, $6)
+                """, [.text(executionID), .text(world.tenantID), .text(world.siteID), .text(planID), .text(vmID), .int(t)])
             try await database.withTransaction { connection throws(StoreError) in
                 for sequence in 1...3 {
                     try connection.execute(SQLStatement(
@@ -219,22 +231,22 @@ extension StoreTests {
                             INSERT INTO execution_logs (tenant_id, site_id, execution_id, sequence, severity, message, emitted_at, ingested_at)
                             VALUES ($1, $2, $3, $4, 'INFO', 'old line', $5, $5)
                             """,
-                        [.text(world.tenantID), .text(world.siteID), .text(plan.executionIDs[0]), .int(Int64(sequence)), .int(t + Int64(sequence))]))
+                        [.text(world.tenantID), .text(world.siteID), .text(executionID), .int(Int64(sequence)), .int(t + Int64(sequence))]))
                 }
             }
             // The previous release's cursor after two lines is the id of the second newest.
             let ids = try await fixture.rows("SELECT id FROM execution_logs ORDER BY id DESC").map { row throws(StoreError) in try row.int64("id") }
 
-            #expect(try await store.migrate() == ["0004_plan_logs.sql"])
+            #expect(try await store.migrate() == ["0004_plan_logs.sql", "0005_real_microvms.sql"])
             try await store.checkSchema()
-            let after = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 10, cursor: nil)
+            let after = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: executionID, limit: 10, cursor: nil)
             #expect(after.logs.map(\.id) == ids && after.logs.map(\.sequence) == [3, 2, 1])
-            let rest = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 10, cursor: String(ids[1]))
+            let rest = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: executionID, limit: 10, cursor: String(ids[1]))
             #expect(rest.logs.map(\.sequence) == [1], "a cursor handed out before the upgrade")
-            let planLine = LogEntry(executionID: plan.planID, actionID: nil, sequence: 1, severity: .info, message: "plan execution started",
+            let planLine = LogEntry(executionID: planID, actionID: nil, sequence: 1, severity: .info, message: "plan execution started",
                                     emittedAt: StoreFixture.at(10))
             #expect(try await store.ingestLogs(agentID: world.agent.agentID, entries: [planLine], now: StoreFixture.at(10)).accepted == 1)
-            let latest = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: plan.executionIDs[0], limit: 1, cursor: nil)
+            let latest = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: executionID, limit: 1, cursor: nil)
             #expect(latest.logs.first?.message == "plan execution started" && latest.logs.first.map { $0.id > (after.logs.first?.id ?? .max) } == true)
         }
     }

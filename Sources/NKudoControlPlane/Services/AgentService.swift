@@ -229,6 +229,14 @@ struct AgentServiceImplementation: AgentServiceHandler {
             params.name = action.name
             params.vcpu = action.vcpuCount
             params.memoryMib = action.memoryMiB
+            if let submitted = try? ApplyPlanRequest.Action(jsonString: action.payloadJSON, options: .init(ignoreUnknownFields: true)) {
+                params.rootfsPath = submitted.image.isEmpty ? nil : submitted.image
+                params.kernelPath = submitted.kernel.isEmpty ? nil : submitted.kernel
+                params.initrdPath = submitted.initrd.isEmpty ? nil : submitted.initrd
+                params.extraArgs = submitted.kernelArgs
+                params.sshAuthorizedKeys = submitted.sshAuthorizedKeys
+                params.userData = submitted.userData.isEmpty ? nil : submitted.userData
+            }
         case .start: type = .microVMStart
         case .stop: type = .microVMStop
         default: type = .microVMDelete

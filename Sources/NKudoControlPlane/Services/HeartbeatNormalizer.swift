@@ -20,7 +20,8 @@ enum HeartbeatNormalizer {
             return HeartbeatIngest.ReportedVM(
                 id: id, name: report.name.isBlank ? id : report.name, state: vmState(rawState),
                 vcpuCount: max(report.vcpuCount, 1), memoryMiB: report.memoryMib > 0 ? report.memoryMib : 128,
-                updatedAt: report.updatedAt?.date ?? now)
+                updatedAt: report.updatedAt?.date ?? now, stateReason: String(report.stateReason.prefix(2000)),
+                hypervisor: String(report.hypervisor.prefix(32)), consoleTail: report.consoleTail.map(consoleTail))
         }
         let updates = request.executionUpdates.compactMap { update -> HeartbeatIngest.ExecutionUpdate? in
             guard let id = Identifiers.canonicalUUID(update.executionId), let state = executionState(update.state) else { return nil }
@@ -42,18 +43,34 @@ enum HeartbeatNormalizer {
             memoryBytesTotal: request.memoryBytesTotal != 0 ? request.memoryBytesTotal : (facts?.memoryTotalBytes ?? 0),
             storageBytesTotal: storage, kvmAvailable: kvmAvailable,
             cloudHypervisorAvailable: request.cloudHypervisorAvailable ?? false,
-            netbird: request.netbirdStatus, microVMs: vms, executionUpdates: updates, heldLeases: held)
+            netbird: request.netbirdStatus, microVMs: vms, executionUpdates: updates, heldLeases: held,
+            hypervisors: facts.map { Array($0.hypervisors.prefix(8).map { String($0.prefix(32)) }) },
+            hypervisor: facts.flatMap { $0.hypervisor.isBlank ? nil : String($0.hypervisor.prefix(32)) },
+            imageCatalog: request.imageCatalog)
     }
 
-    /// A reported VM state; the agent's own words (`created`, `deleted`) map to the
-    /// control plane's states, anything unknown is `CREATING`.
+    /// The longest console tail kept per VM, in bytes.
+    static let maximumConsoleTailBytes = 64 * 1024
+
+    /// The last ``maximumConsoleTailBytes`` of a console tail, starting at a line.
+    static func consoleTail(_ text: String) -> String {
+        let bytes = text.utf8
+        guard bytes.count > maximumConsoleTailBytes else { return text }
+        let tail = bytes.suffix(maximumConsoleTailBytes)
+        let start = tail.firstIndex(of: UInt8(ascii: "\n")).map { bytes.index(after: $0) } ?? tail.startIndex
+        return String(decoding: bytes[start...], as: UTF8.self)
+    }
+
+    /// A reported VM state; the agent's own words (`created`, `deleted`, `failed`) map to
+    /// the control plane's states, anything unknown is `CREATING`.
     static func vmState(_ text: String) -> MicroVM.State {
         switch text.trimmedBlanks.uppercased() {
         case "RUNNING": return .running
         case "STOPPED", "CREATED": return .stopped
         case "DELETING": return .deleting
         case "DELETED": return .deleted
-        case "ERROR", "FAILED": return .error
+        case "ERROR": return .error
+        case "FAILED": return .failed
         default: return .creating
         }
     }

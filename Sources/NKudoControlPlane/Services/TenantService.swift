@@ -81,6 +81,7 @@ struct TenantServiceImplementation: TenantServiceHandler {
         let requestHash = Digest.sha256Hex(try requestForHash.serializedBytes())
         var operationIDs: Set<String> = []
         var actions: [NewPlan.Action] = []
+        var siteImages: [HostImages]?
         for (index, action) in request.actions.enumerated() {
             let label = "actions[\(index)]"
             let operationID = action.operationId.isBlank ? SecureRandom.uuid() : action.operationId
@@ -104,9 +105,21 @@ struct TenantServiceImplementation: TenantServiceHandler {
                 throw APIError.badRequest(
                     "\(label).name must be an RFC 1123 label: 1-63 letters, digits and '-', not starting or ending with '-'")
             }
+            var boot: VMBootRequest?
+            if action.operation == .create {
+                let request = try VMBootRequest(action, label: label)
+                if !request.namedImages.isEmpty {
+                    if siteImages == nil {
+                        siteImages = try await environment.store.listSiteImages(tenantID: key.tenantID, siteID: site.id)
+                    }
+                    try request.requireHost(among: siteImages ?? [], label: label)
+                }
+                boot = request
+            }
             let payload = (try? action.jsonString()) ?? "{}"
             actions.append(NewPlan.Action(operationID: operationID, operation: action.operation, vmID: canonicalVMID, name: name,
-                                          vcpuCount: max(action.vcpuCount, 1), memoryMiB: max(action.memoryMib, 128), payloadJSON: payload))
+                                          vcpuCount: max(action.vcpuCount, 1), memoryMiB: max(action.memoryMib, 128), payloadJSON: payload,
+                                          image: boot?.image ?? "", kernel: boot?.kernel ?? "", initrd: boot?.initrd ?? ""))
         }
         let plan = NewPlan(planID: SecureRandom.uuid(), tenantID: key.tenantID, siteID: site.id, idempotencyKey: request.idempotencyKey,
                            requestHash: requestHash, clientRequestID: request.clientRequestId.isBlank ? nil : request.clientRequestId,
@@ -136,6 +149,20 @@ struct TenantServiceImplementation: TenantServiceHandler {
     func listMicroVMs(_ request: ListMicroVMsRequest, context: CallContext) async throws -> ListMicroVMsResponse {
         let (key, site) = try await self.site(context, request.siteId)
         return ListMicroVMsResponse(vms: try await environment.store.listMicroVMs(tenantID: key.tenantID, siteID: site.id))
+    }
+
+    func listSiteImages(_ request: ListSiteImagesRequest, context: CallContext) async throws -> ListSiteImagesResponse {
+        let (key, site) = try await self.site(context, request.siteId)
+        return ListSiteImagesResponse(hosts: try await environment.store.listSiteImages(tenantID: key.tenantID, siteID: site.id))
+    }
+
+    func getMicroVMConsole(_ request: GetMicroVMConsoleRequest, context: CallContext) async throws -> GetMicroVMConsoleResponse {
+        let (key, site) = try await self.site(context, request.siteId)
+        guard let vmID = Identifiers.canonicalUUID(request.vmId),
+              let console = try await environment.store.microVMConsole(tenantID: key.tenantID, siteID: site.id, vmID: vmID) else {
+            throw APIError.notFound("vm not found")
+        }
+        return console
     }
 
     func listExecutionLogs(_ request: ListExecutionLogsRequest, context: CallContext) async throws -> ListExecutionLogsResponse {

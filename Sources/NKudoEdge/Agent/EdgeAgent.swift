@@ -41,6 +41,10 @@ public actor EdgeAgent: Service {
     /// The plans queued or running, by ``key(of:)``.
     private var heldPlans: [String: HeldPlan] = [:]
     private var sequence: HeartbeatSequence?
+    /// The catalog the control plane last accepted; it is sent again only when it changes.
+    private var reportedCatalog: ProviderCatalog?
+    /// The console tail of each VM the control plane last accepted, by VM id.
+    private var shippedConsoles: [String: String] = [:]
     private let plans: AsyncStream<LeasedPlan>
     private let planQueue: AsyncStream<LeasedPlan>.Continuation
 
@@ -157,6 +161,20 @@ public actor EdgeAgent: Service {
         let dropped = (try? await state.droppedLogLines()) ?? 0
         let held = heldPlans.filter { !$0.value.revoked }.map { HeldLease(planId: $0.key, leaseToken: $0.value.leaseToken) }
             .sorted { $0.planId < $1.planId }
+        let catalog = provider.catalog()
+        let catalogDue = catalog != reportedCatalog
+        var consoles: [String: String] = [:]
+        for vm in vms where !vm.consolePath.isEmpty {
+            consoles[vm.id.rawValue] = SerialConsole(path: vm.consolePath).tail()
+        }
+        let shipped = shippedConsoles
+        let reports = vms.map { vm in
+            var report = Self.report(vm)
+            if let console = consoles[vm.id.rawValue], console != shipped[vm.id.rawValue] {
+                report.consoleTail = console
+            }
+            return report
+        }
         // Only what the control plane stores: the facts as totals, not the nested
         // `host_facts` (interfaces, per-disk figures), and no informational fields (VM paths,
         // TAP names, PIDs, the identity's tenant, site and host ids). Absent fields cost
@@ -167,9 +185,13 @@ public actor EdgeAgent: Service {
             cpuCoresTotal: facts?.cpuCores ?? 0, memoryBytesTotal: facts?.memoryTotalBytes ?? 0,
             storageBytesTotal: facts?.storageBytesTotal ?? 0, kvmAvailable: facts?.kvmUsable ?? false,
             cloudHypervisorAvailable: hostFacts.cloudHypervisorAvailable(binary: configuration.cloudHypervisorBinary),
-            microvms: vms.map(Self.report), executionUpdates: updates.values.sorted { $0.executionId < $1.executionId },
-            sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird, heldLeases: held, droppedLogLines: dropped)
+            microvms: reports, executionUpdates: updates.values.sorted { $0.executionId < $1.executionId },
+            hostFacts: catalogDue ? catalog.hypervisorFacts : nil,
+            sentAt: ProtoTimestamp(date: Date()), netbirdStatus: netbird, heldLeases: held, droppedLogLines: dropped,
+            imageCatalog: catalogDue ? catalog.imageCatalog : nil)
         let response = try await session.client().heartbeat(request)
+        reportedCatalog = catalog
+        shippedConsoles = consoles
         if dropped > 0 {
             do {
                 try await state.reportedDroppedLogLines(dropped)
@@ -249,7 +271,8 @@ public actor EdgeAgent: Service {
     private static func report(_ vm: MicroVMState) -> HeartbeatRequest.MicroVMReport {
         HeartbeatRequest.MicroVMReport(
             id: vm.id.rawValue, name: vm.name, status: vm.status.reportedName, vcpuCount: Int32(clamping: vm.vcpu),
-            memoryMib: Int64(vm.memoryMiB), updatedAt: ProtoTimestamp(date: vm.updatedAt))
+            memoryMib: Int64(vm.memoryMiB), updatedAt: ProtoTimestamp(date: vm.updatedAt), stateReason: vm.stateReason,
+            hypervisor: vm.hypervisor)
     }
 
     // MARK: Plans

@@ -8,6 +8,8 @@ public struct PlanExecutorConfiguration: Sendable, Hashable {
     public var defaultCreateTimeout: Double = 300
     /// Timeout of any other action whose `timeout` is ≤ 0, in seconds.
     public var defaultTimeout: Double = 120
+    /// How long a STOP without a timeout waits for the guest to power off, in seconds.
+    public var defaultStopGracePeriod: Double = 30
 
     /// The defaults (300 s for creates, 120 s otherwise).
     public init() {}
@@ -155,20 +157,20 @@ public struct PlanExecutor: Sendable {
             }
         }
         await log(context, executionID, actionID, .info, "\(action.type) of vm \(action.params?.vmId ?? "") started")
-        let error = await perform(action)
+        let (error, detail) = await perform(action)
         return await finish(context, actionID: actionID, executionID: executionID, startedAt: startedAt,
-                            error: error, recorded: ledgered)
+                            error: error, detail: detail, recorded: ledgered)
     }
 
     private func finish(_ context: PlanContext, actionID: String, executionID: String, startedAt: Date,
-                        error: ActionFailure?, recorded: Bool) async -> ReportExecutionResultRequest.ActionResult {
+                        error: ActionFailure?, detail: String? = nil, recorded: Bool) async -> ReportExecutionResultRequest.ActionResult {
         let planID = context.planID
         let finishedAt = Date()
-        let message = error?.message ?? "ok"
+        let message = error?.message ?? detail ?? "ok"
         if let error {
             await log(context, executionID, actionID, .error, "action failed: \(error.message)")
         } else {
-            await log(context, executionID, actionID, .info, "action completed")
+            await log(context, executionID, actionID, .info, detail.map { "action completed: \($0)" } ?? "action completed")
         }
         if recorded {
             do {
@@ -207,45 +209,47 @@ public struct PlanExecutor: Sendable {
         }
     }
 
-    /// Runs `action` under its timeout; nil on success.
-    private func perform(_ action: LeasedPlan.Action) async -> ActionFailure? {
-        let operation: @Sendable () async throws(ProviderError) -> Void
+    /// Runs `action` under its timeout: its failure, or what it has to say on success
+    /// (how a STOP stopped the VM).
+    private func perform(_ action: LeasedPlan.Action) async -> (failure: ActionFailure?, detail: String?) {
+        let operation: @Sendable () async throws(ProviderError) -> String?
         do {
             operation = try self.operation(for: action)
         } catch {
-            return error
+            return (error, nil)
         }
         let timeout = action.timeout > 0 ? Double(action.timeout)
             : action.type == .microVMCreate ? configuration.defaultCreateTimeout : configuration.defaultTimeout
         do {
-            try await withThrowingTaskGroup(of: Bool.self) { group in
+            // The operation's detail when it finished first; nil when the timeout did.
+            let finished: String?? = try await withThrowingTaskGroup(of: String??.self) { group in
                 group.addTask {
-                    try await operation()
-                    return true
+                    .some(try await operation())
                 }
                 group.addTask {
                     try await Task.sleep(for: .seconds(timeout))
-                    return false
+                    return nil
                 }
-                let finished = try await group.next() ?? false
+                let first = try await group.next() ?? nil
                 group.cancelAll()
-                guard finished else {
-                    throw ActionFailure(code: ErrorCode.timeout, message: "action timed out after \(Self.seconds(timeout)) s")
-                }
+                return first
             }
-            return nil
+            guard let detail = finished else {
+                throw ActionFailure(code: ErrorCode.timeout, message: "action timed out after \(Self.seconds(timeout)) s")
+            }
+            return (nil, detail)
         } catch let failure as ActionFailure {
-            return failure
+            return (failure, nil)
         } catch let error as ProviderError {
-            return ActionFailure(code: error.code == .invalidArgument ? ErrorCode.invalidParams : ErrorCode.actionFailed,
-                                 message: error.message)
+            return (ActionFailure(code: error.code == .invalidArgument ? ErrorCode.invalidParams : ErrorCode.actionFailed,
+                                  message: error.message), nil)
         } catch {
-            return ActionFailure(code: ErrorCode.actionFailed, message: "\(error)")
+            return (ActionFailure(code: ErrorCode.actionFailed, message: "\(error)"), nil)
         }
     }
 
     /// Decodes and validates `action` into a provider call (reference §5.2, §6.2).
-    private func operation(for action: LeasedPlan.Action) throws(ActionFailure) -> @Sendable () async throws(ProviderError) -> Void {
+    private func operation(for action: LeasedPlan.Action) throws(ActionFailure) -> @Sendable () async throws(ProviderError) -> String? {
         guard let params = action.params else {
             throw ActionFailure(code: ErrorCode.invalidParams, message: "params required")
         }
@@ -259,13 +263,28 @@ public struct PlanExecutor: Sendable {
         switch action.type {
         case .microVMCreate:
             let spec = try Self.spec(id: id, params)
-            return { () async throws(ProviderError) in _ = try await provider.create(spec) }
+            return { () async throws(ProviderError) in
+                _ = try await provider.create(spec)
+                return nil
+            }
         case .microVMStart:
-            return { () async throws(ProviderError) in _ = try await provider.start(id) }
+            return { () async throws(ProviderError) in
+                _ = try await provider.start(id)
+                return nil
+            }
         case .microVMStop:
-            return { () async throws(ProviderError) in _ = try await provider.stop(id) }
+            // The graceful part of a stop may take most of the action's time; the forced
+            // part needs a few seconds of its own.
+            let gracePeriod = action.timeout > 0 ? max(Double(action.timeout) * 0.6, 1) : configuration.defaultStopGracePeriod
+            return { () async throws(ProviderError) in
+                let state = try await provider.stop(id, gracePeriod: gracePeriod)
+                return state.stateReason.isEmpty ? nil : state.stateReason
+            }
         case .microVMDelete:
-            return { () async throws(ProviderError) in try await provider.delete(id) }
+            return { () async throws(ProviderError) in
+                try await provider.delete(id)
+                return nil
+            }
         default:
             throw ActionFailure(code: ErrorCode.invalidParams, message: "unknown action type: \(action.type)")
         }
@@ -287,17 +306,27 @@ public struct PlanExecutor: Sendable {
         }
         let image: ImageReference?
         let kernel: ImageReference?
+        let initrd: ImageReference?
         do {
             image = try nonBlank(params.rootfsPath).map { text throws(ProviderError) in try ImageReference(text, field: "rootfs_path") }
             kernel = try nonBlank(params.kernelPath).map { text throws(ProviderError) in try ImageReference(text, field: "kernel_path") }
+            initrd = try nonBlank(params.initrdPath).map { text throws(ProviderError) in try ImageReference(text, field: "initrd_path") }
         } catch {
             throw ActionFailure(code: ErrorCode.invalidParams, message: error.message)
+        }
+        if let userData = params.userData, userData.utf8.count > MicroVMSpec.maximumUserDataBytes {
+            throw ActionFailure(code: ErrorCode.invalidParams,
+                                message: "user_data is \(userData.utf8.count) bytes; at most \(MicroVMSpec.maximumUserDataBytes)")
+        }
+        if let key = params.sshAuthorizedKeys.first(where: { $0.contains(where: \.isNewline) }) {
+            throw ActionFailure(code: ErrorCode.invalidParams, message: "ssh_authorized_keys: \"\(key.prefix(40))…\" is more than one line")
         }
         let vcpu = Int(params.vcpu ?? 0)
         let memory = Int(params.memoryMib ?? 0)
         return MicroVMSpec(id: id, name: nonBlank(params.name) ?? id.rawValue, vcpu: vcpu > 0 ? vcpu : 1,
                            memoryMiB: memory > 0 ? memory : 256, kernel: kernel, kernelArguments: params.extraArgs.compactMap(nonBlank),
-                           image: image)
+                           image: image, initrd: initrd, sshAuthorizedKeys: params.sshAuthorizedKeys.compactMap(nonBlank),
+                           userData: params.userData)
     }
 
     // MARK: Helpers

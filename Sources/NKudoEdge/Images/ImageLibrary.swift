@@ -1,4 +1,5 @@
 import Foundation
+public import NKudoContract
 import NKudoPKI
 import Synchronization
 
@@ -88,6 +89,52 @@ public final class ImageLibrary: Sendable {
             }
             throw ProviderError(.notFound, "\(field) sha256:\(hex): no image with this digest on this host")
         }
+    }
+
+    /// The images plans may name: the regular files of the directories (the first of a
+    /// name wins, hidden and refused ones left out) and the cache entries none of them has
+    /// (named by their digest), by name. Digests are computed once per unchanged file.
+    public func catalog() -> [Image] {
+        var images: [String: Image] = [:]
+        var digestsSeen: Set<String> = []
+        for directory in directories {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+            for name in names where !name.hasPrefix(".") && images[name] == nil {
+                guard (try? ImageReference(name, field: "image")) != nil, let path = try? admitted(name, in: directory, field: "image"),
+                      FileOperations.fileType(path) == .typeRegular, let digest = digest(of: path) else { continue }
+                images[name] = Image(name: name, digest: "sha256:\(digest)", sizeBytes: Self.size(of: path), kind: Self.kind(of: name))
+                digestsSeen.insert(digest)
+            }
+        }
+        let cached = (try? FileManager.default.contentsOfDirectory(atPath: cacheDirectory)) ?? []
+        for name in cached where !name.hasPrefix(FileOperations.temporaryPrefix) {
+            let digest = String(name.prefix { $0 != "." })
+            guard digest.utf8.count == 64, !digestsSeen.contains(digest), FileOperations.fileType("\(cacheDirectory)/\(name)") == .typeRegular
+            else { continue }
+            digestsSeen.insert(digest)
+            images["sha256:\(digest)"] = Image(name: "sha256:\(digest)", digest: "sha256:\(digest)",
+                                               sizeBytes: Self.size(of: "\(cacheDirectory)/\(name)"), kind: Self.kind(of: name))
+        }
+        return images.values.sorted { $0.name < $1.name }
+    }
+
+    /// What an image is for, by its name: kernels (`vmlinuz*`, `vmlinux*`, `bzImage*`,
+    /// `*kernel*`), initial ramdisks (`initrd*`, `initramfs*`, `*.cpio*`), else disks.
+    static func kind(of name: String) -> Image.Kind {
+        let lower = name.lowercased()
+        if lower.hasPrefix("vmlinuz") || lower.hasPrefix("vmlinux") || lower.hasPrefix("bzimage") || lower.contains("kernel")
+            || lower.contains("vmlinuz") {
+            return .kernel
+        }
+        if lower.hasPrefix("initrd") || lower.hasPrefix("initramfs") || lower.contains(".cpio") || lower.contains("initrd") {
+            return .initrd
+        }
+        return .disk
+    }
+
+    private static func size(of path: String) -> Int64 {
+        var status = stat()
+        return stat(path, &status) == 0 ? Int64(status.st_size) : 0
     }
 
     // MARK: Resolving

@@ -50,6 +50,12 @@ struct CloudHypervisorAPIClient: Sendable {
         try await send(.PUT, "vm.shutdown")
     }
 
+    /// `PUT /api/v1/vm.power-button`: presses the guest's ACPI power button; a guest that
+    /// honours it powers off, and the VMM exits.
+    func powerButton() async throws(ProviderError) {
+        try await send(.PUT, "vm.power-button")
+    }
+
     /// `PUT /api/v1/vmm.shutdown`: the VMM exits.
     func shutdownVMM() async throws(ProviderError) {
         try await send(.PUT, "vmm.shutdown")

@@ -1,5 +1,6 @@
-/// Settings of ``CloudHypervisorProvider``. Defaults follow the original agent
-/// (edge-agent reference §6.1); everything it hard-coded is settable here.
+/// Settings of ``CloudHypervisorProvider`` (and of the VM layout the QEMU provider shares
+/// with it). Defaults follow the original agent (edge-agent reference §6.1); everything it
+/// hard-coded is settable here.
 public struct CloudHypervisorConfiguration: Sendable, Hashable {
     /// How the VM's network device is set up.
     public enum Networking: Sendable, Hashable {
@@ -11,6 +12,9 @@ public struct CloudHypervisorConfiguration: Sendable, Hashable {
 
     /// The Cloud Hypervisor binary, a path or a name searched on `PATH`.
     public var cloudHypervisorBinary: String = "cloud-hypervisor"
+    /// The QEMU binary (`qemu-system-x86_64`), a path or a name searched on `PATH`; listed
+    /// in the host's hypervisors when installed.
+    public var qemuBinary: String = "qemu-system-x86_64"
     /// Directory holding one subdirectory per VM.
     public var runtimeDirectory: String = "/var/lib/nkudo-edge/vms"
     /// Where plans' images and kernels are looked up by name, in order (``ImageLibrary``).

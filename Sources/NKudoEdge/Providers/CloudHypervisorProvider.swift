@@ -81,6 +81,12 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         // Everything a plan names is resolved before anything is created.
         let image = try spec.image.map { reference throws(ProviderError) in try images.cachedCopy(of: reference, field: "image") }
         let kernel = try spec.kernel.map { reference throws(ProviderError) in try images.cachedCopy(of: reference, field: "kernel") }
+        if spec.initrd != nil && spec.kernel == nil {
+            throw ProviderError(.invalidArgument, "an initrd needs a kernel")
+        }
+        let initrd = try spec.initrd.map { reference throws(ProviderError) in try images.cachedCopy(of: reference, field: "initrd") }
+        let seed = CloudInitSeed(id: id, hostname: spec.name, mac: TAPName.mac(for: id),
+                                 sshAuthorizedKeys: configuration.sshAuthorizedKeys + spec.sshAuthorizedKeys, customUserData: spec.userData)
         try FileOperations.createDirectory(configuration.runtimeDirectory)
         if FileOperations.fileType(directory) != nil {
             // A directory without metadata is what an interrupted create leaves behind.
@@ -99,7 +105,6 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                 try FileOperations.createSparseFile(at: diskPath, sizeMiB: configuration.blankDiskSizeMiB)
             }
             let iso = "\(directory)/cloud-init.iso"
-            let seed = CloudInitSeed(id: id, hostname: spec.name, mac: mac, sshAuthorizedKeys: configuration.sshAuthorizedKeys)
             try await seed.build(in: "\(directory)/seed", iso: iso, tool: try CloudInitSeed.resolveTool(configuration.isoTool),
                                  runner: runner, commandsLog: commandsLog(id))
             if configuration.networking == .tap {
@@ -109,7 +114,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             let now = Date()
             var metadata = VMMetadata(
                 vmID: id, name: spec.name, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB,
-                kernelPath: kernel?.path,
+                kernelPath: kernel?.path, initrdPath: initrd?.path,
                 kernelCommandLine: kernel == nil ? nil : ([configuration.kernelCommandLine] + kernelArguments).joined(separator: " "),
                 firmwarePath: kernel == nil ? configuration.firmwarePath : nil,
                 sourceImagePath: spec.image?.description, cachedBaseImage: image?.path, diskPath: diskPath,
@@ -253,6 +258,8 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                 throw ProviderError(.io, "remove stale api socket \(metadata.apiSocketPath): \(String(cString: strerror(errno)))")
             }
         }
+        SerialConsole(path: metadata.consolePath).startNewBoot()
+        metadata.stateReason = nil
         let arguments = commandLine(metadata)
         CommandRunner.trace(([configuration.cloudHypervisorBinary] + arguments).map(CommandRunner.quoted).joined(separator: " "),
                             to: commandsLog(id))
@@ -283,6 +290,9 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         var arguments = ["--api-socket", metadata.apiSocketPath]
         if let kernel = metadata.kernelPath {
             arguments += ["--kernel", kernel, "--cmdline", metadata.kernelCommandLine ?? configuration.kernelCommandLine]
+            if let initrd = metadata.initrdPath {
+                arguments += ["--initramfs", initrd]
+            }
         } else {
             arguments += ["--firmware", metadata.firmwarePath ?? configuration.firmwarePath]
         }
@@ -356,18 +366,50 @@ public final class CloudHypervisorProvider: MicroVMProvider {
 
     // MARK: Stop
 
-    public func stop(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+    public func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
         guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
             throw ProviderError(.notFound, "vm not found: \(id)")
         }
-        if let process = metadata.process {
-            await terminate(process, metadata: metadata)
+        var reason = metadata.stateReason ?? "stopped"
+        if let process = metadata.process, ProcessControl.isAlive(process) {
+            let start = ContinuousClock.now
+            if await pressPowerButton(process, metadata: metadata, gracePeriod: gracePeriod) {
+                reason = "stopped gracefully (ACPI power button) after \(Self.seconds(ContinuousClock.now - start)) s"
+            } else {
+                await terminate(process, metadata: metadata)
+                reason = "stopped forcibly: the guest did not power off within \(Self.seconds(gracePeriod)) s of the ACPI power button"
+            }
+            unlink(metadata.apiSocketPath)
         }
         metadata.process = nil
         metadata.status = .stopped
+        metadata.stateReason = reason
         try metadata.save(to: stateFile(id))
-        logger.info("vm stopped", metadata: [EdgeLogKey.vmID: "\(id)"])
+        logger.info("vm stopped", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.reason: "\(reason)"])
         return metadata.state
+    }
+
+    /// `vm.power-button`, then waits up to `gracePeriod` seconds for the VMM to exit (Cloud
+    /// Hypervisor exits when its guest powers off); whether it did.
+    private func pressPowerButton(_ process: ProcessControl.Identity, metadata: VMMetadata, gracePeriod: Double) async -> Bool {
+        guard gracePeriod > 0, FileOperations.fileType(metadata.apiSocketPath) == .typeSocket else { return false }
+        CommandRunner.trace("PUT unix://\(metadata.apiSocketPath) /api/v1/vm.power-button", to: commandsLog(metadata.vmID))
+        do {
+            try await api(metadata).powerButton()
+        } catch {
+            logger.warning("vm.power-button failed", metadata: [EdgeLogKey.vmID: "\(metadata.vmID)", EdgeLogKey.error: "\(error)"])
+            return false
+        }
+        return await Self.waitForExit(process, seconds: gracePeriod)
+    }
+
+    /// `duration` in seconds with one decimal.
+    private static func seconds(_ duration: Duration) -> String {
+        seconds(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        String(format: "%.1f", value)
     }
 
     /// `vm.shutdown`, `vmm.shutdown`, wait; SIGTERM, wait; SIGKILL. Errors of the API
@@ -455,10 +497,11 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         guard let process = metadata.process else {
             return metadata.state
         }
+        SerialConsole(path: metadata.consolePath).rotateIfNeeded()
         guard ProcessControl.isAlive(process) else {
-            logger.info("vmm is gone, recording vm as stopped", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
-            metadata.process = nil
-            metadata.status = .stopped
+            metadata.recordVMMGone("the VMM exited (the guest powered off, or the VMM failed)")
+            logger.info("vmm is gone", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)",
+                                                  EdgeLogKey.reason: "\(metadata.stateReason ?? "")"])
             try metadata.save(to: stateFile(id))
             return metadata.state
         }
@@ -479,9 +522,8 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             for _ in 0..<10 {
                 try? await Task.sleep(for: .milliseconds(100))
                 if !ProcessControl.isAlive(process) {
-                    logger.info("vmm exited, recording vm as stopped", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
-                    metadata.process = nil
-                    metadata.status = .stopped
+                    metadata.recordVMMGone("the VMM exited (the guest powered off, or the VMM failed)")
+                    logger.info("vmm exited", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.pid: "\(process.pid)"])
                     try metadata.save(to: stateFile(id))
                     return metadata.state
                 }
@@ -502,6 +544,14 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             states.append(state)
         }
         return states.sorted { $0.id < $1.id }
+    }
+
+    public func catalog() -> ProviderCatalog {
+        ProviderCatalog(images: images.catalog(), kernelArgumentKeys: configuration.allowedKernelArgumentKeys.sorted(),
+                        hypervisor: VMMetadata.cloudHypervisor,
+                        installedHypervisors: ProviderCatalog.installed([(VMMetadata.cloudHypervisor, configuration.cloudHypervisorBinary),
+                                                                         ("qemu", configuration.qemuBinary)]),
+                        accelerator: "")
     }
 
     // MARK: Helpers

@@ -9,14 +9,33 @@ struct CloudInitSeed {
     var hostname: String
     var mac: String
     var sshAuthorizedKeys: [String]
+    /// The plan's own user-data, used verbatim instead of the agent's; nil: the agent's.
+    var customUserData: String? = nil
 
-    /// `meta-data`: instance id and hostname.
-    var metaData: String {
-        "instance-id: \(Self.yamlQuoted(id.rawValue))\nlocal-hostname: \(Self.yamlQuoted(hostname))\n"
+    /// The keys, trimmed, blank ones dropped.
+    private var keys: [String] {
+        sshAuthorizedKeys.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
     }
 
-    /// `user-data`: user `nkudo` with the configured keys, password login locked.
+    /// `meta-data`: instance id, hostname and the SSH keys (NoCloud's `public-keys`).
+    var metaData: String {
+        var text = "instance-id: \(Self.yamlQuoted(id.rawValue))\nlocal-hostname: \(Self.yamlQuoted(hostname))\n"
+        if !keys.isEmpty {
+            text += "public-keys:\n" + keys.map { "  - \(Self.yamlQuoted($0))\n" }.joined()
+        }
+        return text
+    }
+
+    /// `user-data`: the plan's own when it gave one, else user `nkudo` with the keys,
+    /// password login locked.
     var userData: String {
+        if let customUserData {
+            return customUserData
+        }
+        return agentUserData
+    }
+
+    private var agentUserData: String {
         var lines = [
             "#cloud-config",
             "hostname: \(Self.yamlQuoted(hostname))",
@@ -27,7 +46,6 @@ struct CloudInitSeed {
             "    shell: /bin/bash",
             "    lock_passwd: true",
         ]
-        let keys = sshAuthorizedKeys.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         if keys.isEmpty {
             lines.append("    ssh_authorized_keys: []")
         } else {

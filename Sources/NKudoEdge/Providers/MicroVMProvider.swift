@@ -6,8 +6,11 @@ public enum MicroVMStatus: String, Sendable, Hashable, Codable {
     case created
     /// The VMM process is alive and the guest is running.
     case running
-    /// Not running: stopped, or the VMM died.
+    /// Not running: stopped, or the guest powered off.
     case stopped
+    /// Not running because the guest or its VMM failed (a guest kernel panic, a VMM that
+    /// crashed); the state's reason says what happened.
+    case failed
 
     /// The upper-case spelling of heartbeats and the state store (`CREATED`, `RUNNING`, `STOPPED`).
     public var reportedName: String { rawValue.uppercased() }
@@ -32,10 +35,20 @@ public struct MicroVMSpec: Sendable, Hashable {
     public var kernelArguments: [String]
     /// The disk image the VM's disk is a copy of; nil creates a blank sparse disk.
     public var image: ImageReference?
+    /// Initial ramdisk given with `kernel`.
+    public var initrd: ImageReference?
+    /// SSH public keys for the guest (cloud-init), besides the agent's configured ones.
+    public var sshAuthorizedKeys: [String]
+    /// cloud-init user-data replacing the agent's own; nil keeps the agent's.
+    public var userData: String?
+
+    /// The longest user-data accepted, in bytes.
+    public static let maximumUserDataBytes = 16 * 1024
 
     /// A spec with the original's defaults: 1 vCPU, 256 MiB, name = id.
     public init(id: VMID, name: String? = nil, vcpu: Int = 1, memoryMiB: Int = 256, kernel: ImageReference? = nil,
-                kernelArguments: [String] = [], image: ImageReference? = nil) {
+                kernelArguments: [String] = [], image: ImageReference? = nil, initrd: ImageReference? = nil,
+                sshAuthorizedKeys: [String] = [], userData: String? = nil) {
         self.id = id
         self.name = name ?? id.rawValue
         self.vcpu = vcpu
@@ -43,6 +56,9 @@ public struct MicroVMSpec: Sendable, Hashable {
         self.kernel = kernel
         self.kernelArguments = kernelArguments
         self.image = image
+        self.initrd = initrd
+        self.sshAuthorizedKeys = sshAuthorizedKeys
+        self.userData = userData
     }
 }
 
@@ -68,10 +84,20 @@ public struct MicroVMState: Sendable, Hashable {
     public var status: MicroVMStatus
     /// When the provider last changed the VM's metadata.
     public var updatedAt: Date
+    /// Why the VM is in its status (`guest powered off`, `guest kernel panic: …`); `""`: none.
+    public var stateReason: String
+    /// The hypervisor that runs the VM (`cloud-hypervisor` or `qemu`).
+    public var hypervisor: String
+    /// The VM's serial console file; `""` when it has none.
+    public var consolePath: String
 
     /// A VM state.
     public init(id: VMID, name: String, vcpu: Int = 1, memoryMiB: Int = 256, kernelPath: String = "", diskPath: String,
-                tapName: String, pid: Int32, status: MicroVMStatus, updatedAt: Date) {
+                tapName: String, pid: Int32, status: MicroVMStatus, updatedAt: Date, stateReason: String = "",
+                hypervisor: String = "", consolePath: String = "") {
+        self.stateReason = stateReason
+        self.hypervisor = hypervisor
+        self.consolePath = consolePath
         self.id = id
         self.name = name
         self.vcpu = vcpu
@@ -94,8 +120,9 @@ public protocol MicroVMProvider: Sendable {
     func create(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState
     /// Starts the VM's VMM, detached from the agent, and waits until its guest runs.
     func start(_ id: VMID) async throws(ProviderError) -> MicroVMState
-    /// Shuts the guest and the VMM down, forcibly after a grace period.
-    func stop(_ id: VMID) async throws(ProviderError) -> MicroVMState
+    /// Shuts the guest down gracefully (ACPI power button), waiting up to `gracePeriod`
+    /// seconds, then stops the VMM forcibly; the state's reason says which happened.
+    func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState
     /// Stops the VM if needed and removes everything the provider created for it.
     func delete(_ id: VMID) async throws(ProviderError)
     /// The VM's true current state (process liveness and `vm.info`), nil when it does not exist.
@@ -103,4 +130,13 @@ public protocol MicroVMProvider: Sendable {
     /// Reconciles every VM in the provider's runtime directory with reality and returns
     /// their true states, sorted by id. Dead VMMs are recorded as stopped.
     func reconcileAll() async throws(ProviderError) -> [MicroVMState]
+    /// What the provider can give its VMs (images, kernel-argument keys) and how it runs them.
+    func catalog() -> ProviderCatalog
+}
+
+extension MicroVMProvider {
+    /// ``stop(_:gracePeriod:)`` with a grace period of 15 s.
+    public func stop(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+        try await stop(id, gracePeriod: 15)
+    }
 }

@@ -9,6 +9,8 @@ struct VMMetadata: Codable, Sendable, Hashable {
     var vcpu: Int
     var memoryMiB: Int
     var kernelPath: String?
+    /// The cached initrd booted with the kernel; nil when none (and in older metadata).
+    var initrdPath: String?
     var kernelCommandLine: String?
     var firmwarePath: String?
     var sourceImagePath: String?
@@ -28,16 +30,20 @@ struct VMMetadata: Codable, Sendable, Hashable {
     var consolePath: String
     var process: ProcessControl.Identity?
     var status: MicroVMStatus
+    /// Why the VM is in its status; nil when there is nothing to say (and in older metadata).
+    var stateReason: String?
+    /// `qemu` for VMs of the QEMU provider; nil for Cloud Hypervisor (and in older metadata).
+    var hypervisor: String?
     var createdAt: Date
     var updatedAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case vmID = "vm_id", name, vcpu, memoryMiB = "mem_mb", kernelPath = "kernel_path"
+        case vmID = "vm_id", name, vcpu, memoryMiB = "mem_mb", kernelPath = "kernel_path", initrdPath = "initrd_path"
         case kernelCommandLine = "kernel_cmdline", firmwarePath = "firmware_path"
         case sourceImagePath = "source_image_path", cachedBaseImage = "cached_base_image"
         case diskPath = "disk_path", cloudInitISOPath = "cloud_init_iso_path", tapName = "tap_name"
         case tapCreated = "tap_created", tapMarked = "tap_marked", bridgeName = "bridge_name", mac, apiSocketPath = "api_socket_path"
-        case logPath = "log_path", consolePath = "console_path", process, status
+        case logPath = "log_path", consolePath = "console_path", process, status, stateReason = "state_reason", hypervisor
         case createdAt = "created_at", updatedAt = "updated_at"
     }
 
@@ -70,6 +76,25 @@ struct VMMetadata: Codable, Sendable, Hashable {
 
     var state: MicroVMState {
         MicroVMState(id: vmID, name: name, vcpu: vcpu, memoryMiB: memoryMiB, kernelPath: kernelPath ?? "", diskPath: diskPath, tapName: tapName,
-                     pid: status == .running ? process?.pid ?? 0 : 0, status: status, updatedAt: updatedAt)
+                     pid: status == .running ? process?.pid ?? 0 : 0, status: status, updatedAt: updatedAt,
+                     stateReason: stateReason ?? "", hypervisor: hypervisor ?? VMMetadata.cloudHypervisor, consolePath: consolePath)
+    }
+
+    /// The hypervisor name of Cloud Hypervisor VMs.
+    static let cloudHypervisor = "cloud-hypervisor"
+
+    /// Records that the VMM is gone: FAILED with the panic when the console shows a guest
+    /// kernel panic, else STOPPED with `reason` and the console's last lines.
+    mutating func recordVMMGone(_ reason: String) {
+        process = nil
+        let console = SerialConsole(path: consolePath).tail(limit: 8192)
+        if let panic = SerialConsole.panicLine(in: console) {
+            status = .failed
+            stateReason = "guest kernel panic: \(panic)"
+        } else {
+            status = .stopped
+            let lines = SerialConsole.lastLines(of: console)
+            stateReason = lines.isEmpty ? reason : "\(reason); console: \(lines)"
+        }
     }
 }
