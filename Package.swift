@@ -353,8 +353,10 @@ let package = Package(
                 "NKudoContract",
                 "NKudoPKI",
                 "NKudoWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -161,7 +161,12 @@ extension SQLStore {
         case .move(let from, let to):
             try connection.execute(
                 SQLStatement(
-                    raw: "UPDATE microvms SET state = $1, host_id = $2, last_transition_at = $3, updated_at = $4 WHERE id = $5",
+                    // The reason of the state it leaves no longer holds; the agent's next
+                    // heartbeat gives the new one.
+                    raw: """
+                        UPDATE microvms SET state = $1, host_id = $2, last_transition_at = $3, updated_at = $4, state_reason = ''
+                        WHERE id = $5
+                        """,
                     [.stored(to), .text(agent.hostID), .timestamp(time), .timestamp(time), .text(vmID)]
                 )
             )

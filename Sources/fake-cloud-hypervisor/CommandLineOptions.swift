@@ -84,19 +84,35 @@ struct CommandLineOptions {
         payload["kernel"] = kernel
         payload["cmdline"] = cmdline
         payload["firmware"] = firmware
-        let serialMode = serial.map { $0.hasPrefix("file=") ? "File" : $0.capitalized } ?? "Null"
         return [
             "cpus": ["boot_vcpus": vcpus, "max_vcpus": vcpus],
             "memory": ["size": memoryBytes, "shared": false, "hugepages": false],
             "payload": payload,
-            "disks": disks.map { disk -> [String: Any] in
-                ["path": disk["path"] ?? "", "readonly": disk["readonly"] == "on", "id": "_disk\(disks.firstIndex(of: disk) ?? 0)"]
+            "disks": disks.enumerated().map { index, disk -> [String: Any] in
+                ["path": disk["path"] ?? "", "readonly": disk["readonly"] == "on", "id": "_disk\(index)"]
             },
-            "net": nets.map { net -> [String: Any] in
-                ["tap": net["tap"] ?? "", "mac": net["mac"] ?? "", "id": "_net0"]
+            "net": nets.enumerated().map { index, net -> [String: Any] in
+                ["tap": net["tap"] ?? "", "mac": net["mac"] ?? "", "id": "_net\(index)"]
             },
-            "serial": ["mode": serialMode, "file": serial.flatMap { Self.keyValues($0)["file"] }.map { $0 as Any } ?? NSNull()],
-            "console": ["mode": console.map { $0.capitalized } ?? "Tty"],
+            "serial": Self.consoleConfig(serial, default: "Null"),
+            "console": Self.consoleConfig(console, default: "Tty"),
         ]
+    }
+
+    /// A `SerialConfig` / `ConsoleConfig` from `--serial` / `--console`: `off`, `null`,
+    /// `pty`, `tty`, `file=PATH` or `socket=PATH` (`mode` one of the document's
+    /// `ConsoleMode`s, `file` or `socket` only when given).
+    static func consoleConfig(_ option: String?, default mode: String) -> [String: Any] {
+        guard let option else {
+            return ["mode": mode]
+        }
+        let values = keyValues(option)
+        if let file = values["file"] {
+            return ["mode": "File", "file": file]
+        }
+        if let socket = values["socket"] {
+            return ["mode": "Socket", "socket": socket]
+        }
+        return ["mode": option.capitalized]
     }
 }

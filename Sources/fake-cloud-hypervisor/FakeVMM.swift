@@ -6,15 +6,30 @@ import Synchronization
 
 /// The fake VMM: VM state, fault injection and call recording.
 ///
+/// Its answers keep to Cloud Hypervisor's OpenAPI document
+/// (`Tests/NKudoEdgeTests/Fixtures/cloud-hypervisor-openapi.yaml`): only statuses the
+/// operation declares, a body only where the response declares content. The reason of a
+/// refusal, which Cloud Hypervisor puts in the body, goes to stderr (the VMM log).
+/// Deliberately outside the document: injected failures (`FAKE_CH_FAIL`) and the 404 and
+/// 405 of paths and methods the fake does not serve.
+///
+/// The guest obeys the power button: shortly after `vm.power-button` it writes
+/// `reboot: Power down` to the serial console and the VMM exits with status 0, as Cloud
+/// Hypervisor does when its guest shuts down.
+///
 /// Environment:
 /// - `FAKE_CH_RECORD`: file the calls are appended to as JSON lines
 ///   (`{"method","path","body"}`; the first line is `{"argv":[…]}`); default `<socket>.calls`.
+/// - `NKUDO_FAKE_CH_CAPTURE`: file every exchange (request and response) is appended to,
+///   for `scripts/check-ch-openapi` (see ``ExchangeCapture``); none by default.
 /// - `FAKE_CH_FAIL`: comma-separated endpoints (`vm.boot`, `vmm.ping`, …) answered 500.
 /// - `FAKE_CH_HANG`: comma-separated endpoints never answered.
 /// - `FAKE_CH_EXIT_AFTER_BOOT=1`: exit with status 1 as soon as the guest runs.
 /// - `FAKE_CH_NO_AUTOBOOT=1`: leave a VM with a payload `Created` until `vm.boot`.
 /// - `FAKE_CH_KEEP_STALE_SOCKET=1`: fail like the real binary when the socket path exists.
 /// - `FAKE_CH_IGNORE_SIGTERM=1`: ignore SIGTERM (so only SIGKILL stops it).
+/// - `NKUDO_FAKE_CH_IGNORE_POWER_BUTTON=1`: a guest that ignores the power button
+///   (`vm.power-button` is accepted, nothing happens).
 final class FakeVMM: Sendable {
     private struct State {
         var vm: String?
@@ -24,16 +39,25 @@ final class FakeVMM: Sendable {
     let failing: Set<String>
     let hanging: Set<String>
     let exitAfterBoot: Bool
+    let ignoresPowerButton: Bool
     let recordPath: String
+    let capture: ExchangeCapture?
+    let console: SerialConsole
     private let state: Mutex<State>
     private let recordLock = Mutex(())
+
+    /// How long the fake guest takes to power off after the power button.
+    static let powerOffDelay = TimeAmount.milliseconds(200)
 
     init(options: CommandLineOptions, environment: [String: String]) {
         self.options = options
         failing = Self.list(environment["FAKE_CH_FAIL"])
         hanging = Self.list(environment["FAKE_CH_HANG"])
         exitAfterBoot = environment["FAKE_CH_EXIT_AFTER_BOOT"] == "1"
+        ignoresPowerButton = environment["NKUDO_FAKE_CH_IGNORE_POWER_BUTTON"] == "1"
         recordPath = environment["FAKE_CH_RECORD"] ?? "\(options.apiSocket).calls"
+        capture = environment["NKUDO_FAKE_CH_CAPTURE"].flatMap { $0.isEmpty ? nil : ExchangeCapture(path: $0) }
+        console = SerialConsole(serial: options.serial)
         let autoboot = environment["FAKE_CH_NO_AUTOBOOT"] != "1"
         state = Mutex(State(vm: options.hasPayload ? (autoboot ? "Running" : "Created") : nil))
     }
@@ -45,9 +69,7 @@ final class FakeVMM: Sendable {
         if environment["FAKE_CH_IGNORE_SIGTERM"] == "1" {
             signal(SIGTERM, SIG_IGN)
         }
-        if let serial = options.serial.flatMap({ CommandLineOptions.keyValues($0)["file"] }) {
-            _ = FileManager.default.createFile(atPath: serial, contents: Data("fake-cloud-hypervisor console\n".utf8))
-        }
+        vmm.console.create()
         let keepStale = environment["FAKE_CH_KEEP_STALE_SOCKET"] == "1"
         if keepStale, FileManager.default.fileExists(atPath: options.apiSocket) {
             throw CommandLineOptions.UsageError(description: "Error creating API socket: Address in use (os error 98)")
@@ -73,12 +95,19 @@ final class FakeVMM: Sendable {
         state.withLock { $0.vm }
     }
 
-    /// Called when the guest starts running.
+    /// Called when the guest starts running: it prints its boot lines on the console.
     func guestBooted() {
+        console.append(SerialConsole.bootLines)
         if exitAfterBoot {
             FileHandle.standardError.write(Data("fake-cloud-hypervisor: guest crashed (FAKE_CH_EXIT_AFTER_BOOT)\n".utf8))
             exit(1)
         }
+    }
+
+    /// The VMM exits with status 0, removing its API socket (`vmm.shutdown`, guest power-off).
+    func exitVMM() -> Never {
+        unlink(options.apiSocket)
+        exit(0)
     }
 
     /// How to answer one API call.
@@ -87,6 +116,12 @@ final class FakeVMM: Sendable {
         case hang
         case exitAfterReply
     }
+
+    /// The operations the fake serves, with their methods.
+    private static let methods: [String: HTTPMethod] = [
+        "vmm.ping": .GET, "vm.info": .GET, "vmm.shutdown": .PUT, "vm.boot": .PUT, "vm.shutdown": .PUT,
+        "vm.power-button": .PUT, "vm.reboot": .PUT, "vm.pause": .PUT, "vm.resume": .PUT, "vm.delete": .PUT,
+    ]
 
     func handle(method: HTTPMethod, path: String, body: String) -> Reply {
         record(["method": method.rawValue, "path": path, "body": body])
@@ -101,10 +136,7 @@ final class FakeVMM: Sendable {
         if failing.contains(endpoint) {
             return .status(.internalServerError, body: "Injected failure (FAKE_CH_FAIL=\(endpoint))")
         }
-        let expected: HTTPMethod = ["vmm.ping", "vm.info", "vm.counters"].contains(endpoint) ? .GET : .PUT
-        let known = ["vmm.ping", "vm.info", "vm.boot", "vm.shutdown", "vm.delete", "vm.pause", "vm.resume", "vm.reboot",
-                     "vm.power-button", "vmm.shutdown"]
-        guard known.contains(endpoint) else {
+        guard let expected = Self.methods[endpoint] else {
             return .status(.notFound, body: "Not found")
         }
         guard method == expected else {
@@ -116,10 +148,14 @@ final class FakeVMM: Sendable {
                                             "features": ["kvm"]]))
         case "vm.info":
             guard let vm = currentState else {
-                return .status(.internalServerError, body: "Error from API: The VM could not be found: VM is not created")
+                return refuse(.notFound, endpoint, "The VM could not be found: VM is not created")
             }
             return .status(.ok, body: json(["config": options.vmConfig, "state": vm,
                                             "memory_actual_size": options.memoryBytes, "device_tree": [String: Any]()]))
+        case "vm.delete":
+            // The document declares only 204: it succeeds in every state, also without a VM.
+            state.withLock { $0.vm = nil }
+            return .status(.noContent, body: nil)
         case "vmm.shutdown":
             return .exitAfterReply
         default:
@@ -127,38 +163,71 @@ final class FakeVMM: Sendable {
         }
     }
 
+    /// A VM action: the states it applies in, the state it leaves, and the status the
+    /// document declares for a VM in another state.
+    private struct Transition {
+        var from: Set<String>
+        var to: String
+        var refused: HTTPResponseStatus
+    }
+
+    private static let transitions: [String: Transition] = [
+        // The document declares no 405 for vm.boot: a VM already booted gets its 404.
+        "vm.boot": Transition(from: ["Created"], to: "Running", refused: .notFound),
+        "vm.shutdown": Transition(from: ["Running", "Paused"], to: "Shutdown", refused: .methodNotAllowed),
+        // The guest powers off a moment later (``powerButtonPressed()``).
+        "vm.power-button": Transition(from: ["Running"], to: "Running", refused: .methodNotAllowed),
+        "vm.reboot": Transition(from: ["Running"], to: "Running", refused: .methodNotAllowed),
+        "vm.pause": Transition(from: ["Running"], to: "Paused", refused: .methodNotAllowed),
+        "vm.resume": Transition(from: ["Paused"], to: "Running", refused: .methodNotAllowed),
+    ]
+
     private func transition(_ endpoint: String) -> Reply {
-        let table: [String: (from: Set<String>, to: String?)] = [
-            "vm.boot": (["Created"], "Running"),
-            "vm.shutdown": (["Running", "Paused"], "Shutdown"),
-            "vm.power-button": (["Running"], "Shutdown"),
-            "vm.reboot": (["Running"], "Running"),
-            "vm.pause": (["Running"], "Paused"),
-            "vm.resume": (["Paused"], "Running"),
-            "vm.delete": (["Created", "Running", "Paused", "Shutdown"], nil),
-        ]
-        guard let rule = table[endpoint] else {
+        guard let rule = Self.transitions[endpoint] else {
             return .status(.notFound, body: "Not found")
         }
-        let outcome: Result<String?, APIFailure> = state.withLock { state in
+        let outcome: Result<Void, APIFailure> = state.withLock { state in
             guard let vm = state.vm else {
-                return endpoint == "vm.delete" ? .success(nil) : .failure(APIFailure(message: "VM is not created"))
+                return .failure(APIFailure(status: .notFound, message: "VM is not created"))
             }
             guard rule.from.contains(vm) else {
-                return .failure(APIFailure(message: "Invalid state transition from \(vm) (\(endpoint))"))
+                return .failure(APIFailure(status: rule.refused, message: "Invalid state transition from \(vm) (\(endpoint))"))
             }
             state.vm = rule.to
-            return .success(rule.to)
+            return .success(())
         }
         switch outcome {
-        case .success(let newState):
-            if endpoint == "vm.boot" && newState == "Running" {
+        case .success:
+            if endpoint == "vm.boot" {
                 guestBooted()
+            }
+            if endpoint == "vm.power-button" {
+                powerButtonPressed()
             }
             return .status(.noContent, body: nil)
         case .failure(let failure):
-            return .status(.internalServerError, body: "Error from API: \(failure.message)")
+            return refuse(failure.status, endpoint, failure.message)
         }
+    }
+
+    /// The guest's answer to the power button: it powers off after ``powerOffDelay``,
+    /// unless it ignores the button.
+    private func powerButtonPressed() {
+        guard !ignoresPowerButton else {
+            FileHandle.standardError.write(Data("fake-cloud-hypervisor: guest ignores the power button (NKUDO_FAKE_CH_IGNORE_POWER_BUTTON)\n".utf8))
+            return
+        }
+        MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: Self.powerOffDelay) {
+            self.console.append([SerialConsole.powerDownLine])
+            self.exitVMM()
+        }
+    }
+
+    /// A refusal with `status`, without a body (the document declares none); the reason
+    /// goes to stderr.
+    private func refuse(_ status: HTTPResponseStatus, _ endpoint: String, _ reason: String) -> Reply {
+        FileHandle.standardError.write(Data("fake-cloud-hypervisor: \(endpoint): \(status.code) \(reason)\n".utf8))
+        return .status(status, body: nil)
     }
 
     private func json(_ object: [String: Any]) -> String {
@@ -185,72 +254,8 @@ final class FakeVMM: Sendable {
     }
 }
 
-/// A refused API call's text.
+/// A refused API call: the status the document declares for it and the reason.
 struct APIFailure: Error {
+    var status: HTTPResponseStatus
     var message: String
-}
-
-/// One HTTP/1.1 connection of the API: collects a request, asks ``FakeVMM``, answers.
-final class APIHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let vmm: FakeVMM
-    private var head: HTTPRequestHead?
-    private var body = ""
-
-    init(vmm: FakeVMM) {
-        self.vmm = vmm
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body = ""
-        case .body(let buffer):
-            body += String(buffer: buffer)
-        case .end:
-            guard let head else {
-                return
-            }
-            self.head = nil
-            respond(context: context, head: head)
-        }
-    }
-
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
-        let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
-        let status: HTTPResponseStatus
-        let text: String?
-        let exitAfter: Bool
-        switch vmm.handle(method: head.method, path: path, body: body) {
-        case .hang:
-            return
-        case .status(let code, let body):
-            status = code
-            text = body
-            exitAfter = false
-        case .exitAfterReply:
-            status = .noContent
-            text = nil
-            exitAfter = true
-        }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Length", value: "\(text?.utf8.count ?? 0)")
-        if text != nil {
-            headers.add(name: "Content-Type", value: status == .ok ? "application/json" : "text/plain")
-        }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        if let text {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
-        }
-        let socket = vmm.options.apiSocket
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if exitAfter {
-                unlink(socket)
-                exit(0)
-            }
-        }
-    }
 }

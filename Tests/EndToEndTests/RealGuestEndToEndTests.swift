@@ -205,12 +205,16 @@ struct RealGuestEndToEndTests {
             _ = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "stop", actions: [
                 .init(operation: .stop, vmId: vmID),
             ]))
+            // The result moves the VM; the agent's next heartbeat gives the reason and the console.
             let stopped = try await Self.eventually(60) { () async throws -> MicroVM? in
                 let vm = try await Self.vm(fleet, vmID)
-                return vm?.state == .stopped ? vm : nil
+                return vm?.state == .stopped && vm?.stateReason.isEmpty == false ? vm : nil
             }
             #expect(stopped?.stateReason.contains("gracefully") == true, "\(stopped?.stateReason ?? "not stopped")")
-            #expect(try await Self.console(fleet, vmID).contains("nkudo-guest-poweroff"))
+            let poweredOff = try await Self.eventually(10) {
+                try await Self.console(fleet, vmID).contains("nkudo-guest-poweroff") ? true : nil
+            }
+            #expect(poweredOff == true, "the guest powered off on the ACPI power button")
             #expect(try Self.qemuProcesses(vmID) == 0)
 
             // A guest whose init panics ends FAILED with the panic as its reason.

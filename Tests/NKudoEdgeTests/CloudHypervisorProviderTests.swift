@@ -41,8 +41,9 @@ struct CloudHypervisorProviderTests {
         let stopped = try await provider.stop(id)
         #expect(stopped.status == .stopped)
         #expect(stopped.pid == 0)
-        #expect(sandbox.calls().contains("PUT /api/v1/vm.shutdown"))
-        #expect(sandbox.calls().contains("PUT /api/v1/vmm.shutdown"))
+        #expect(sandbox.calls().contains("PUT /api/v1/vm.power-button"), "STOP is graceful first")
+        #expect(!sandbox.calls().contains("PUT /api/v1/vm.shutdown"), "the guest powered off on the button")
+        #expect(stopped.stateReason.hasPrefix("stopped gracefully (ACPI power button)"), "\(stopped.stateReason)")
         #expect(sandbox.livePIDs().isEmpty)
         let commands = try String(contentsOfFile: "\(directory)/commands.log", encoding: .utf8)
         #expect(commands.contains("--api-socket"))
@@ -187,7 +188,8 @@ struct CloudHypervisorProviderTests {
     @Test("stop escalates to SIGTERM and SIGKILL when the API does not stop the VMM")
     func stopEscalates() async throws {
         let sandbox = try CloudHypervisorSandbox()
-        let provider = try sandbox.provider(environment: ["FAKE_CH_FAIL": "vm.shutdown,vmm.shutdown", "FAKE_CH_IGNORE_SIGTERM": "1"]) {
+        let provider = try sandbox.provider(environment: ["FAKE_CH_FAIL": "vm.shutdown,vmm.shutdown", "FAKE_CH_IGNORE_SIGTERM": "1",
+                                                          "NKUDO_FAKE_CH_IGNORE_POWER_BUTTON": "1"]) {
             $0.stopTimeout = 0.5
             $0.terminateTimeout = 0.5
         }
@@ -195,10 +197,12 @@ struct CloudHypervisorProviderTests {
         _ = try await provider.create(MicroVMSpec(id: id))
         _ = try await provider.start(id)
         defer { sandbox.killAll() }
-        #expect(try await provider.stop(id).status == .stopped)
+        let stopped = try await provider.stop(id, gracePeriod: 0.5)
+        #expect(stopped.status == .stopped)
+        #expect(stopped.stateReason.hasPrefix("stopped forcibly: the guest did not power off within 0.5 s"), "\(stopped.stateReason)")
         #expect(sandbox.livePIDs().isEmpty)
         let commands = try String(contentsOfFile: "\(provider.directory(of: id))/commands.log", encoding: .utf8)
-        #expect(commands.contains("kill -TERM") && commands.contains("kill -KILL"))
+        #expect(commands.contains("vm.power-button") && commands.contains("kill -TERM") && commands.contains("kill -KILL"))
     }
 
     @Test("hostile VM ids are rejected", arguments: ["", "../x", "a/b", ".", "..", String(repeating: "a", count: 200), "x;rm -rf /", "/etc", "a b"])

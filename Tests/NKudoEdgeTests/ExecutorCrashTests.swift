@@ -80,7 +80,7 @@ struct ExecutorCrashTests {
             child.standardError = FileHandle.nullDevice
             try child.run()
             #expect(try await eventually(30) { FileManager.default.fileExists(atPath: sandbox.root + "/ready") || !child.isRunning })
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...600)))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...450)))
             if child.isRunning {
                 interrupted += 1
             }

@@ -5,6 +5,12 @@ import NIOHTTP1
 
 /// Client of Cloud Hypervisor's REST API (`/api/v1/…`) over the VMM's unix socket
 /// (`--api-socket`), through AsyncHTTPClient's `http+unix://` URLs.
+///
+/// Every request keeps to Cloud Hypervisor's OpenAPI document (upstream
+/// `vmm/src/api/openapi/cloud-hypervisor.yaml`; a copy is in the edge tests' fixtures and
+/// `CloudHypervisorAPIConformanceTests` checks what this client sends against it): none
+/// of the operations used here takes a request body, so none is sent and no
+/// `Content-Type` either.
 struct CloudHypervisorAPIClient: Sendable {
     /// The VM's state as `vm.info` reports it.
     enum VMState: String, Sendable {
@@ -50,8 +56,10 @@ struct CloudHypervisorAPIClient: Sendable {
         try await send(.PUT, "vm.shutdown")
     }
 
-    /// `PUT /api/v1/vm.power-button`: presses the guest's ACPI power button; a guest that
-    /// honours it powers off, and the VMM exits.
+    /// `PUT /api/v1/vm.power-button`: presses the guest's ACPI power button, asking it to
+    /// shut down cleanly. Returns once the VMM has passed the event on; the guest powers
+    /// off when it is done (and Cloud Hypervisor then exits), or never if it ignores the
+    /// button.
     func powerButton() async throws(ProviderError) {
         try await send(.PUT, "vm.power-button")
     }
@@ -70,10 +78,6 @@ struct CloudHypervisorAPIClient: Sendable {
         request.method = method
         request.headers.add(name: "Host", value: "localhost")
         request.headers.add(name: "Accept", value: "application/json")
-        if method == .PUT {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer())
-        }
         do {
             let response = try await httpClient.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
             let body = try await response.body.collect(upTo: 1 << 20)
