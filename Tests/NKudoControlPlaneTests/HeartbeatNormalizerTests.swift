@@ -27,6 +27,24 @@ struct HeartbeatNormalizerTests {
         ])
     }
 
+    @Test("VM reports keep the agent's reason, hypervisor and console tail (at most 64 KiB, from a line start); FAILED stays FAILED")
+    func vmDetails() {
+        let id = "0b2d4e6f-8a9c-4c1e-a3f5-7c9e2f4a6b8d"
+        let long = String(repeating: "x", count: 100) + "\n" + String(repeating: "booting line\n", count: 6000)
+        let request = HeartbeatRequest(microvms: [
+            .init(id: id, name: "web", state: "failed", stateReason: "guest kernel panic: Kernel panic", consoleTail: long, hypervisor: "qemu"),
+        ], hostFacts: HostFacts(hypervisors: ["qemu"], hypervisor: "qemu", accelerator: "tcg"),
+           imageCatalog: .init(images: [Image(name: "disk.raw", digest: "sha256:" + String(repeating: "a", count: 64), sizeBytes: 1, kind: .disk)]))
+        let ingest = HeartbeatNormalizer.normalize(request, agentID: "a", now: Self.now)
+        let vm = ingest.microVMs[0]
+        #expect(vm.state == .failed && vm.stateReason == "guest kernel panic: Kernel panic" && vm.hypervisor == "qemu")
+        let tail = vm.consoleTail ?? ""
+        #expect(tail.utf8.count <= HeartbeatNormalizer.maximumConsoleTailBytes && tail.hasPrefix("booting line\n") && tail.hasSuffix("booting line\n"))
+        #expect(ingest.hypervisors == ["qemu"] && ingest.hypervisor == "qemu" && ingest.imageCatalog?.images.count == 1)
+        let quiet = HeartbeatNormalizer.normalize(HeartbeatRequest(microvms: [.init(id: id, state: "RUNNING")]), agentID: "a", now: Self.now)
+        #expect(quiet.microVMs[0].consoleTail == nil && quiet.hypervisors == nil && quiet.imageCatalog == nil, "absent means unchanged")
+    }
+
     @Test("execution updates: canonical ids and known states only; blank error fields are left to the execution rules' defaults")
     func executionUpdates() {
         let request = HeartbeatRequest(executionUpdates: [
