@@ -32,8 +32,9 @@ extension SQLStore {
     }
 
     /// Leases to `agent` up to `lease.limit` plans of its site that have PENDING or
-    /// IN_PROGRESS executions, no live lease and no VM placed on another host, in version
-    /// order. Plans another transaction is leasing are skipped (PostgreSQL), so concurrent
+    /// IN_PROGRESS executions, no live lease, no VM placed on another host and no pending
+    /// CREATE naming an image (disk, kernel or initrd) the agent's host has not reported, in
+    /// version order. Plans another transaction is leasing are skipped (PostgreSQL), so concurrent
     /// leasers never take the same plan. A plan whose lease this agent still holds is not
     /// sent again, unless `held` (the plans the agent says it runs) is given and lacks it:
     /// the agent lost it (a restart, a lost response) and gets it again, same token.
@@ -63,6 +64,13 @@ extension SQLStore {
                           SELECT 1 FROM executions e JOIN microvms v ON v.id = e.vm_id
                           WHERE e.plan_id = p.id AND e.state IN ('PENDING', 'IN_PROGRESS')
                             AND v.host_id IS NOT NULL AND v.host_id <> $5
+                      )
+                      AND NOT EXISTS (
+                          SELECT 1 FROM executions e JOIN microvms v ON v.id = e.vm_id
+                          WHERE e.plan_id = p.id AND e.state = 'PENDING' AND e.operation_type = 'CREATE'
+                            AND ((v.image <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.image OR i.digest = v.image)))
+                                 OR (v.kernel <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.kernel OR i.digest = v.kernel)))
+                                 OR (v.initrd <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.initrd OR i.digest = v.initrd))))
                       )
                     ORDER BY p.plan_version
                     LIMIT $4

@@ -75,6 +75,27 @@ extension StoreTests {
         }
     }
 
+    @Test("a CREATE naming images is leased only to an agent whose host reported them", arguments: testedDialects)
+    func createGoesWhereItsImagesAre(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let store = fixture.store
+            let world = try await fixture.world()
+            let other = try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID)
+            var action = StoreFixture.action(.create, vm: StoreFixture.id(), operationID: "c")
+            action.image = "sha256:" + String(repeating: "a", count: 64)
+            action.kernel = "vmlinuz"
+            let plan = try await fixture.apply(world, [action])
+            #expect(try await store.leasePlans(agentID: other.agentID, lease: StoreFixture.lease, now: StoreFixture.at(1)).isEmpty,
+                    "the other host has none of the images")
+            #expect(try await store.leasePlans(agentID: world.agent.agentID, lease: StoreFixture.lease, now: StoreFixture.at(1)).isEmpty,
+                    "no host has reported them yet")
+            var heartbeat = fixture.heartbeat(world.agent.agentID)
+            heartbeat.imageCatalog = Self.catalog
+            let outcome = try await store.ingestHeartbeat(heartbeat, lease: StoreFixture.lease, now: StoreFixture.at(2))
+            #expect(outcome.leased.map(\.planID) == [plan.planID], "leased with the heartbeat that reports the images")
+        }
+    }
+
     @Test("upgrade: a schema-4 database keeps every VM and execution and then stores FAILED VMs with reasons",
           arguments: testedDialects)
     func upgradeFromSchema4(dialect: SQLDialect) async throws {
