@@ -45,6 +45,8 @@ public actor EdgeAgent: Service {
     private var reportedCatalog: ProviderCatalog?
     /// The console tail of each VM the control plane last accepted, by VM id.
     private var shippedConsoles: [String: String] = [:]
+    /// The most console bytes one heartbeat carries.
+    static let consoleBudgetBytes = 256 * 1024
     private let plans: AsyncStream<LeasedPlan>
     private let planQueue: AsyncStream<LeasedPlan>.Continuation
 
@@ -167,13 +169,19 @@ public actor EdgeAgent: Service {
         for vm in vms where !vm.consolePath.isEmpty {
             consoles[vm.id.rawValue] = SerialConsole(path: vm.consolePath).tail()
         }
-        let shipped = shippedConsoles
-        let reports = vms.map { vm in
-            var report = Self.report(vm)
-            if let console = consoles[vm.id.rawValue], console != shipped[vm.id.rawValue] {
-                report.consoleTail = console
-            }
-            return report
+        // Changed consoles ship within a budget per heartbeat (the control plane's body limit
+        // is 1 MiB by default); the rest ship with the next ones, starting elsewhere each time.
+        var shipping = shippedConsoles
+        var budget = Self.consoleBudgetBytes
+        let start = vms.isEmpty ? 0 : Int(sequenceNumber.magnitude % UInt64(vms.count))
+        var reports = vms.map(Self.report)
+        for offset in vms.indices {
+            let index = (start + offset) % vms.count
+            let id = vms[index].id.rawValue
+            guard let console = consoles[id], console != shipping[id], console.utf8.count <= budget else { continue }
+            reports[index].consoleTail = console
+            shipping[id] = console
+            budget -= console.utf8.count
         }
         // Only what the control plane stores: the facts as totals, not the nested
         // `host_facts` (interfaces, per-disk figures), and no informational fields (VM paths,
@@ -191,7 +199,7 @@ public actor EdgeAgent: Service {
             imageCatalog: catalogDue ? catalog.imageCatalog : nil)
         let response = try await session.client().heartbeat(request)
         reportedCatalog = catalog
-        shippedConsoles = consoles
+        shippedConsoles = shipping.filter { consoles[$0.key] != nil }
         if dropped > 0 {
             do {
                 try await state.reportedDroppedLogLines(dropped)
