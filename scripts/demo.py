@@ -6,6 +6,11 @@ one or two replicas), creates a tenant, an API key, a site and an enrollment tok
 HTTPS (TLS verified against the control plane's CA file), enrolls an edge agent pinning
 the CA fingerprint, runs it, and applies CREATE -> START -> STOP -> DELETE, one plan per
 step, waiting for every execution and showing the VM's state and the execution logs.
+When qemu-system-x86_64 is on PATH and the test guest of scripts/build-test-guest is
+available, the VM is a real Linux guest booted by QEMU (accelerator --accel, tcg by
+default): the demo shows its serial console (boot marker, instance id, ssh key, disk) and
+the boot time, and a graceful ACPI power-off on STOP. Otherwise it falls back to the real
+Cloud Hypervisor or the fake VMM with a blank VM, and says why.
 It also shows the host and the site going ONLINE, an idempotent re-apply being
 deduplicated and a cross-tenant request being refused, then cleans up everything it
 started (also on failure and Ctrl-C).
@@ -21,6 +26,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -34,9 +40,24 @@ import urllib.parse
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The test guest of scripts/build-test-guest: kernel, initrd and a raw disk the plans name.
+GUEST_DIR = os.path.join(ROOT, ".build", "test-guest")
+GUEST_KERNEL, GUEST_INITRD, GUEST_DISK = "nkudo-test-vmlinuz", "nkudo-test-initrd.img", "nkudo-test-disk.raw"
+GUEST_FILES = (GUEST_KERNEL, GUEST_INITRD, GUEST_DISK)
+GUEST_KERNEL_ARGS = ["console=ttyS0", "panic=-1"]
+# A made-up key: the guest prints the first authorized key it finds in its NoCloud seed.
+DEMO_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOfTheNKudoDemoNotARealKey00000000 demo@nkudo"
+BOOT_MARKER = "NKUDO-GUEST-BOOTED"
+QEMU = "qemu-system-x86_64"
+GUEST_LINE = re.compile(r"(?:^|\s)(nkudo-[a-z]+(?:-[a-z]+)*(?:: .*)?)$")  # nkudo-disk: ..., nkudo-guest-ready
 TERMINAL_EXECUTION_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 # The VM state each step leads to, as the control plane records it.
 EXPECTED_VM_STATE = {"CREATE": "STOPPED", "START": "RUNNING", "STOP": "STOPPED", "DELETE": "DELETED"}
+# Seconds each step's execution may take: generous for QEMU under TCG (CREATE copies the
+# images into the cache and the VM's disk; STOP waits for the guest's ACPI power-off).
+EXECUTION_TIMEOUT = {"CREATE": 120, "START": 90, "STOP": 90, "DELETE": 60}
+BOOT_TIMEOUT = 120  # START applied -> nkudo-guest-ready on the console route (TCG: ~30 s)
+STOP_REASON_TIMEOUT = 30
 
 
 class DemoFailure(Exception):
@@ -260,14 +281,21 @@ class Demo:
         """Polls probe() -> (done, status_text) with visible progress; returns its last value."""
         t0 = time.monotonic()
         last_status = None
+        last_line = t0
         try:
             while True:
                 done, status = probe()
-                elapsed = time.monotonic() - t0
+                now = time.monotonic()
+                elapsed = now - t0
                 if status != last_status and status is not None:
                     self.out.progress_done()
                     self.out.info(f"{description}: {status}  [{elapsed:.1f}s]")
                     last_status = status
+                    last_line = now
+                elif not self.out.tty and now - last_line >= 10:
+                    # No spinner without a terminal: a line every 10 s during long waits.
+                    self.out.info(f"{description}: still {last_status}  [{elapsed:.1f}s of at most {timeout}s]")
+                    last_line = now
                 if done:
                     return status
                 if elapsed > timeout:
@@ -330,32 +358,95 @@ class Demo:
     # -- steps --------------------------------------------------------------------------
 
     def choose_vmm(self):
-        real = shutil.which("cloud-hypervisor")
-        kvm_usable = os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
-        firmware = "/usr/share/cloud-hypervisor/CLOUDHV.fd"
-        fake = os.path.join(self.bin, "fake-cloud-hypervisor")
         for binary in ("nkudo-control-plane", "nkudo-edge", "fake-cloud-hypervisor"):
             if not os.access(os.path.join(self.bin, binary), os.X_OK):
                 raise DemoFailure(f"{os.path.join(self.bin, binary)} is missing: run `swift build` "
                                   "(or scripts/demo without --no-build)")
-        if real and kvm_usable and os.path.exists(firmware):
-            self.vmm = {"kind": "real", "path": real,
-                        "why": "cloud-hypervisor is on PATH, /dev/kvm is usable and the firmware is installed"}
+        kvm_usable = os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+        accel = self.o.accel
+        qemu_reasons = []  # why QEMU is not used, when it is not
+        if self.o.hypervisor == "cloud-hypervisor":
+            qemu_reasons.append("--hypervisor cloud-hypervisor")
         else:
-            reasons = []
-            if not real:
-                reasons.append("no cloud-hypervisor on PATH")
-            if not kvm_usable:
-                reasons.append("/dev/kvm is not usable")
-            if real and not os.path.exists(firmware):
-                reasons.append(f"no firmware at {firmware}")
-            self.vmm = {"kind": "fake", "path": fake, "why": "; ".join(reasons)}
+            qemu = shutil.which(QEMU)
+            iso_tool = shutil.which("cloud-localds") or shutil.which("genisoimage")
+            if not qemu:
+                qemu_reasons.append(f"no {QEMU} on PATH")
+            if not iso_tool:
+                qemu_reasons.append("no cloud-localds or genisoimage on PATH (the guest's NoCloud seed)")
+            if accel == "kvm" and not kvm_usable:
+                qemu_reasons.append("--accel kvm but /dev/kvm is not usable (use --accel tcg)")
+            guest = self.test_guest() if not qemu_reasons else None
+            if not qemu_reasons and guest is not True:
+                qemu_reasons.append(guest)
+            if not qemu_reasons:
+                if accel == "tcg":
+                    accel_why = "tcg (emulation; --accel default: nested/emulated hosts such as CI machines need it" + \
+                                ("; --accel kvm where /dev/kvm is fast)" if kvm_usable else ", and /dev/kvm is not usable here)")
+                else:
+                    accel_why = "kvm (--accel kvm; /dev/kvm is usable)"
+                self.vmm = {"kind": "qemu", "accelerator": accel, "path": qemu, "iso_tool": iso_tool,
+                            "guest": {name: os.path.join(GUEST_DIR, name) for name in GUEST_FILES},
+                            "why": f"{QEMU} is on PATH and the test guest is built ({GUEST_DIR}); accelerator {accel_why}"}
+            elif self.o.hypervisor == "qemu":
+                raise DemoFailure("--hypervisor qemu, but QEMU cannot boot the test guest: " + "; ".join(qemu_reasons))
+        if self.vmm is None:
+            real = shutil.which("cloud-hypervisor")
+            firmware = "/usr/share/cloud-hypervisor/CLOUDHV.fd"
+            fake = os.path.join(self.bin, "fake-cloud-hypervisor")
+            not_qemu = "not QEMU: " + "; ".join(qemu_reasons)
+            if real and kvm_usable and os.path.exists(firmware):
+                self.vmm = {"kind": "real", "accelerator": "kvm", "path": real,
+                            "why": f"{not_qemu}; cloud-hypervisor is on PATH, /dev/kvm is usable and the firmware "
+                                   "is installed (a blank VM: no kernel, no image)"}
+            else:
+                reasons = []
+                if not real:
+                    reasons.append("no cloud-hypervisor on PATH")
+                if not kvm_usable:
+                    reasons.append("/dev/kvm is not usable")
+                if real and not os.path.exists(firmware):
+                    reasons.append(f"no firmware at {firmware}")
+                self.vmm = {"kind": "fake", "accelerator": "none", "path": fake,
+                            "why": f"{not_qemu}; not Cloud Hypervisor: " + "; ".join(reasons)}
         self.record["vmm"] = self.vmm
-        label = "real Cloud Hypervisor" if self.vmm["kind"] == "real" else "fake VMM (test double of Cloud Hypervisor's API)"
-        self.out.info(f"VMM: {label}: {self.vmm['path']}")
+        kind = self.vmm["kind"]
+        if kind == "qemu":
+            label = f"QEMU, accelerator {accel}, booting the Linux test guest"
+        elif kind == "real":
+            label = "real Cloud Hypervisor (blank VM)"
+        else:
+            label = "fake VMM (test double of Cloud Hypervisor's API; blank VM)"
+        self.out.info(f"hypervisor: {label}: {self.vmm['path']}")
         self.out.info(f"     because {self.vmm['why']}")
+        if kind == "qemu":
+            self.out.info(f"guest: {', '.join(GUEST_FILES)} from {GUEST_DIR}")
         self.out.info("network: none (VMs get no NIC: a TAP needs a configured bridge)")
-        return f"{self.vmm['kind']} VMM, --network none"
+        return f"{kind}" + (f" ({accel})" if kind == "qemu" else " VMM") + ", --network none"
+
+    def test_guest(self):
+        """True when the test guest's three files exist (built by scripts/build-test-guest if
+        missing), else why not."""
+        missing = [name for name in GUEST_FILES if not os.path.isfile(os.path.join(GUEST_DIR, name))]
+        if not missing:
+            return True
+        log = os.path.join(self.tmp, "build-test-guest.log")
+        self.logs["build-test-guest"] = log
+        self.out.info(f"the test guest is not built ({', '.join(missing)} missing): running scripts/build-test-guest "
+                      f"(Debian packages; a few minutes the first time; log {log})")
+        try:
+            with open(log, "wb") as f:
+                result = subprocess.run([os.path.join(ROOT, "scripts", "build-test-guest"), "--out", GUEST_DIR],
+                                        stdout=f, stderr=subprocess.STDOUT, timeout=900)
+        except subprocess.TimeoutExpired:
+            return "scripts/build-test-guest timed out after 900s"
+        if result.returncode != 0:
+            self.out.info("scripts/build-test-guest failed; its last lines:")
+            for line in tail(log, 5).splitlines():
+                self.out.info("  | " + line)
+            return f"scripts/build-test-guest failed (exit {result.returncode}, log {log})"
+        missing = [name for name in GUEST_FILES if not os.path.isfile(os.path.join(GUEST_DIR, name))]
+        return True if not missing else f"scripts/build-test-guest left {', '.join(missing)} missing"
 
     def prepare_store(self):
         if self.o.store == "sqlite":
@@ -469,15 +560,31 @@ class Demo:
         return f"agent {str(agent_id)[:8]} enrolled with a pinned CA"
 
     def run_agent(self):
+        qemu = self.vmm["kind"] == "qemu"
+        image_dir = os.path.join(self.agent_dir, "images")
+        if qemu:
+            # Plans name images by file name in the agent's catalog; copies, since symlinks
+            # leading out of the image dir are refused.
+            os.makedirs(image_dir, exist_ok=True)
+            for name in GUEST_FILES:
+                shutil.copyfile(os.path.join(GUEST_DIR, name), os.path.join(image_dir, name))
+            self.out.info(f"copied the test guest into the agent's image dir {image_dir}")
         argv = [os.path.join(self.bin, "nkudo-edge"), "run"]
         for replica in self.replicas:
             argv += ["--control-plane", replica["url"]]
         argv += ["--pki-dir", os.path.join(self.agent_dir, "pki"), "--state-dir", os.path.join(self.agent_dir, "state"),
-                 "--runtime-dir", os.path.join(self.agent_dir, "vms"), "--image-dir", os.path.join(self.agent_dir, "images"),
-                 "--image-cache-dir", os.path.join(self.agent_dir, "image-cache"),
-                 "--cloud-hypervisor-bin", self.vmm["path"], "--network", "none", "--netbird-enabled", "false",
+                 "--runtime-dir", os.path.join(self.agent_dir, "vms"), "--image-dir", image_dir,
+                 "--image-cache-dir", os.path.join(self.agent_dir, "image-cache")]
+        if qemu:
+            hypervisor_flags = f"--hypervisor qemu --accel {self.vmm['accelerator']}"
+            argv += ["--hypervisor", "qemu", "--accel", self.vmm["accelerator"], "--qemu-bin", self.vmm["path"],
+                     "--iso-tool", self.vmm["iso_tool"]]
+        else:
+            hypervisor_flags = "--cloud-hypervisor-bin " + os.path.basename(self.vmm["path"])
+            argv += ["--cloud-hypervisor-bin", self.vmm["path"]]
+        argv += ["--network", "none", "--netbird-enabled", "false",
                  "--heartbeat-interval", "1s", "--wire", self.o.wire, "--log-level", "info"]
-        self.out.info(f"$ nkudo-edge run --wire {self.o.wire} --heartbeat-interval 1s --network none "
+        self.out.info(f"$ nkudo-edge run {hypervisor_flags} --network none --wire {self.o.wire} --heartbeat-interval 1s "
                       + " ".join(f"--control-plane {r['url']}" for r in self.replicas) + " ...")
         self.agent = self.spawn("agent", argv, {}, os.path.join(self.tmp, "agent.log"))
 
@@ -502,7 +609,33 @@ class Demo:
         self.out.info(f"host {self.host['hostname']}: {self.host['cpu_cores_total']} CPUs, "
                       f"{int(self.host['memory_bytes_total']) // (1 << 20)} MiB, kvm={self.host['kvm_available']}")
         self.record["host_id"] = self.host["id"]
-        return "host ONLINE, site ONLINE"
+        if not qemu:
+            return "host ONLINE, site ONLINE"
+        hosts = self.api.ok("GET", f"/sites/{self.site['id']}/hosts", api_key=self.api_key).get("hosts", [])
+        host = next((h for h in hosts if h["id"] == self.host["id"]), {})
+        self.out.info(f"host hypervisor: {host.get('hypervisor') or '?'} "
+                      f"(available: {', '.join(host.get('hypervisors') or []) or '?'})")
+        if host.get("hypervisor") != "qemu":
+            raise DemoFailure(f"the host reports hypervisor {host.get('hypervisor')!r}, not qemu: {json.dumps(host)}")
+        catalog = {}
+
+        def images_listed():
+            self.check_agent()
+            listed = self.api.ok("GET", f"/sites/{self.site['id']}/images", api_key=self.api_key).get("hosts", [])
+            for entry in listed:
+                if entry.get("host_id") == self.host["id"]:
+                    catalog.update(entry)
+                    names = {image["name"] for image in entry.get("images", [])}
+                    ready = entry.get("agent_state") == "ONLINE" and set(GUEST_FILES) <= names
+                    return ready, f"{len(names)} of {len(GUEST_FILES)} guest images listed"
+            return False, "no catalog yet"
+
+        self.wait_for("the host's image catalog (GET /sites/{id}/images)", images_listed, timeout=30)
+        for image in catalog["images"]:
+            self.out.info(f"  image {image['name']:<24} {image.get('kind', '?'):<7} {int(image.get('size_bytes', 0)):>9} bytes  "
+                          f"{str(image.get('digest', ''))[:19]}...")
+        self.record["image_catalog"] = catalog["images"]
+        return f"host ONLINE ({host.get('hypervisor')}), site ONLINE, {len(catalog['images'])} images in its catalog"
 
     def vm_state(self):
         vms = self.api.ok("GET", f"/sites/{self.site['id']}/vms", api_key=self.api_key).get("vms", [])
@@ -515,14 +648,22 @@ class Demo:
         action = {"operation": operation, "vm_id": self.vm_id}
         if operation == "CREATE":
             action.update({"name": "demo-vm", "vcpu_count": 1, "memory_mib": 256})
+            if self.vmm["kind"] == "qemu":
+                action.update({"image": GUEST_DISK, "kernel": GUEST_KERNEL, "initrd": GUEST_INITRD,
+                               "kernel_args": GUEST_KERNEL_ARGS, "ssh_authorized_keys": [DEMO_SSH_KEY]})
         request = {"idempotency_key": idempotency_key, "actions": [action]}
         return request, self.api.ok("POST", f"/sites/{self.site['id']}/plans", request, api_key=self.api_key)
 
     def plan_step(self, operation):
         key = f"demo-{operation.lower()}-{self.vm_id[:8]}"
+        qemu = self.vmm["kind"] == "qemu"
+        if qemu and operation == "CREATE":
+            self.out.info(f"CREATE names image {GUEST_DISK}, kernel {GUEST_KERNEL}, initrd {GUEST_INITRD}, "
+                          f"kernel_args {' '.join(GUEST_KERNEL_ARGS)}, ssh key {DEMO_SSH_KEY.split()[0]} ...{DEMO_SSH_KEY[-20:]}")
         request, response = self.apply(operation, key)
         if operation == "CREATE":
             self.create_request = (key, request, response)
+            self.create_applied = time.monotonic()
         execution = response["executions"][0]
         self.out.info(f"plan {response['plan_id'][:8]} v{response['plan_version']} ({response['plan_status']}), "
                       f"execution {execution['id'][:8]}: {operation} vm {self.vm_id[:8]}")
@@ -538,7 +679,7 @@ class Demo:
                     return e["state"] in TERMINAL_EXECUTION_STATES, e["state"]
             return False, "not listed yet"
 
-        state = self.wait_for("execution", terminal, timeout=45)
+        state = self.wait_for("execution", terminal, timeout=EXECUTION_TIMEOUT[operation])
         seconds = round(time.monotonic() - t0, 2)
         if state != "SUCCEEDED":
             raise DemoFailure(f"{operation} execution {execution['id']} ended {state}: "
@@ -557,6 +698,11 @@ class Demo:
         vm = vm_holder["vm"]
         self.out.info(f"VM {vm['name']} ({vm['id'][:8]}): {vm['state']}, {vm['vcpu_count']} vCPU, "
                       f"{vm['memory_mib']} MiB, host {vm['host_id'][:8] or '-'}")
+        if operation == "CREATE" and (vm.get("image") or vm.get("kernel")):
+            self.out.info(f"VM image {vm.get('image') or '-'}, kernel {vm.get('kernel') or '-'}, "
+                          f"initrd {vm.get('initrd') or '-'}")
+        if operation == "START" and not qemu and vm.get("hypervisor"):
+            self.out.info(f"VM hypervisor {vm['hypervisor']} (blank VM: no image, no kernel)")
 
         logs = []
 
@@ -576,7 +722,146 @@ class Demo:
             "idempotency_key": key, "state": state, "seconds": seconds, "vm_state": vm["state"],
             "control_plane": self.api_url(), "logs": [{"sequence": int(e["sequence"]), "severity": e["severity"],
                                                         "message": e["message"]} for e in logs]})
-        return f"execution {state} in {seconds:.1f}s, VM {vm['state']}, {len(logs)} log line(s)"
+        result = f"execution {state} in {seconds:.1f}s, VM {vm['state']}, {len(logs)} log line(s)"
+        # What the guest did first: the summary table cuts long results.
+        if qemu and operation == "START":
+            result = self.await_boot() + "; " + result
+        elif operation == "STOP":
+            result = self.await_stop_reason(required=qemu) + "; " + result
+        elif qemu and operation == "DELETE":
+            result = self.await_qemu_gone() + "; " + result
+        return result
+
+    # -- the real guest (QEMU) ----------------------------------------------------------
+
+    def console(self):
+        """The VM's console tail from the control plane (\r stripped), None before any."""
+        try:
+            status, payload = self.api.call("GET", f"/sites/{self.site['id']}/vms/{self.vm_id}/console",
+                                            api_key=self.api_key)
+        except (OSError, http.client.HTTPException) as error:
+            raise DemoFailure(f"GET /sites/{{id}}/vms/{{id}}/console: {error}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise DemoFailure(f"GET /sites/{{id}}/vms/{{id}}/console answered {status}: {json.dumps(payload)}")
+        return (payload or {}).get("console", "").replace("\r", "")
+
+    @staticmethod
+    def guest_lines(console):
+        """The lines the test guest's /init printed (boot marker and nkudo-* lines)."""
+        lines = []
+        for line in (console or "").splitlines():
+            if BOOT_MARKER in line:
+                lines.append(BOOT_MARKER)
+                continue
+            match = GUEST_LINE.search(line)
+            if match:
+                lines.append(match.group(1).strip())
+        return lines
+
+    def await_boot(self):
+        """After START: waits for the guest's ready line on the console route; checks what it printed."""
+        seen = {}
+
+        def booted():
+            self.check_agent()
+            console = self.console()
+            if console is None or not console.strip():
+                return False, "no console output yet"
+            now = time.monotonic()
+            if BOOT_MARKER in console and "marker" not in seen:
+                seen["marker"] = now
+            if "nkudo-guest-ready" in console:
+                seen["ready"] = now
+                seen["console"] = console
+                return True, "nkudo-guest-ready"
+            if "marker" in seen:
+                return False, f"{BOOT_MARKER} seen, /init reporting"
+            return False, "kernel booting"
+
+        self.out.info(f"waiting for the guest's console (GET /sites/{{id}}/vms/{{id}}/console, the serial console "
+                      f"tail the agent ships with its heartbeats; at most {BOOT_TIMEOUT}s)")
+        try:
+            self.wait_for("the guest's console", booted, timeout=BOOT_TIMEOUT, interval=0.5)
+        except DemoFailure as error:
+            last = [line for line in (self.console() or "").splitlines() if line.strip()][-8:]
+            raise DemoFailure(f"{error}; the console's last lines:\n" + "\n".join(last or ["(empty)"]))
+        lines = self.guest_lines(seen["console"])
+        for line in lines:
+            self.out.info(f"  console | {line}")
+        boot_seconds = round(seen["marker"] - self.create_applied, 1)
+        ready_seconds = round(seen["ready"] - self.create_applied, 1)
+        self.out.info(f"boot time: CREATE applied -> {BOOT_MARKER} on the console route in {boot_seconds:.1f}s "
+                      f"(nkudo-guest-ready at {ready_seconds:.1f}s; {self.vmm['accelerator']})")
+        self.record["console"] = {"boot_marker": BOOT_MARKER, "lines": lines, "boot_seconds": boot_seconds,
+                                  "ready_seconds": ready_seconds}
+        checks = [
+            (f"nkudo-instance-id: {self.vm_id}", "the instance id is not the VM id"),
+            (f"nkudo-ssh-key: {DEMO_SSH_KEY}", "the ssh key did not reach the guest"),
+            ("nkudo-disk: NKUDO-TEST-DISK v1", "the guest's disk is not a copy of the image"),
+        ]
+        for expected, problem in checks:
+            if expected not in lines:
+                raise DemoFailure(f"{problem}: expected the console line {expected!r}, got {lines}")
+        self.out.info(f"instance id = VM id {self.vm_id}; the ssh key and the disk reached the guest")
+        vm = self.vm_state() or {}
+        self.record["console"]["vm_hypervisor"] = vm.get("hypervisor")
+        self.out.info(f"GET /sites/{{id}}/vms: {vm.get('state')}, hypervisor {vm.get('hypervisor') or '-'}, "
+                      f"state_reason {vm.get('state_reason') or '-'}")
+        return f"guest booted in {boot_seconds:.1f}s ({self.vmm['accelerator']})"
+
+    def await_stop_reason(self, required):
+        """After STOP: the reason arrives with the agent's next heartbeat; with QEMU the guest
+        must have printed its power-off line."""
+        holder = {}
+
+        def reason_arrived():
+            self.check_agent()
+            vm = self.vm_state() or {}
+            reason = vm.get("state_reason") or ""
+            holder["reason"] = reason
+            return vm.get("state") == "STOPPED" and reason.startswith("stopped"), reason or "no reason yet"
+
+        try:
+            self.wait_for("the VM's state reason", reason_arrived, timeout=STOP_REASON_TIMEOUT if required else 10)
+        except DemoFailure:
+            if required:
+                raise
+            self.out.info("no state reason reported (the fake VMM may not give one)")
+            self.record["stop_reason"] = holder.get("reason") or None
+            return "no stop reason"
+        reason = holder["reason"]
+        graceful = "gracefully" in reason
+        self.out.info(f"stop reason: {reason} ({'graceful' if graceful else 'forced'})")
+        self.record["stop_reason"] = reason
+        if not required:
+            return "graceful stop" if graceful else "forced stop"
+        if "console" in self.record:
+            self.record["console"]["stop_reason"] = reason
+
+        def powered_off():
+            console = self.console() or ""
+            holder["console"] = console
+            return "nkudo-guest-poweroff" in console, "nkudo-guest-poweroff" if "nkudo-guest-poweroff" in console else "not yet"
+
+        try:
+            self.wait_for("the guest's power-off line on the console", powered_off, timeout=20, interval=0.5)
+        except DemoFailure:
+            raise DemoFailure(f"the console shows no nkudo-guest-poweroff after STOP (reason: {reason}); "
+                              f"its last lines:\n" + "\n".join((holder.get("console") or "").splitlines()[-10:]))
+        self.out.info("  console | nkudo-guest-poweroff")
+        if "console" in self.record:
+            self.record["console"]["lines"].append("nkudo-guest-poweroff")
+        return f"{'graceful' if graceful else 'forced'} stop, guest printed nkudo-guest-poweroff"
+
+    def await_qemu_gone(self):
+        def gone():
+            left = [p for p in self.vmm_processes() if "qemu" in p[1]]
+            return not left, "QEMU gone" if not left else f"QEMU still running: {left}"
+
+        self.wait_for("the VM's QEMU process", gone, timeout=15)
+        return "no QEMU process left"
 
     def api_url(self):
         return f"https://{self.api.base[0]}:{self.api.base[1]}"
@@ -665,24 +950,34 @@ class Demo:
             raise DemoFailure(f"the agent exited with status {code} after SIGTERM (expected 0):\n{tail(self.logs['agent'])}")
         leftovers = self.vmm_processes()
         if leftovers:
-            raise DemoFailure(f"VMM processes still running after DELETE: {leftovers}")
-        return "SIGTERM -> exit 0; no VMM left running"
+            raise DemoFailure("VMM processes still running after DELETE: "
+                              + ", ".join(f"{name} pid {pid}" for pid, name in leftovers))
+        vmm = "QEMU" if self.vmm and self.vmm["kind"] == "qemu" else "VMM"
+        return f"SIGTERM -> exit 0; no {vmm} process left running"
 
     # -- cleanup ------------------------------------------------------------------------
 
     def vmm_processes(self):
-        """Processes started under this demo's temp dir (VMMs run with sockets in it)."""
+        """(pid, name) of the VMM processes of this demo: started with paths under its temp dir
+        (Cloud Hypervisor's and the fake's API sockets, QEMU's QMP socket and console file are
+        in the agent's runtime dir) or a QEMU named after the demo's VM (-name nkudo-<vm id>)."""
         found = []
+        own = self.own_pids()
+        qemu_name = f"nkudo-{getattr(self, 'vm_id', None)}"
         for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
+            if not pid.isdigit() or int(pid) == os.getpid() or int(pid) in own:
                 continue
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+                    argv = f.read().decode(errors="replace").split("\0")
             except OSError:
                 continue
-            if self.tmp in cmdline and int(pid) not in self.own_pids():
-                found.append(int(pid))
+            if not argv or not argv[0]:
+                continue  # a zombie or a kernel thread
+            name = os.path.basename(argv[0])
+            cmdline = " ".join(argv)
+            if self.tmp in cmdline or (name.startswith("qemu-system") and qemu_name in argv):
+                found.append((int(pid), name))
         return found
 
     def own_pids(self):
@@ -696,20 +991,33 @@ class Demo:
             self.agent_exit_code = self.stop_process(self.agent, "agent", 20)
         for replica in self.replicas:
             self.stop_process(replica["process"], f"control plane {replica['n']}", 15)
-        for pid in self.vmm_processes():
+        for pid, name in self.vmm_processes():
             try:
                 os.kill(pid, signal.SIGTERM)
-                self.cleanup_notes.append(f"stopped VMM pid {pid}")
+                self.cleanup_notes.append(f"stopped {name} pid {pid}")
             except OSError:
                 pass
         deadline = time.monotonic() + 5
         while self.vmm_processes() and time.monotonic() < deadline:
             time.sleep(0.1)
-        for pid in self.vmm_processes():
+        for pid, name in self.vmm_processes():
             try:
                 os.kill(pid, signal.SIGKILL)
+                self.cleanup_notes.append(f"killed {name} pid {pid} (SIGKILL)")
             except OSError:
                 pass
+        deadline = time.monotonic() + 2
+        while self.vmm_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = self.vmm_processes()
+        self.record["leftover_vmm_processes"] = [{"pid": pid, "name": name} for pid, name in left]
+        if left:
+            listed = ", ".join(f"{name} pid {pid}" for pid, name in left)
+            self.cleanup_notes.append(f"VMM processes still running: {listed}")
+            if self.failed is None:
+                self.failed = {"step": 0, "title": "cleanup", "reason": f"VMM processes survived SIGKILL: {listed}"}
+        else:
+            self.cleanup_notes.append("no VMM process left")
         if self.database:
             admin_url, name = self.database
             try:
@@ -730,11 +1038,11 @@ class Demo:
     def run(self):
         out = self.out
         o = self.o
-        out.line(f"n-kudo demo: store={o.store} wire={o.wire} replicas={o.replicas}")
+        out.line(f"n-kudo demo: store={o.store} wire={o.wire} replicas={o.replicas} hypervisor={o.hypervisor} accel={o.accel}")
         out.line(f"working dir: {self.tmp}")
         self.vm_id = str(uuid.uuid4())
         plan = [
-            ("VMM", "Choose the VMM", self.choose_vmm),
+            ("VMM", "Choose the hypervisor and accelerator", self.choose_vmm),
             ("control plane", f"Start the control plane ({o.store}, {o.replicas} replica(s), HTTPS, heartbeat 1s)",
              self.start_control_planes),
             ("tenants + API keys", "Create two tenants and an API key each (admin API, X-Admin-Key)", self.create_tenants),
@@ -744,7 +1052,9 @@ class Demo:
             ("agent online", f"Run the agent (wire: {o.wire}); wait for its first heartbeat", self.run_agent),
             ("CREATE", "Plan 1: CREATE the VM", lambda: self.plan_step("CREATE")),
             ("re-apply (idempotent)", "Re-apply plan 1 with the same idempotency key", self.dedup),
-            ("START", "Plan 2: START the VM", lambda: self.plan_step("START")),
+            ("START", lambda: "Plan 2: START the VM" + (" and watch the guest boot on its console"
+                                                         if self.vmm["kind"] == "qemu" else ""),
+             lambda: self.plan_step("START")),
         ]
         if o.replicas == 2:
             plan.append(("failover", "Stop replica 1; the agent fails over to replica 2", self.failover))
@@ -757,7 +1067,7 @@ class Demo:
         out.total = len(plan)
         try:
             for name, title, action in plan:
-                out.begin(name, title)
+                out.begin(name, title() if callable(title) else title)
                 out.end(action())
         except (DemoFailure, Interrupted, KeyboardInterrupt) as error:
             reason = str(error) if isinstance(error, DemoFailure) else "interrupted (SIGINT/SIGTERM)"
@@ -782,7 +1092,11 @@ class Demo:
         if self.o.json:
             document = {
                 "ok": self.failed is None,
-                "options": {"store": self.o.store, "wire": self.o.wire, "replicas": self.o.replicas},
+                "options": {"store": self.o.store, "wire": self.o.wire, "replicas": self.o.replicas,
+                            "hypervisor": self.o.hypervisor, "accel": self.o.accel},
+                "vmm": self.vmm,
+                "console": None,
+                "stop_reason": None,
                 "seconds": total,
                 **self.record,
                 "steps": out.steps,
@@ -799,6 +1113,10 @@ class Demo:
         out.summary_table()
         out.line("")
         vmm = self.vmm["kind"] if self.vmm else "?"
+        if self.vmm and self.vmm["kind"] == "qemu":
+            vmm += f" ({self.vmm['accelerator']})"
+            if self.record.get("console"):
+                vmm += f" boot {self.record['console']['boot_seconds']:.1f}s"
         out.line(f"store={self.o.store} wire={self.o.wire} replicas={self.o.replicas} vmm={vmm} "
                  f"agent exit={self.agent_exit_code} total {total}s")
         out.line("cleanup: " + "; ".join(self.cleanup_notes))
@@ -820,7 +1138,8 @@ def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         prog="scripts/demo",
         description="Runs the whole n-kudo flow on this machine: control plane, tenant, site, enrollment, agent, "
-                    "CREATE -> START -> STOP -> DELETE, idempotent re-apply, tenant isolation; then cleans up.")
+                    "CREATE -> START (a Linux test guest booted by QEMU, when available) -> STOP -> DELETE, "
+                    "idempotent re-apply, tenant isolation; then cleans up.")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default=None,
                         help="control-plane store: embedded SQLite in a temp dir (default) or a fresh database on the "
                              "local PostgreSQL (scripts/start-postgres), dropped afterwards")
@@ -829,9 +1148,18 @@ def parse_arguments(argv):
     parser.add_argument("--replicas", type=int, choices=(1, 2), default=1,
                         help="2: two control-plane processes on one PostgreSQL; replica 1 is stopped mid-flow and "
                              "the agent continues on replica 2 (implies --store postgres)")
+    parser.add_argument("--hypervisor", choices=("auto", "qemu", "cloud-hypervisor"), default="auto",
+                        help="auto (default): QEMU booting the Linux test guest of scripts/build-test-guest when "
+                             f"{QEMU} is on PATH (the guest is built if missing), else Cloud Hypervisor (the real one "
+                             "with a usable /dev/kvm and its firmware, the fake VMM otherwise) with a blank VM; "
+                             "qemu: fail instead of falling back; cloud-hypervisor: skip QEMU")
+    parser.add_argument("--accel", choices=("kvm", "tcg"), default="tcg",
+                        help="QEMU's accelerator (default: tcg, emulation: nested or emulated hosts such as these CI "
+                             "machines need tcg, where KVM is missing or too slow; kvm where /dev/kvm is fast)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the human output")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data, agent state)")
-    parser.add_argument("--no-build", action="store_true", help="skip scripts/setup and swift build")
+    parser.add_argument("--no-build", action="store_true", help="skip scripts/setup, swift build and scripts/build-test-guest (the guest is "
+                                                             "still built when it is missing and QEMU is used)")
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, ".build", "debug"),
                         help="where the binaries are (default: .build/debug)")
     options = parser.parse_args(argv)

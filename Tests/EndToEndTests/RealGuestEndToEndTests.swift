@@ -1,6 +1,7 @@
 import ControlPlaneTestSupport
 import Foundation
 import NKudoContract
+import NKudoControlPlane
 import Testing
 
 #if canImport(Glibc)
@@ -146,7 +147,7 @@ struct RealGuestEndToEndTests {
     func realGuest() async throws {
         let guest = Self.root + "/.build/test-guest"
         try Sandbox.sh("\(Self.root)/scripts/build-test-guest --out \(guest)")
-        try await AgentRig.with(format: .binary) { harness, fleet, rig in
+        try await AgentRig.with(format: .binary, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             try FileManager.default.createDirectory(atPath: rig.root + "/images", withIntermediateDirectories: true)
             for name in ["nkudo-test-vmlinuz", "nkudo-test-initrd.img", "nkudo-test-disk.raw"] {
                 try FileManager.default.copyItem(atPath: "\(guest)/\(name)", toPath: "\(rig.root)/images/\(name)")
