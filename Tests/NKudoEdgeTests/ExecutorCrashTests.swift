@@ -60,27 +60,42 @@ struct ExecutorCrashTests {
         }
     }
 
+    /// Starts this test binary in helper mode on `sandbox`: the child, the VMM and the ISO tool it uses.
+    static func launchHelper(in sandbox: CloudHypervisorSandbox) throws -> (Process, vmm: String, iso: String) {
+        let vmm = try sandbox.vmmBinary()
+        let iso = try sandbox.isoTool()
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "crashHelperExecute"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[Self.helperVariable] = sandbox.root
+        environment["NKUDO_CRASH_VMM"] = vmm
+        environment["NKUDO_CRASH_ISO"] = iso
+        child.environment = environment
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        return (child, vmm, iso)
+    }
+
     @Test("SIGKILL during plan execution: the rerun finishes every action and launches no VMM twice", .timeLimit(.minutes(10)))
     func killedExecutorRunsNothingTwice() async throws {
         let trials = Int(ProcessInfo.processInfo.environment[Self.trialsVariable] ?? "") ?? 20
+        // One run to the end first: how long the plans take from `ready` on this machine now,
+        // so that the kills land within that time whatever the machine's load.
+        let calibration = try CloudHypervisorSandbox()
+        let (calibrationChild, _, _) = try Self.launchHelper(in: calibration)
+        #expect(try await eventually(30) { FileManager.default.fileExists(atPath: calibration.root + "/ready") || !calibrationChild.isRunning })
+        let readyAt = ContinuousClock.now
+        #expect(try await eventually(60) { !calibrationChild.isRunning })
+        let runMilliseconds = max(Int(((ContinuousClock.now - readyAt) / .milliseconds(1)) * 0.9), 20)
+        calibration.killAll()
         var interrupted = 0
         for trial in 0..<trials {
             let sandbox = try CloudHypervisorSandbox()
-            let vmm = try sandbox.vmmBinary()
-            let iso = try sandbox.isoTool()
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            child.arguments = ["--testing-library", "swift-testing", "--filter", "crashHelperExecute"]
-            var environment = ProcessInfo.processInfo.environment
-            environment[Self.helperVariable] = sandbox.root
-            environment["NKUDO_CRASH_VMM"] = vmm
-            environment["NKUDO_CRASH_ISO"] = iso
-            child.environment = environment
-            child.standardOutput = FileHandle.nullDevice
-            child.standardError = FileHandle.nullDevice
-            try child.run()
+            let (child, vmm, iso) = try Self.launchHelper(in: sandbox)
             #expect(try await eventually(30) { FileManager.default.fileExists(atPath: sandbox.root + "/ready") || !child.isRunning })
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...450)))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...runMilliseconds)))
             if child.isRunning {
                 interrupted += 1
             }

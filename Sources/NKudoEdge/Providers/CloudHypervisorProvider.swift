@@ -273,7 +273,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         } catch {
             logger.warning("vmm did not come up, killing it", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.error: "\(error)"])
             ProcessControl.signal(process, SIGKILL)
-            await Self.uncancelled { await Self.waitForExit(process, seconds: 2) }
+            await Self.uncancelled { await ProcessControl.waitForExit(process, seconds: 2) }
             unlink(metadata.apiSocketPath)
             metadata.process = nil
             metadata.status = .stopped
@@ -337,7 +337,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         var booted = false
         while ContinuousClock.now < deadline {
             guard ProcessControl.isAlive(process) else {
-                throw ProviderError(.processFailed, "cloud-hypervisor exited during start: \(Self.tail(of: metadata.logPath))")
+                throw ProviderError(.processFailed, "cloud-hypervisor exited during start: \(FileOperations.tail(of: metadata.logPath))")
             }
             if FileOperations.fileType(metadata.apiSocketPath) == .typeSocket {
                 do {
@@ -374,10 +374,10 @@ public final class CloudHypervisorProvider: MicroVMProvider {
         if let process = metadata.process, ProcessControl.isAlive(process) {
             let start = ContinuousClock.now
             if await pressPowerButton(process, metadata: metadata, gracePeriod: gracePeriod) {
-                reason = "stopped gracefully (ACPI power button) after \(Self.seconds(ContinuousClock.now - start)) s"
+                reason = StopOutcome.graceful(seconds: StopOutcome.seconds(since: start)).reason
             } else {
                 await terminate(process, metadata: metadata)
-                reason = "stopped forcibly: the guest did not power off within \(Self.seconds(gracePeriod)) s of the ACPI power button"
+                reason = StopOutcome.forced(gracePeriod: gracePeriod).reason
             }
             unlink(metadata.apiSocketPath)
         }
@@ -400,16 +400,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             logger.warning("vm.power-button failed", metadata: [EdgeLogKey.vmID: "\(metadata.vmID)", EdgeLogKey.error: "\(error)"])
             return false
         }
-        return await Self.waitForExit(process, seconds: gracePeriod)
-    }
-
-    /// `duration` in seconds with one decimal.
-    private static func seconds(_ duration: Duration) -> String {
-        seconds(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
-    }
-
-    private static func seconds(_ value: Double) -> String {
-        String(format: "%.1f", value)
+        return await ProcessControl.waitForExit(process, seconds: gracePeriod)
     }
 
     /// `vm.shutdown`, `vmm.shutdown`, wait; SIGTERM, wait; SIGKILL. Errors of the API
@@ -433,35 +424,22 @@ public final class CloudHypervisorProvider: MicroVMProvider {
             } catch {
                 logger.warning("vmm.shutdown failed", metadata: metadataKeys.merging(["error": "\(error)"]) { $1 })
             }
-            if await Self.waitForExit(process, seconds: configuration.stopTimeout) {
+            if await ProcessControl.waitForExit(process, seconds: configuration.stopTimeout) {
                 unlink(metadata.apiSocketPath)
                 return
             }
         }
         CommandRunner.trace("kill -TERM \(process.pid)", to: log)
         ProcessControl.signal(process, SIGTERM)
-        if await Self.waitForExit(process, seconds: configuration.terminateTimeout) {
+        if await ProcessControl.waitForExit(process, seconds: configuration.terminateTimeout) {
             unlink(metadata.apiSocketPath)
             return
         }
         logger.warning("vmm ignored SIGTERM, killing it", metadata: metadataKeys)
         CommandRunner.trace("kill -KILL \(process.pid)", to: log)
         ProcessControl.signal(process, SIGKILL)
-        _ = await Self.waitForExit(process, seconds: 2)
+        _ = await ProcessControl.waitForExit(process, seconds: 2)
         unlink(metadata.apiSocketPath)
-    }
-
-    /// Polls every 50 ms until `process` is gone; true if it exited within `seconds`.
-    /// Returns early (false) when the task is cancelled.
-    @discardableResult
-    private static func waitForExit(_ process: ProcessControl.Identity, seconds: Double) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ProcessControl.isAlive(process) {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(50))) != nil else {
-                return false
-            }
-        }
-        return true
     }
 
     // MARK: Delete
@@ -560,13 +538,5 @@ public final class CloudHypervisorProvider: MicroVMProvider {
     /// clean-up that must complete after a timeout.
     private static func uncancelled(_ body: @escaping @Sendable () async -> Void) async {
         await Task.detached(operation: body).value
-    }
-
-    private static func tail(of path: String) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return "no output"
-        }
-        let text = String(decoding: data.suffix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? "no output" : text
     }
 }

@@ -166,4 +166,13 @@ enum FileOperations {
         }
         return ProviderError(.io, "\(what): \(error)")
     }
+
+    /// The last 512 bytes of the text file at `path`, trimmed; `no output` when there are none.
+    static func tail(of path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return "no output"
+        }
+        let text = String(decoding: data.suffix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? "no output" : text
+    }
 }

@@ -102,6 +102,19 @@ enum ProcessControl {
     }
 
     /// Sends `signal` to `identity` if it is still the same process.
+    /// Polls every 50 ms until `identity` is gone; true if it exited within `seconds`.
+    /// Returns early (false) when the task is cancelled.
+    @discardableResult
+    static func waitForExit(_ identity: Identity, seconds: Double) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while isAlive(identity) {
+            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(50))) != nil else {
+                return false
+            }
+        }
+        return true
+    }
+
     static func signal(_ identity: Identity, _ signal: Int32) {
         guard isAlive(identity) else {
             return

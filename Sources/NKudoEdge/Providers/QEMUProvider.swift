@@ -121,7 +121,7 @@ public final class QEMUProvider: MicroVMProvider {
         } catch {
             logger.warning("qemu did not come up, killing it", metadata: [EdgeLogKey.vmID: "\(id)", EdgeLogKey.error: "\(error)"])
             ProcessControl.signal(process, SIGKILL)
-            _ = await Self.waitForExit(process, seconds: 2)
+            _ = await ProcessControl.waitForExit(process, seconds: 2)
             unlink(metadata.apiSocketPath)
             metadata.process = nil
             metadata.status = .failed
@@ -142,9 +142,9 @@ public final class QEMUProvider: MicroVMProvider {
         if let process = metadata.process, ProcessControl.isAlive(process) {
             let start = ContinuousClock.now
             if await powerDown(process, metadata: metadata, gracePeriod: gracePeriod) {
-                reason = "stopped gracefully (ACPI power button) after \(Self.seconds(ContinuousClock.now - start)) s"
+                reason = StopOutcome.graceful(seconds: StopOutcome.seconds(since: start)).reason
             } else {
-                reason = "stopped forcibly: the guest did not power off within \(String(format: "%.1f", gracePeriod)) s of the ACPI power button"
+                reason = StopOutcome.forced(gracePeriod: gracePeriod).reason
             }
             await quit(process, metadata: metadata)
         }
@@ -299,7 +299,7 @@ public final class QEMUProvider: MicroVMProvider {
         var lastError = ProviderError(.api, "qmp socket \(metadata.apiSocketPath) did not appear")
         while ContinuousClock.now < deadline {
             guard ProcessControl.isAlive(process) else {
-                throw ProviderError(.processFailed, "qemu exited during start: \(Self.tail(of: metadata.logPath))")
+                throw ProviderError(.processFailed, "qemu exited during start: \(FileOperations.tail(of: metadata.logPath))")
             }
             if FileOperations.fileType(metadata.apiSocketPath) == .typeSocket {
                 do {
@@ -344,17 +344,17 @@ public final class QEMUProvider: MicroVMProvider {
         guard ProcessControl.isAlive(process) else { return }
         CommandRunner.trace("qmp quit (\(metadata.apiSocketPath))", to: commandsLog(metadata.vmID))
         _ = try? await qmp(metadata).execute("quit")
-        if await Self.waitForExit(process, seconds: configuration.terminateTimeout) {
+        if await ProcessControl.waitForExit(process, seconds: configuration.terminateTimeout) {
             unlink(metadata.apiSocketPath)
             return
         }
         CommandRunner.trace("kill -TERM \(process.pid)", to: commandsLog(metadata.vmID))
         ProcessControl.signal(process, SIGTERM)
-        if !(await Self.waitForExit(process, seconds: configuration.terminateTimeout)) {
+        if !(await ProcessControl.waitForExit(process, seconds: configuration.terminateTimeout)) {
             logger.warning("qemu ignored SIGTERM, killing it", metadata: [EdgeLogKey.vmID: "\(metadata.vmID)", EdgeLogKey.pid: "\(process.pid)"])
             CommandRunner.trace("kill -KILL \(process.pid)", to: commandsLog(metadata.vmID))
             ProcessControl.signal(process, SIGKILL)
-            _ = await Self.waitForExit(process, seconds: 2)
+            _ = await ProcessControl.waitForExit(process, seconds: 2)
         }
         unlink(metadata.apiSocketPath)
     }
@@ -368,26 +368,5 @@ public final class QEMUProvider: MicroVMProvider {
             throw ProviderError(.invalidArgument, "vm \(id) runs on \(metadata.hypervisor ?? VMMetadata.cloudHypervisor), not on this agent's qemu")
         }
         return metadata
-    }
-
-    @discardableResult
-    private static func waitForExit(_ process: ProcessControl.Identity, seconds: Double) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ProcessControl.isAlive(process) {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(50))) != nil else {
-                return false
-            }
-        }
-        return true
-    }
-
-    private static func seconds(_ duration: Duration) -> String {
-        String(format: "%.1f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
-    }
-
-    private static func tail(of path: String) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { return "no output" }
-        let text = String(decoding: data.suffix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? "no output" : text
     }
 }
