@@ -11,7 +11,10 @@ extension DefectTests {
         @Test("configuration: invalid values fail at start with the setting's name")
         func invalidConfiguration() {
             for (name, value) in [("PLAN_LEASE_TTL", "soon"), ("MAX_PENDING_PLANS", "-1"), ("CONTROL_PLANE_ADDR", "nowhere"),
-                                  ("REQUIRE_PERSISTENT_PKI", "maybe"), ("DATABASE_URL", "mysql://x")] {
+                                  ("REQUIRE_PERSISTENT_PKI", "maybe"), ("DATABASE_URL", "mysql://x"),
+                                  // Too long to be meant (and beyond a nanosecond Int64): an error, not a crash.
+                                  ("HTTP_READ_TIMEOUT", "99999999999999999999s"), ("PLAN_LEASE_TTL", "1e300h"),
+                                  ("AUDIT_RETENTION", "99999999999"), ("HEARTBEAT_OFFLINE_AFTER", "40000d")] {
                 #expect(throws: ConfigurationError.self) { try ControlPlaneConfiguration.resolve(flags: [:], environment: [name: value]) }
             }
             #expect(throws: ConfigurationError.self) {

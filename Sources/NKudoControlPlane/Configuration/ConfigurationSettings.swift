@@ -200,7 +200,12 @@ extension ControlPlaneConfiguration {
     /// seconds (`10`).
     static func parseDuration(_ value: String, setting: String) throws(ConfigurationError) -> Duration {
         let text = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(text), seconds >= 0 { return .seconds(seconds) }
+        if let seconds = Int(text), seconds >= 0 {
+            guard Double(seconds) <= maximumDurationSeconds else {
+                throw ConfigurationError(setting: setting, reason: "\"\(value.prefix(64))\" is longer than 100 years")
+            }
+            return .seconds(seconds)
+        }
         let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         var rest = Substring(text)
         var total = 0.0
@@ -219,6 +224,14 @@ extension ControlPlaneConfiguration {
             rest = rest.dropFirst(unit.0.count)
             total += amount * unit.1
         }
+        // Beyond a century the value is a typo, and beyond ~292 years it would not fit the
+        // nanosecond count at all.
+        guard total <= maximumDurationSeconds else {
+            throw ConfigurationError(setting: setting, reason: "\"\(value.prefix(64))\" is longer than 100 years")
+        }
         return .nanoseconds(Int64((total * 1e9).rounded()))
     }
+
+    /// The longest duration a setting accepts: 100 years, in seconds.
+    static let maximumDurationSeconds = 100 * 365.25 * 86_400
 }
