@@ -251,13 +251,13 @@ struct OperatorAPITests {
                 #expect(format == .binary || failure.body.contains("invalid api key"), "\(failure.body)")
             }
             // The tenant's other key still works and sees the revocation in the audit trail.
-            let audit = try await fleet.tenantClient.listAuditEvents(ListAuditEventsRequest(tenantId: fleet.tenant.id, action: "api_key.revoke"))
+            let audit = try await fleet.tenantClient.listAuditEvents(ListAuditEventsRequest(tenantId: fleet.tenant.id, action: "apikey.revoke"))
             #expect(audit.events.map(\.resourceId) == [second.id])
             #expect(audit.events.first?.actorType == .system && audit.events.first?.resourceType == "api_key")
 
             let again = try await admin.revokeAPIKey(RevokeAPIKeyRequest(tenantId: fleet.tenant.id, apiKeyId: second.id))
             #expect(again.revokedAt == revokedAt)
-            #expect(try await fleet.tenantClient.listAuditEvents(ListAuditEventsRequest(tenantId: fleet.tenant.id, action: "api_key.revoke")).events.count == 1)
+            #expect(try await fleet.tenantClient.listAuditEvents(ListAuditEventsRequest(tenantId: fleet.tenant.id, action: "apikey.revoke")).events.count == 1)
             #expect(try await admin.listAPIKeys(ListAPIKeysRequest(tenantId: fleet.tenant.id)).apiKeys.first?.revokedAt == revokedAt)
 
             let statuses = await [

@@ -63,7 +63,7 @@ struct AdminServiceImplementation: AdminServiceHandler {
         let keyID = try Identifiers.require(request.apiKeyId, orThrow: notFound)
         let revocation = try await environment.store.revokeAPIKey(tenantID: tenantID, id: keyID, now: environment.now())
         if revocation.revokedNow {
-            await environment.audit(context, tenantID: tenantID, action: "api_key.revoke", resourceType: "api_key", resourceID: keyID)
+            await environment.audit(context, tenantID: tenantID, action: "apikey.revoke", resourceType: "api_key", resourceID: keyID)
         }
         return revocation.key
     }
