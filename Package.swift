@@ -226,6 +226,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The library of the operators' CLI: the transport (REST bindings over
+        // AsyncHTTPClient, the CA pinned by fingerprint), the config file, the output formats.
+        .target(
+            name: "NKudoClient",
+            dependencies: [
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Fleet load generator: simulated agents against a running control plane (README, Performance).
         .executableTarget(
             name: "nkudo-loadgen",
@@ -357,6 +374,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        // The CLI's library without a server: config file, output formats, query encoding.
+        .testTarget(
+            name: "NKudoClientTests",
+            dependencies: ["NKudoClient", "NKudoContract", "NKudoWire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
