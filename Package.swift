@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "nkudo-control-plane", targets: ["nkudo-control-plane"]),
         .executable(name: "nkudo-edge", targets: ["nkudo-edge"]),
+        .executable(name: "nkudo", targets: ["nkudo"]),
         // For the separate Benchmarks/ and Fuzz/ packages.
         .library(name: "NKudoWire", targets: ["NKudoWire"]),
         .library(name: "NKudoContract", targets: ["NKudoContract"]),
@@ -239,6 +240,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The operators' CLI: one file per command group, on the generated clients only.
+        .executableTarget(
+            name: "nkudo",
+            dependencies: [
+                "NKudoClient",
+                "NKudoContract",
+                "NKudoWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
