@@ -82,6 +82,9 @@ struct LoginCommand: AsyncParsableCommand {
     static func check(settings: ConnectionSettings, tenantID: String?) async throws {
         let transport = try APITransport(settings: settings)
         do {
+            if settings.adminKey != nil {
+                _ = try await AdminServiceClient(transport: transport).listTenants(ListTenantsRequest())
+            }
             if settings.apiKey != nil, let tenantID {
                 _ = try await TenantServiceClient(transport: transport).listSites(ListSitesRequest(tenantId: tenantID))
             }

@@ -85,10 +85,25 @@ struct NKudoCLITests {
             Self.expectFailure(try await cli.run(["site", "list", "--url", "https://127.0.0.1:1", "--ca-fingerprint", try cli.fingerprint,
                                                   "--api-key", fleet.apiKey, "--tenant", fleet.tenant.id]),
                                status: 3, "cannot connect to https://127.0.0.1:1")
+            let pinned = ["--url", harness.baseURL, "--ca-fingerprint", try cli.fingerprint]
+            Self.expectFailure(try await cli.run(["site", "list"] + pinned), status: 2, "no tenant id")
+            Self.expectFailure(try await cli.run(["site", "list", "--tenant", fleet.tenant.id] + pinned), status: 2, "needs an API key")
+            Self.expectFailure(try await cli.run(["tenant", "list"] + pinned), status: 2, "needs the admin key")
+            Self.expectFailure(try await cli.run(["site", "list", "-o", "xml"] + pinned), status: 2, "xml")
+            let flagsOnly = try await cli.run(["site", "list", "--tenant", fleet.tenant.id, "--api-key", fleet.apiKey] + pinned)
+            #expect(flagsOnly.status == 0 && flagsOnly.stdout.contains("zrh-1"), "settings from flags alone: \(flagsOnly.stderr)")
+            let fromEnvironment = try await cli.run(["site", "list"], environment: [
+                "NKUDO_URL": harness.baseURL, "NKUDO_CA_FINGERPRINT": try cli.fingerprint, "NKUDO_TENANT": fleet.tenant.id, "NKUDO_API_KEY": fleet.apiKey])
+            #expect(fromEnvironment.status == 0 && fromEnvironment.stdout.contains("zrh-1"), "settings from the environment: \(fromEnvironment.stderr)")
+
             // Wrong credentials are found at login and nothing is stored.
             Self.expectFailure(try await cli.run(["login", "--url", harness.baseURL, "--ca-fingerprint", try cli.fingerprint,
                                                   "--api-key", "nk_wrong", "--tenant", fleet.tenant.id]),
                                status: 4, "invalid api key")
+            #expect(!FileManager.default.fileExists(atPath: cli.configPath))
+            Self.expectFailure(try await cli.run(["login", "--url", harness.baseURL, "--ca-fingerprint", try cli.fingerprint],
+                                                 environment: ["NKUDO_ADMIN_KEY": "wrong"]),
+                               status: 4, "invalid admin key")
             #expect(!FileManager.default.fileExists(atPath: cli.configPath))
 
             try await cli.login(["--tenant", fleet.tenant.id, "--context", "acme"], environment: ["NKUDO_API_KEY": fleet.apiKey])
