@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "nkudo-control-plane", targets: ["nkudo-control-plane"]),
         .executable(name: "nkudo-edge", targets: ["nkudo-edge"]),
+        .executable(name: "nkudo", targets: ["nkudo"]),
         // For the separate Benchmarks/ and Fuzz/ packages.
         .library(name: "NKudoWire", targets: ["NKudoWire"]),
         .library(name: "NKudoContract", targets: ["NKudoContract"]),
@@ -226,6 +227,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The library of the operators' CLI: the transport (REST bindings over
+        // AsyncHTTPClient, the CA pinned by fingerprint), the config file, the output formats.
+        .target(
+            name: "NKudoClient",
+            dependencies: [
+                "NKudoContract",
+                "NKudoPKI",
+                "NKudoWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The operators' CLI: one file per command group, on the generated clients only.
+        .executableTarget(
+            name: "nkudo",
+            dependencies: [
+                "NKudoClient",
+                "NKudoContract",
+                "NKudoWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Fleet load generator: simulated agents against a running control plane (README, Performance).
         .executableTarget(
             name: "nkudo-loadgen",
@@ -357,6 +386,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        // The CLI's library without a server: config file, output formats, query encoding.
+        .testTarget(
+            name: "NKudoClientTests",
+            dependencies: ["NKudoClient", "NKudoContract", "NKudoWire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
