@@ -22,9 +22,10 @@ final class ConsoleBrowser: Sendable {
 
         var location: String? { headers.first(name: "Location") }
 
-        /// The value of the hidden input `name` (the first one).
-        func field(_ name: String) -> String? {
-            guard let start = body.range(of: "name=\"\(name)\" value=\"") else { return nil }
+        /// The value of the hidden input `name` (the first one, or the first after `marker`).
+        func field(_ name: String, after marker: String? = nil) -> String? {
+            let from = marker.flatMap { body.range(of: $0)?.upperBound } ?? body.startIndex
+            guard let start = body.range(of: "name=\"\(name)\" value=\"", range: from..<body.endIndex) else { return nil }
             let rest = body[start.upperBound...]
             guard let end = rest.firstIndex(of: "\"") else { return nil }
             return String(rest[..<end])

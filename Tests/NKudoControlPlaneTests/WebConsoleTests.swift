@@ -36,7 +36,7 @@ struct WebConsoleTests {
             #expect(form.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
             #expect(form.headers.first(name: "X-Frame-Options") == "DENY")
             #expect(form.headers.first(name: "Cache-Control") == "no-store")
-            #expect(form.headers.first(name: "Referrer-Policy") == "no-referrer")
+            #expect(form.headers.first(name: "Referrer-Policy") == "same-origin")
             #expect(!form.body.contains("<script>"), "no inline scripts")
 
             // Login CSRF: a sign-in without the form's own token is refused.
@@ -74,8 +74,9 @@ struct WebConsoleTests {
             _ = try await browser.signIn(fleet.apiKey)
             let site = try await browser.get("/ui/sites/\(fleet.site.id)")
             #expect(site.status == 200 && site.body.contains("apply-plan"))
-            let csrf = try #require(site.field("csrf_token"))
-            let key = try #require(site.field("idempotency_key"))
+            let csrf = try #require(site.field("csrf_token", after: "id=\"apply-plan\""))
+            #expect(csrf == site.field("csrf_token"), "the apply form carries the session's token, as the sign-out form does")
+            let key = try #require(site.field("idempotency_key", after: "id=\"apply-plan\""))
             let fields = [("csrf_token", csrf), ("idempotency_key", key), ("operation", "CREATE"), ("name", "web-1"), ("vcpu_count", "1"),
                           ("memory_mib", "256")]
             let path = "/ui/sites/\(fleet.site.id)/plans"

@@ -89,15 +89,16 @@ enum ConsoleHTTP {
         return Digest.constantTimeEquals(Array(presented.utf8), Array(expected.utf8))
     }
 
-    /// A console response with its security headers: CSP, no framing, no referrer, no
-    /// sniffing, and `no-store` unless `cacheable`.
+    /// A console response with its security headers: CSP, no framing, no referrer to other
+    /// origins (`same-origin`: with `no-referrer` browsers send `Origin: null` on form posts,
+    /// which the cross-origin check must refuse), no sniffing, and `no-store` unless `cacheable`.
     static func response(_ status: HTTPResponse.Status, contentType: String = "text/html; charset=utf-8", body: [UInt8],
                          cacheable: Bool = false, cookies: [String] = []) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.contentSecurityPolicy] = contentSecurityPolicy
         headers[.xFrameOptions] = "DENY"
-        headers[.referrerPolicy] = "no-referrer"
+        headers[.referrerPolicy] = "same-origin"
         headers[.xContentTypeOptions] = "nosniff"
         headers[.crossOriginOpenerPolicy] = "same-origin"
         headers[.cacheControl] = cacheable ? "private, max-age=300" : "no-store"

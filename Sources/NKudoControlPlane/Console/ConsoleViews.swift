@@ -10,7 +10,7 @@ enum ConsoleViews {
 
     static func time(_ timestamp: ProtoTimestamp?) -> String {
         guard let timestamp else { return none }
-        return timestamp.date.formatted(Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeZone: .gmt)) + " UTC"
+        return timestamp.date.formatted(Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeZone: .gmt))
     }
 
     static func bytes(_ count: Int64) -> String {
@@ -46,7 +46,7 @@ enum ConsoleViews {
             if !netbird.reason.isEmpty { details.append(netbird.reason) }
             netbirdDetail = details.joined(separator: " · ")
         }
-        return ["id": host.id, "hostname": host.hostname, "osHostname": host.osHostname == host.hostname ? "" : host.osHostname,
+        return ["id": host.id, "hostname": host.hostname, "osHostname": host.osHostname.isEmpty || host.osHostname == host.hostname ? false as Any : host.osHostname,
                 "agentState": host.agentState.description, "cpus": host.cpuCoresTotal, "memory": bytes(host.memoryBytesTotal),
                 "storage": bytes(host.storageBytesTotal), "kvm": host.kvmAvailable ? "yes" : "no",
                 "hypervisor": text(host.hypervisor), "netbirdState": netbirdState, "netbirdDetail": netbirdDetail,

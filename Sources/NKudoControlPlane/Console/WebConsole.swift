@@ -152,7 +152,7 @@ struct WebConsole: Sendable {
         guard let vm = vms.first(where: { $0.id == console.vmId }) else { throw APIError.notFound("vm not found") }
         let context: [String: Any] = [
             "siteID": vm.siteId, "vm": ConsoleViews.vm(vm), "console": console.console,
-            "consoleUpdated": console.updatedAt.map { ConsoleViews.time($0) } ?? "",
+            "consoleUpdated": console.updatedAt.map { ConsoleViews.time($0) as Any } ?? false,
         ]
         return page("vm", fragment: fragment, title: "VM \(vm.name)", session: session, context)
     }
@@ -254,7 +254,8 @@ struct WebConsole: Sendable {
     func page(_ template: String, fragment: Bool, title: String, session: ConsoleSession, _ context: [String: Any]) -> Page {
         var context = context
         context["title"] = title
-        context["session"] = ["tenant": session.isTenant, "admin": !session.isTenant, "who": session.label, "csrf": session.csrfToken] as [String: Any]
+        context["csrf"] = session.csrfToken
+        context["session"] = ["tenant": session.isTenant, "admin": !session.isTenant, "who": session.label] as [String: Any]
         return .html(.ok, template: fragment ? "\(template)-live" : template, context: context)
     }
 
