@@ -102,6 +102,10 @@ extension ExecutionLog.Severity: StoredEnum {
     static let storedNames: [Self: String] = [.debug: "DEBUG", .info: "INFO", .warn: "WARN", .error: "ERROR"]
 }
 
+extension AuditEvent.ActorType: StoredEnum {
+    static let storedNames: [Self: String] = [.user: "USER", .agent: "AGENT", .system: "SYSTEM"]
+}
+
 extension NetbirdStatus.State: StoredEnum {
     static let storedNames: [Self: String] = [
         .unspecified: "UNSPECIFIED", .connected: "CONNECTED", .degraded: "DEGRADED", .notConfigured: "NOT_CONFIGURED",
@@ -115,6 +119,15 @@ enum StoreColumns {
     static let tenant = "id, slug, name, primary_region, data_retention_days, created_at, updated_at"
     static let site = "id, tenant_id, name, external_key, location_country_code, connectivity_state, last_heartbeat_at, created_at"
     static let apiKey = "id, tenant_id, name, expires_at"
+    /// An API key as the operator API shows it (``NKudoContract/APIKey``).
+    static let apiKeyListing = "id, tenant_id, name, created_at, expires_at, revoked_at"
+    static let plan = """
+        id, tenant_id, site_id, plan_version, status, idempotency_key, created_at, updated_at, started_at, completed_at
+        """
+    static let auditEvent = """
+        id, tenant_id, site_id, actor_type, actor_id, action, resource_type, resource_id, request_id, source_ip, metadata_json, \
+        occurred_at
+        """
     static let agent = """
         id, tenant_id, site_id, host_id, cert_serial, cert_expires_at, refresh_token_hash, state, heartbeat_seq, last_heartbeat_at, \
         previous_cert_serial, previous_credentials_expire_at, retired_at
@@ -180,6 +193,59 @@ extension APIKeyRecord {
             tenantID: try row.text("tenant_id"),
             name: try row.text("name"),
             expiresAt: try row.optionalDate("expires_at")
+        )
+    }
+}
+
+extension APIKey {
+    /// A row of `StoreColumns.apiKeyListing`.
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantId: try row.text("tenant_id"),
+            name: try row.text("name"),
+            createdAt: try row.timestamp("created_at"),
+            expiresAt: try row.timestamp("expires_at"),
+            revokedAt: try row.timestamp("revoked_at")
+        )
+    }
+}
+
+extension Plan {
+    /// A row of `StoreColumns.plan`, with the plan's executions in action order.
+    init(row: SQLRow, executions: [Execution]) throws(StoreError) {
+        self.init(
+            id: try row.text("id"),
+            tenantId: try row.text("tenant_id"),
+            siteId: try row.text("site_id"),
+            version: try row.int64("plan_version"),
+            status: try row.stored("status"),
+            idempotencyKey: try row.text("idempotency_key"),
+            createdAt: try row.timestamp("created_at"),
+            updatedAt: try row.timestamp("updated_at"),
+            startedAt: try row.timestamp("started_at"),
+            completedAt: try row.timestamp("completed_at"),
+            executions: executions
+        )
+    }
+}
+
+extension AuditEvent {
+    /// A row of `StoreColumns.auditEvent` (of a tenant's event: `tenant_id` is set).
+    init(row: SQLRow) throws(StoreError) {
+        self.init(
+            id: try row.int64("id"),
+            tenantId: try row.optionalText("tenant_id") ?? "",
+            siteId: try row.optionalText("site_id"),
+            actorType: try row.stored("actor_type"),
+            actorId: try row.optionalText("actor_id"),
+            action: try row.text("action"),
+            resourceType: try row.text("resource_type"),
+            resourceId: try row.text("resource_id"),
+            requestId: try row.optionalText("request_id"),
+            sourceIp: try row.optionalText("source_ip"),
+            metadataJson: try row.text("metadata_json"),
+            occurredAt: try row.timestamp("occurred_at")
         )
     }
 }

@@ -76,7 +76,7 @@ extension SQLStore {
             )
             for row in orphans where try row.text("state") != "ERROR" {
                 try Self.insertAudit(
-                    AuditEvent(
+                    NewAuditEvent(
                         tenantID: tenantID, siteID: siteID, actorType: .system, actorID: nil, action: "microvm.transition",
                         resourceType: "microvm", resourceID: try row.text("id"), requestID: nil, sourceIP: nil,
                         metadata: AuditMetadata(from: try row.text("state"), to: "ERROR", cause: "host.retire", hostID: hostID),

@@ -34,6 +34,17 @@ extension SQLStore {
         }
     }
 
+    public func microVM(tenantID: String, siteID: String, vmID: String) async throws(StoreError) -> MicroVM? {
+        try await database.withConnection { connection throws(StoreError) in
+            try connection.query(
+                SQLStatement(
+                    raw: "SELECT \(StoreColumns.microVM) FROM microvms WHERE id = $1 AND tenant_id = $2 AND site_id = $3",
+                    [.text(vmID), .text(tenantID), .text(siteID)]
+                )
+            ).first.map(MicroVM.init(row:))
+        }
+    }
+
     public func listSiteImages(tenantID: String, siteID: String) async throws(StoreError) -> [HostImages] {
         try await database.withConnection { connection throws(StoreError) in
             let hosts = try connection.query(

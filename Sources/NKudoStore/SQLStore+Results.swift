@@ -185,7 +185,7 @@ extension SQLStore {
         metadata.from = from?.storedName ?? ""
         metadata.to = to.storedName ?? ""
         try insertAudit(
-            AuditEvent(
+            NewAuditEvent(
                 tenantID: agent.tenantID, siteID: agent.siteID, actorType: .agent, actorID: agent.id,
                 action: "microvm.transition", resourceType: "microvm", resourceID: vmID, requestID: nil, sourceIP: nil,
                 metadata: metadata, occurredAt: time

@@ -68,6 +68,50 @@ extension SQLStore {
         }
     }
 
+    public func listTenants() async throws(StoreError) -> [Tenant] {
+        try await database.withConnection { connection throws(StoreError) in
+            try connection.query(
+                SQLStatement(raw: "SELECT \(StoreColumns.tenant) FROM tenants ORDER BY created_at DESC, id DESC")
+            ).map { row throws(StoreError) in try Tenant(row: row) }
+        }
+    }
+
+    public func listAPIKeys(tenantID: String) async throws(StoreError) -> [APIKey] {
+        try await database.withConnection { connection throws(StoreError) in
+            try Self.requireTenant(tenantID, on: connection)
+            return try connection.query(
+                SQLStatement(
+                    raw: "SELECT \(StoreColumns.apiKeyListing) FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+                    [.text(tenantID)]
+                )
+            ).map { row throws(StoreError) in try APIKey(row: row) }
+        }
+    }
+
+    /// Sets `revoked_at` only where it is not set yet, so the first revocation's time stays.
+    public func revokeAPIKey(tenantID: String, id: String, now: Date) async throws(StoreError) -> APIKeyRevocation {
+        let revocation = try await database.withTransaction { connection throws(StoreError) -> APIKeyRevocation in
+            let revoked = try connection.query(
+                SQLStatement(
+                    raw: "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL RETURNING id",
+                    [.timestamp(now), .text(id), .text(tenantID)]
+                )
+            )
+            let rows = try connection.query(
+                SQLStatement(
+                    raw: "SELECT \(StoreColumns.apiKeyListing) FROM api_keys WHERE id = $1 AND tenant_id = $2",
+                    [.text(id), .text(tenantID)]
+                )
+            )
+            guard let row = rows.first else { throw StoreError(.notFound, "api key not found") }
+            return APIKeyRevocation(key: try APIKey(row: row), revokedNow: !revoked.isEmpty)
+        }
+        if revocation.revokedNow {
+            logger.info("API key revoked", metadata: [StoreLogKey.tenantID: "\(tenantID)"])
+        }
+        return revocation
+    }
+
     public func createSite(_ site: NewSite) async throws(StoreError) -> Site {
         let created = try await database.withTransaction { connection throws(StoreError) -> Site in
             try Self.requireTenant(site.tenantID, on: connection)

@@ -71,7 +71,7 @@ public final class SQLStore: Store {
     // MARK: Audit and statistics
 
     @discardableResult
-    public func recordAudit(_ event: AuditEvent) async throws(StoreError) -> Int64 {
+    public func recordAudit(_ event: NewAuditEvent) async throws(StoreError) -> Int64 {
         try await database.withTransaction { connection throws(StoreError) in
             try Self.insertAudit(event, on: connection)
         }
@@ -114,7 +114,7 @@ public final class SQLStore: Store {
 
     /// Appends an audit event within the caller's transaction; returns its id.
     @discardableResult
-    static func insertAudit(_ event: AuditEvent, on connection: any SQLConnection) throws(StoreError) -> Int64 {
+    static func insertAudit(_ event: NewAuditEvent, on connection: any SQLConnection) throws(StoreError) -> Int64 {
         let rows = try connection.query(
             SQLStatement(
                 raw: """
@@ -124,7 +124,7 @@ public final class SQLStore: Store {
                     RETURNING id
                     """,
                 [
-                    .nonBlank(event.tenantID), .nonBlank(event.siteID), .text(event.actorType.rawValue), .nonBlank(event.actorID),
+                    .nonBlank(event.tenantID), .nonBlank(event.siteID), .stored(event.actorType), .nonBlank(event.actorID),
                     .text(event.action), .text(event.resourceType), .text(event.resourceID), .nonBlank(event.requestID),
                     .nonBlank(event.sourceIP), .text(event.metadata.json), .timestamp(event.occurredAt),
                 ]

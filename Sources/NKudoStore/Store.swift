@@ -30,6 +30,14 @@ public protocol Store: Sendable {
     func createAPIKey(_ key: NewAPIKey) async throws(StoreError) -> APIKeyRecord
     /// The key with this hash if it is neither revoked nor expired at `now`. No write.
     func apiKey(hash: String, now: Date) async throws(StoreError) -> APIKeyRecord?
+    /// Every tenant, newest first.
+    func listTenants() async throws(StoreError) -> [Tenant]
+    /// The tenant's API keys (never their hashes), newest first, revoked and expired ones
+    /// included. `.notFound` for an unknown tenant.
+    func listAPIKeys(tenantID: String) async throws(StoreError) -> [APIKey]
+    /// Revokes the tenant's key at `now`: ``apiKey(hash:now:)`` no longer finds it. A key
+    /// revoked before keeps its first `revoked_at`. `.notFound` when the tenant has no such key.
+    func revokeAPIKey(tenantID: String, id: String, now: Date) async throws(StoreError) -> APIKeyRevocation
 
     // MARK: Sites
 
@@ -96,6 +104,12 @@ public protocol Store: Sendable {
     /// state DELETED) and an unplaced VM is placed on the agent's host. Results the agent
     /// repeats for a plan it finished are ignored (its status is returned).
     func reportResults(_ report: ResultReport, now: Date) async throws(StoreError) -> Plan.Status
+    /// The plan with its executions (in action order) if it belongs to the tenant.
+    func plan(id: String, tenantID: String) async throws(StoreError) -> Plan?
+    /// Plans of the tenant's site, newest (highest version) first, each with its executions,
+    /// at most `limit`, after the `cursor` of a previous page (`.invalid` for a cursor this
+    /// store did not hand out).
+    func listPlans(tenantID: String, siteID: String, limit: Int, cursor: String?) async throws(StoreError) -> PlanPage
 
     // MARK: Logs
 
@@ -116,6 +130,8 @@ public protocol Store: Sendable {
     func listHosts(tenantID: String, siteID: String) async throws(StoreError) -> [NKudoContract.Host]
     /// MicroVMs of a site, most recently updated first.
     func listMicroVMs(tenantID: String, siteID: String) async throws(StoreError) -> [MicroVM]
+    /// The VM if it is one of the tenant's site.
+    func microVM(tenantID: String, siteID: String, vmID: String) async throws(StoreError) -> MicroVM?
     /// The image catalogs of a site's hosts (not retired), by hostname.
     func listSiteImages(tenantID: String, siteID: String) async throws(StoreError) -> [HostImages]
     /// The console a VM's agent last shipped; nil when the VM is not one of the site.
@@ -146,9 +162,12 @@ public protocol Store: Sendable {
     /// Appends an audit event (failures are the caller's to log, never to surface) and
     /// returns its id.
     @discardableResult
-    func recordAudit(_ event: AuditEvent) async throws(StoreError) -> Int64
+    func recordAudit(_ event: NewAuditEvent) async throws(StoreError) -> Int64
     /// Replaces the metadata of an audit event (e.g. the count of aggregated failures).
     func updateAuditMetadata(id: Int64, metadata: AuditMetadata) async throws(StoreError)
+    /// The tenant's audit events that pass `filter`, newest first, at most `limit`, after
+    /// the `cursor` of a previous page (`.invalid` for a cursor this store did not hand out).
+    func listAuditEvents(tenantID: String, filter: AuditEventFilter, limit: Int, cursor: String?) async throws(StoreError) -> AuditEventPage
     /// Deletes audit events that occurred before `cutoff`; returns how many.
     func purgeAuditEvents(before cutoff: Date) async throws(StoreError) -> Int
     /// Counts for metrics: plans by status, agents by state.

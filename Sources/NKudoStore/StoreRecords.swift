@@ -631,6 +631,62 @@ public struct LogPage: Sendable, Hashable {
     }
 }
 
+/// One page of a site's plans.
+public struct PlanPage: Sendable, Hashable {
+    /// Newest (highest version) first, each with its executions.
+    public var plans: [Plan]
+    /// Pass back to get the next (older) page; nil on the last page.
+    public var nextCursor: String?
+
+    public init(plans: [Plan], nextCursor: String?) {
+        self.plans = plans
+        self.nextCursor = nextCursor
+    }
+}
+
+/// Which of a tenant's audit events to list.
+public struct AuditEventFilter: Sendable, Hashable {
+    /// An exact action (`site.create`), or a prefix ending in `.` (`plan.`) that matches
+    /// every action starting with it; nil for every action.
+    public var action: String?
+    /// Only events that occurred at or after this time.
+    public var since: Date?
+    /// Only events that occurred before this time.
+    public var until: Date?
+
+    public init(action: String? = nil, since: Date? = nil, until: Date? = nil) {
+        self.action = action
+        self.since = since
+        self.until = until
+    }
+}
+
+/// One page of audit events.
+public struct AuditEventPage: Sendable, Hashable {
+    /// Newest first.
+    public var events: [AuditEvent]
+    /// Pass back to get the next (older) page; nil on the last page.
+    public var nextCursor: String?
+
+    public init(events: [AuditEvent], nextCursor: String?) {
+        self.events = events
+        self.nextCursor = nextCursor
+    }
+}
+
+/// What revoking an API key did.
+public struct APIKeyRevocation: Sendable, Hashable {
+    /// The key, with its `revoked_at` (the first revocation's time).
+    public var key: APIKey
+    /// False when the key had been revoked before (nothing changed).
+    public var revokedNow: Bool
+
+    public init(key: APIKey, revokedNow: Bool) {
+        self.key = key
+        self.revokedNow = revokedNow
+    }
+}
+
 /// What an offline sweep changed.
 public struct SweepResult: Sendable, Hashable {
     public var agentsMarkedOffline: Int
@@ -642,18 +698,12 @@ public struct SweepResult: Sendable, Hashable {
     }
 }
 
-/// An audit event.
-public struct AuditEvent: Sendable, Hashable {
-    public enum ActorType: String, Sendable, Hashable {
-        case user = "USER"
-        case agent = "AGENT"
-        case system = "SYSTEM"
-    }
-
+/// An audit event to record (the contract's ``AuditEvent`` is a recorded one).
+public struct NewAuditEvent: Sendable, Hashable {
     /// nil for events without a tenant (e.g. a failed admin authentication).
     public var tenantID: String?
     public var siteID: String?
-    public var actorType: ActorType
+    public var actorType: AuditEvent.ActorType
     /// API key id or agent id; nil for SYSTEM.
     public var actorID: String?
     /// e.g. `tenant.create`, `agent.enroll`, `auth.failure`, `microvm.transition`.
@@ -666,7 +716,7 @@ public struct AuditEvent: Sendable, Hashable {
     public var metadata: AuditMetadata
     public var occurredAt: Date
 
-    public init(tenantID: String?, siteID: String?, actorType: ActorType, actorID: String?, action: String, resourceType: String,
+    public init(tenantID: String?, siteID: String?, actorType: AuditEvent.ActorType, actorID: String?, action: String, resourceType: String,
                 resourceID: String, requestID: String?, sourceIP: String?, metadata: AuditMetadata = AuditMetadata(), occurredAt: Date) {
         self.tenantID = tenantID
         self.siteID = siteID

@@ -149,7 +149,9 @@ struct RouterTests {
 
     @Test("a path served with other methods is 405 with an Allow header listing them", arguments: [
         (HTTPRequest.Method.delete, "/healthz", "GET"),
-        (.get, "/tenants", "POST"),
+        (.put, "/tenants", "POST, GET"),
+        (.put, "/sites/\(UUID().uuidString.lowercased())/plans", "POST, GET"),
+        (.post, "/sites/\(UUID().uuidString.lowercased())/vms/\(UUID().uuidString.lowercased())", "GET"),
         (.put, "/sites/\(UUID().uuidString.lowercased())/hosts/\(UUID().uuidString.lowercased())", "DELETE"),
         (.delete, "/tenants/\(UUID().uuidString.lowercased())/sites", "POST, GET"),
         (.get, "/v1/heartbeat", "POST"),

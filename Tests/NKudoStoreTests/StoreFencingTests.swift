@@ -243,7 +243,7 @@ extension StoreTests {
     func auditRetention(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             for second in [10.0, 20.0, 30.0] {
-                try await fixture.store.recordAudit(AuditEvent(tenantID: nil, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure",
+                try await fixture.store.recordAudit(NewAuditEvent(tenantID: nil, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure",
                                                                resourceType: "rpc", resourceID: "x", requestID: nil, sourceIP: "10.0.0.1",
                                                                occurredAt: StoreFixture.at(second)))
             }

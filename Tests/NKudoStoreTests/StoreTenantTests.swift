@@ -152,13 +152,13 @@ extension StoreTests {
         try await withStore(dialect) { fixture in
             let tenant = try await fixture.tenant()
             try await fixture.store.recordAudit(
-                AuditEvent(
+                NewAuditEvent(
                     tenantID: tenant.id, siteID: nil, actorType: .user, actorID: "api-key", action: "site.create", resourceType: "site",
                     resourceID: "s1", requestID: "r1", sourceIP: "192.0.2.1", metadata: AuditMetadata(agentID: "a/1", releasedPlans: 2), occurredAt: StoreFixture.t0
                 )
             )
             try await fixture.store.recordAudit(
-                AuditEvent(
+                NewAuditEvent(
                     tenantID: nil, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure", resourceType: "admin",
                     resourceID: "", requestID: nil, sourceIP: nil, occurredAt: StoreFixture.at(1)
                 )

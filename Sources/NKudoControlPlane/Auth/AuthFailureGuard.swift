@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NKudoContract
 import NKudoStore
 import NKudoSQL
 import ServiceLifecycle
@@ -39,7 +40,7 @@ final class AuthFailureGuard: Service {
         let date = now()
         let key = AuthFailureLedger.Key(source: Self.key(source), rpc: rpc, reason: reason)
         guard case .insert = ledger.withLock({ $0.fail(key, now: date) }) else { return }
-        let event = AuditEvent(tenantID: tenantID, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure", resourceType: "rpc",
+        let event = NewAuditEvent(tenantID: tenantID, siteID: nil, actorType: .system, actorID: nil, action: "auth.failure", resourceType: "rpc",
                                resourceID: rpc, requestID: requestID, sourceIP: source, metadata: AuditMetadata(reason: reason, count: 1),
                                occurredAt: date)
         do {

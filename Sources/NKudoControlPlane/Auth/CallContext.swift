@@ -13,13 +13,18 @@ public struct CallContext: Sendable {
     public let logger: Logger
     /// The client's IP address, when known.
     public let remoteAddress: String?
+    /// Whether the client's connection is still open, for calls that wait (a long poll
+    /// ends when its client has gone).
+    public let isClientConnected: @Sendable () async -> Bool
 
     /// Creates a call context.
-    public init(caller: Caller, requestID: String, logger: Logger, remoteAddress: String?) {
+    public init(caller: Caller, requestID: String, logger: Logger, remoteAddress: String?,
+                isClientConnected: @escaping @Sendable () async -> Bool = { true }) {
         self.caller = caller
         self.requestID = requestID
         self.logger = logger
         self.remoteAddress = remoteAddress
+        self.isClientConnected = isClientConnected
     }
 }
 

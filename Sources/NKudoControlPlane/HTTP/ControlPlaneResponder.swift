@@ -132,7 +132,9 @@ public struct ControlPlaneResponder: HTTPResponder {
             let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
             let message = try RequestMessageBuilder.build(method: method, body: body, format: format, pathParameters: parameters,
                                                           query: query, limits: limits)
-            let call = CallContext(caller: authenticated, requestID: requestID, logger: logger, remoteAddress: remoteAddress)
+            let channel = context.channel
+            let call = CallContext(caller: authenticated, requestID: requestID, logger: logger, remoteAddress: remoteAddress,
+                                   isClientConnected: { await ClientInputObserver.isClientConnected(channel) })
             let result = try await endpoint.route.handle(message, call)
             let responseFormat = WireFormat.preferred(accept: request.headers[.accept], fallback: format)
             let bytes = responseFormat == .json ? try result.jsonBytes() : try result.serializedBytes()

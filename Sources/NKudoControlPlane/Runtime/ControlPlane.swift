@@ -153,7 +153,8 @@ public enum ControlPlane {
         // holds up every graceful shutdown with an agent connected.
         tls.shutdownTimeout = .seconds(1)
         let writeTimeout = TimeAmount.nanoseconds(Int64(configuration.httpWriteTimeout.timeInterval * 1_000_000_000))
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ResponseWriteTimeoutHandler(timeout: writeTimeout)],
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ResponseWriteTimeoutHandler(timeout: writeTimeout),
+                                                                                   ClientInputObserver()],
                                                idleTimeout: TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds))
         return Application(
             responder: responder,

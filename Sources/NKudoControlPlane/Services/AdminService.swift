@@ -45,4 +45,26 @@ struct AdminServiceImplementation: AdminServiceHandler {
         return CreateAPIKeyResponse(id: record.id, tenantId: record.tenantID, name: record.name, apiKey: secret,
                                     expiresAt: record.expiresAt?.protoTimestamp)
     }
+
+    func listTenants(_ request: ListTenantsRequest, context: CallContext) async throws -> ListTenantsResponse {
+        ListTenantsResponse(tenants: try await environment.store.listTenants())
+    }
+
+    func listAPIKeys(_ request: ListAPIKeysRequest, context: CallContext) async throws -> ListAPIKeysResponse {
+        let tenantID = try Identifiers.require(request.tenantId, orThrow: .notFound("tenant not found"))
+        return ListAPIKeysResponse(apiKeys: try await environment.store.listAPIKeys(tenantID: tenantID))
+    }
+
+    /// Authentication reads the key from the store on every request (no cache), so the
+    /// revoked key is refused from the next request on.
+    func revokeAPIKey(_ request: RevokeAPIKeyRequest, context: CallContext) async throws -> APIKey {
+        let notFound = APIError.notFound("api key not found")
+        let tenantID = try Identifiers.require(request.tenantId, orThrow: notFound)
+        let keyID = try Identifiers.require(request.apiKeyId, orThrow: notFound)
+        let revocation = try await environment.store.revokeAPIKey(tenantID: tenantID, id: keyID, now: environment.now())
+        if revocation.revokedNow {
+            await environment.audit(context, tenantID: tenantID, action: "api_key.revoke", resourceType: "api_key", resourceID: keyID)
+        }
+        return revocation.key
+    }
 }

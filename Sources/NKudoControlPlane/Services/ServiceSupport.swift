@@ -21,7 +21,7 @@ struct ServiceEnvironment: Sendable {
         case .agentCertificate(let certificate): (.agent, certificate.agentID)
         case .admin, .anonymous: (.system, nil)
         }
-        let event = AuditEvent(tenantID: tenantID, siteID: siteID, actorType: actorType, actorID: actorID, action: action,
+        let event = NewAuditEvent(tenantID: tenantID, siteID: siteID, actorType: actorType, actorID: actorID, action: action,
                                resourceType: resourceType, resourceID: resourceID, requestID: context.requestID,
                                sourceIP: context.remoteAddress, metadata: metadata, occurredAt: now())
         do {

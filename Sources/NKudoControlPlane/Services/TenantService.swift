@@ -131,6 +131,29 @@ struct TenantServiceImplementation: TenantServiceHandler {
                                  deduplicated: applied.deduplicated, executions: applied.executions)
     }
 
+    func listPlans(_ request: ListPlansRequest, context: CallContext) async throws -> ListPlansResponse {
+        let (key, site) = try await self.site(context, request.siteId)
+        let limit = request.limit <= 0 ? 50 : min(Int(request.limit), 200)
+        let page = try await environment.store.listPlans(tenantID: key.tenantID, siteID: site.id, limit: limit,
+                                                         cursor: request.cursor.isEmpty ? nil : request.cursor)
+        return ListPlansResponse(plans: page.plans, nextCursor: page.nextCursor)
+    }
+
+    func getPlan(_ request: GetPlanRequest, context: CallContext) async throws -> Plan {
+        let key = try context.caller.tenantKey()
+        let wait = try PlanWait(request.wait)
+        let store = environment.store
+        let notFound = APIError.notFound("plan not found")
+        guard let planID = Identifiers.canonicalUUID(request.planId),
+              let plan = try await store.plan(id: planID, tenantID: key.tenantID) else {
+            throw notFound
+        }
+        return try await wait.plan(plan, isClientConnected: context.isClientConnected) {
+            guard let current = try await store.plan(id: planID, tenantID: key.tenantID) else { throw notFound }
+            return current
+        }
+    }
+
     func listHosts(_ request: ListHostsRequest, context: CallContext) async throws -> ListHostsResponse {
         let (key, site) = try await self.site(context, request.siteId)
         return ListHostsResponse(hosts: try await environment.store.listHosts(tenantID: key.tenantID, siteID: site.id))
@@ -149,6 +172,15 @@ struct TenantServiceImplementation: TenantServiceHandler {
     func listMicroVMs(_ request: ListMicroVMsRequest, context: CallContext) async throws -> ListMicroVMsResponse {
         let (key, site) = try await self.site(context, request.siteId)
         return ListMicroVMsResponse(vms: try await environment.store.listMicroVMs(tenantID: key.tenantID, siteID: site.id))
+    }
+
+    func getMicroVM(_ request: GetMicroVMRequest, context: CallContext) async throws -> MicroVM {
+        let (key, site) = try await self.site(context, request.siteId)
+        guard let vmID = Identifiers.canonicalUUID(request.vmId),
+              let vm = try await environment.store.microVM(tenantID: key.tenantID, siteID: site.id, vmID: vmID) else {
+            throw APIError.notFound("vm not found")
+        }
+        return vm
     }
 
     func listSiteImages(_ request: ListSiteImagesRequest, context: CallContext) async throws -> ListSiteImagesResponse {
@@ -176,6 +208,27 @@ struct TenantServiceImplementation: TenantServiceHandler {
         let page = try await environment.store.listExecutionLogs(tenantID: key.tenantID, executionID: executionID, limit: limit,
                                               cursor: request.cursor.isEmpty ? nil : request.cursor)
         return ListExecutionLogsResponse(logs: page.logs, nextCursor: page.nextCursor)
+    }
+
+    func listAuditEvents(_ request: ListAuditEventsRequest, context: CallContext) async throws -> ListAuditEventsResponse {
+        let key = try tenant(context, matching: request.tenantId)
+        let since = try Self.time(request.since, field: "since")
+        let until = try Self.time(request.until, field: "until")
+        if let since, let until, since > until { throw APIError.badRequest("since must not be after until") }
+        let limit = request.limit <= 0 ? 100 : min(Int(request.limit), 500)
+        let page = try await environment.store.listAuditEvents(
+            tenantID: key.tenantID, filter: AuditEventFilter(action: request.action.isEmpty ? nil : request.action, since: since, until: until),
+            limit: limit, cursor: request.cursor.isEmpty ? nil : request.cursor)
+        return ListAuditEventsResponse(events: page.events, nextCursor: page.nextCursor)
+    }
+
+    /// An RFC 3339 time of a query parameter; nil for `""`.
+    private static func time(_ text: String, field: String) throws -> Date? {
+        guard !text.isEmpty else { return nil }
+        guard let timestamp = try? ProtoTimestamp(rfc3339: text) else {
+            throw APIError.badRequest("\(field) must be an RFC 3339 time such as 2026-02-06T12:00:00Z, got \"\(text.prefix(64))\"")
+        }
+        return timestamp.date
     }
 
     func getStatus(_ request: GetStatusRequest, context: CallContext) async throws -> GetStatusResponse {
