@@ -149,6 +149,57 @@ struct WebConsoleTests {
         }
     }
 
+    @Test("a plan's page shows its executions and logs; a site's plans and the audit trail page, newest first; the operator's tenants")
+    func planAuditAndTenantPages() async throws {
+        try await withConsole { harness, fleet, browser in
+            let agent = try await fleet.enrollAgent(hostname: "edge-plans")
+            _ = agent
+            var planIDs: [String] = []
+            for index in 1...3 {
+                let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k\(index)", actions: [
+                    ApplyPlanRequest.Action(operation: .create, name: "vm-\(index)"),
+                ]))
+                planIDs.append(applied.planId)
+            }
+            _ = try await browser.signIn(fleet.apiKey)
+            let site = try await browser.get("/ui/sites/\(fleet.site.id)")
+            let rows = planIDs.reversed().map { site.body.range(of: "data-plan-id=\"\($0)\"")?.lowerBound }
+            #expect(rows.allSatisfy { $0 != nil } && rows == rows.sorted { $0! < $1! }, "recent plans, newest first")
+            let plans = try await browser.get("/ui/sites/\(fleet.site.id)/plans")
+            #expect(plans.status == 200 && planIDs.allSatisfy { plans.body.contains($0) })
+            let plan = try await browser.get("/ui/plans/\(planIDs[0])")
+            #expect(plan.status == 200 && plan.body.contains("id=\"plan-status\"") && plan.body.contains("CREATE vm-1"))
+            #expect(plan.body.contains("data-execution-id=") && plan.body.contains("No logs yet"))
+            let live = try await browser.get("/ui/plans/\(planIDs[0])?fragment=live")
+            #expect(live.status == 200 && live.body.contains("plan-status") && !live.body.contains("<html"))
+            let audit = try await browser.get("/ui/audit?action=plan.")
+            #expect(audit.status == 200 && audit.body.components(separatedBy: "plan.apply").count - 1 == 3)
+            #expect(try await browser.get("/ui/audit?cursor=garbage").status == 400)
+            #expect(try await browser.get("/ui/plans/\(UUID().uuidString.lowercased())").status == 404)
+
+            let operator_ = try ConsoleBrowser(harness)
+            defer { Task { await operator_.shutdown() } }
+            _ = try await operator_.signIn(harness.configuration.adminKey ?? "", admin: true)
+            let tenants = try await operator_.get("/ui/admin")
+            #expect(tenants.status == 200 && tenants.body.contains(fleet.tenant.slug) && tenants.body.contains(fleet.tenant.id))
+            #expect(try await operator_.get("/ui/audit").status == 404)
+            #expect(try await operator_.get("/ui/plans/\(planIDs[0])").status == 404)
+        }
+    }
+
+    @Test("revoking the API key ends its console sessions at once")
+    func revokedKeyEndsTheSession() async throws {
+        try await withConsole { harness, fleet, browser in
+            let key = try await fleet.admin.createAPIKey(CreateAPIKeyRequest(tenantId: fleet.tenant.id, name: "revoked"))
+            #expect(try await browser.signIn(key.apiKey).status == 303)
+            #expect(try await browser.get("/ui/sites/\(fleet.site.id)").status == 200)
+            _ = try await fleet.admin.revokeAPIKey(RevokeAPIKeyRequest(tenantId: fleet.tenant.id, apiKeyId: key.id))
+            #expect(try await browser.get("/ui/sites/\(fleet.site.id)").location == "/ui/sign-in")
+            #expect(try await browser.get("/ui?fragment=live").status == 401)
+            #expect(try await browser.signIn(key.apiKey).status == 401)
+        }
+    }
+
     @Test("a session ends when its API key stops being valid")
     func expiredKeyEndsTheSession() async throws {
         try await withConsole { harness, fleet, browser in

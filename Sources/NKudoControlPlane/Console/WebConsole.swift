@@ -147,9 +147,8 @@ struct WebConsole: Sendable {
     }
 
     private func vmPage(_ siteID: String, _ vmID: String, fragment: Bool, session: ConsoleSession, call: CallContext) async throws -> Page {
-        let console = try await tenant.getMicroVMConsole(GetMicroVMConsoleRequest(siteId: siteID, vmId: vmID), context: call)
-        let vms = try await tenant.listMicroVMs(ListMicroVMsRequest(siteId: siteID), context: call).vms
-        guard let vm = vms.first(where: { $0.id == console.vmId }) else { throw APIError.notFound("vm not found") }
+        let vm = try await tenant.getMicroVM(GetMicroVMRequest(siteId: siteID, vmId: vmID), context: call)
+        let console = try await tenant.getMicroVMConsole(GetMicroVMConsoleRequest(siteId: siteID, vmId: vm.id), context: call)
         let context: [String: Any] = [
             "siteID": vm.siteId, "vm": ConsoleViews.vm(vm), "console": console.console,
             "consoleUpdated": console.updatedAt.map { ConsoleViews.time($0) as Any } ?? false,
