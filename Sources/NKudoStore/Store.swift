@@ -141,6 +141,18 @@ public protocol Store: Sendable {
     /// The most recent logs of a site's executions (newest first).
     func recentLogs(tenantID: String, siteID: String, limit: Int) async throws(StoreError) -> [ExecutionLog]
 
+    // MARK: Web console sessions
+
+    /// Stores a new console session (its id's SHA-256 only), first deleting sessions last
+    /// used before `cutoff`. `.conflict` when the id hash exists.
+    func createConsoleSession(_ session: NewConsoleSession, expiredBefore cutoff: Date) async throws(StoreError)
+    /// The session with this id hash if it was used at or after `idleSince`, opened at or
+    /// after `createdSince` and, for a tenant session, its API key is neither revoked nor
+    /// expired at `now`. Marks it used at `now` (at most once a minute).
+    func consoleSession(idHash: String, now: Date, idleSince: Date, createdSince: Date) async throws(StoreError) -> ConsoleSessionRecord?
+    /// Deletes the session with this id hash (signing out); a no-op when there is none.
+    func deleteConsoleSession(idHash: String) async throws(StoreError)
+
     // MARK: Background work and observability
 
     /// Marks agents whose last heartbeat is older than `cutoff` OFFLINE and rolls sites

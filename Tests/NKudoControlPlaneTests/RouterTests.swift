@@ -73,7 +73,7 @@ struct RouterTests {
         do {
             _ = try await store.migrate()
             let pki = try ControlPlanePKI.load(configuration: configuration, now: Date(), logger: logger)
-            let parts = ControlPlane.makeResponder(configuration: configuration, store: store, pki: pki,
+            let parts = try ControlPlane.makeResponder(configuration: configuration, store: store, pki: pki,
                                                    registry: PrometheusCollectorRegistry(), logger: logger)
             let application = Application(responder: parts.responder, logger: logger)
             let adminKey = pki.adminKey

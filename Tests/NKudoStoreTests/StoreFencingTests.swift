@@ -286,7 +286,7 @@ extension StoreTests {
                     """)
             }
             let store = SQLStore(database: database, logger: silentLogger)
-            #expect(try await store.migrate() == ["0003_fencing_and_retirement.sql", "0004_plan_logs.sql", "0005_real_microvms.sql"])
+            #expect(try await store.migrate() == ["0003_fencing_and_retirement.sql", "0004_plan_logs.sql", "0005_real_microvms.sql", "0006_console_sessions.sql"])
             try await store.checkSchema()
             let upgraded = try #require(try await store.agent(id: agent))
             #expect(upgraded.credential(serial: "77", at: StoreFixture.t0) == .current)

@@ -237,7 +237,7 @@ extension StoreTests {
             // The previous release's cursor after two lines is the id of the second newest.
             let ids = try await fixture.rows("SELECT id FROM execution_logs ORDER BY id DESC").map { row throws(StoreError) in try row.int64("id") }
 
-            #expect(try await store.migrate() == ["0004_plan_logs.sql", "0005_real_microvms.sql"])
+            #expect(try await store.migrate() == ["0004_plan_logs.sql", "0005_real_microvms.sql", "0006_console_sessions.sql"])
             try await store.checkSchema()
             let after = try await store.listExecutionLogs(tenantID: world.tenantID, executionID: executionID, limit: 10, cursor: nil)
             #expect(after.logs.map(\.id) == ids && after.logs.map(\.sequence) == [3, 2, 1])

@@ -124,7 +124,7 @@ extension StoreTests {
                 VALUES ($1, $2, $3, $4, 0, 'c', 'CREATE', $5, 'web', 1, 256, '{}', 'SUCCEEDED', $6, $6)
                 """, [.text(executionID), .text(world.tenantID), .text(world.siteID), .text(planID), .text(vmID), .int(t)])
 
-            #expect(try await store.migrate() == ["0005_real_microvms.sql"])
+            #expect(try await store.migrate() == ["0005_real_microvms.sql", "0006_console_sessions.sql"])
             try await store.checkSchema()
             let after = try await store.listMicroVMs(tenantID: world.tenantID, siteID: world.siteID)
             #expect(after.map(\.id) == [vmID] && after.map(\.state) == [.running] && after[0].stateReason == "" && after[0].image == "")

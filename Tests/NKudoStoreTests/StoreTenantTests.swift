@@ -14,7 +14,7 @@ extension StoreTests {
             let store = SQLStore(database: database, logger: silentLogger)
             let behind = await storeError { try await store.checkSchema() }
             #expect(behind?.code == .schemaBehind)
-            #expect(try await store.migrate() == ["0001_init.sql", "0002_hot_heartbeats.sql", "0003_fencing_and_retirement.sql", "0004_plan_logs.sql", "0005_real_microvms.sql"])
+            #expect(try await store.migrate() == ["0001_init.sql", "0002_hot_heartbeats.sql", "0003_fencing_and_retirement.sql", "0004_plan_logs.sql", "0005_real_microvms.sql", "0006_console_sessions.sql"])
             #expect(try await store.migrate() == [])
             try await store.checkSchema()
             try await store.ping()

@@ -31,10 +31,13 @@ public struct ControlPlaneResponder: HTTPResponder {
     let metrics: HTTPMetrics
     let logger: Logger
     let plainEndpoints: [String: PlainEndpoint]
+    /// The web console, serving `/ui`.
+    let console: WebConsole?
 
     /// Creates the responder.
     init(routes: [RPCRoute<CallContext>], authenticator: any CallerAuthenticator, authFailures: AuthFailureGuard, maxBodyBytes: Int,
-         readTimeout: Duration, metrics: HTTPMetrics, logger: Logger, plainEndpoints: [String: PlainEndpoint]) {
+         readTimeout: Duration, metrics: HTTPMetrics, logger: Logger, plainEndpoints: [String: PlainEndpoint], console: WebConsole? = nil) {
+        self.console = console
         self.readTimeout = readTimeout
         self.router = ContractRouter(routes: routes)
         self.authenticator = authenticator
@@ -54,7 +57,10 @@ public struct ControlPlaneResponder: HTTPResponder {
         let path = String(request.uri.path)
         var routeName = "unmatched"
         var response: Response
-        if request.method == .get || request.method == .head, let endpoint = plainEndpoints[path] {
+        if let console, WebConsole.serves(path) {
+            (response, routeName) = await console.respond(to: request, remoteAddress: Self.remoteAddress(context.channel), requestID: requestID,
+                                                          logger: logger)
+        } else if request.method == .get || request.method == .head, let endpoint = plainEndpoints[path] {
             routeName = "GET \(path)"
             let (status, contentType, body) = await endpoint(request.headers)
             response = Self.response(status: status, contentType: contentType, body: request.method == .head ? [] : body)

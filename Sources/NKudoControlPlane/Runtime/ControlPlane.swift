@@ -33,9 +33,17 @@ public enum ControlPlane {
         return (SQLStore(database: database, logger: logger), "SQLite \(configuration.sqlitePath)")
     }
 
-    /// The route table: every service of the contract bound to its implementation.
-    static func routes(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
-                       registry: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
+    /// The service implementations of the contract, as the routes and the web console call them.
+    struct Services {
+        let environment: ServiceEnvironment
+        let admin: AdminServiceImplementation
+        let tenant: TenantServiceImplementation
+        let agent: AgentServiceImplementation
+    }
+
+    /// Every service of the contract, bound to the store, the PKI and the configuration.
+    static func services(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
+                         registry: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date) -> Services {
         let environment = ServiceEnvironment(store: store, now: now)
         let agent = AgentServiceImplementation(
             environment: environment, authority: pki.authority, caCertificatePEM: pki.caCertificatePEM, caFingerprint: pki.caFingerprint,
@@ -52,17 +60,22 @@ public enum ControlPlane {
                 helpText: "log lines of no execution or plan the agent may write to, dropped")))
         let tenant = TenantServiceImplementation(environment: environment, defaultEnrollmentTTL: configuration.defaultEnrollmentTTL.timeInterval,
                                                  caFingerprint: pki.caFingerprint)
-        return HealthService.routes(for: HealthServiceImplementation(now: now))
-            + AdminService.routes(for: AdminServiceImplementation(environment: environment))
-            + TenantService.routes(for: tenant)
-            + AgentService.routes(for: agent)
+        return Services(environment: environment, admin: AdminServiceImplementation(environment: environment), tenant: tenant, agent: agent)
     }
 
-    /// The responder of the API port (the contract's routes, `/readyz`, `/openapi.json`, and
-    /// `/metrics` with `METRICS_TOKEN`) and what it needs beside it: the guard of failed
+    /// The route table: every service of the contract bound to its implementation.
+    static func routes(_ services: Services, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
+        HealthService.routes(for: HealthServiceImplementation(now: now))
+            + AdminService.routes(for: services.admin)
+            + TenantService.routes(for: services.tenant)
+            + AgentService.routes(for: services.agent)
+    }
+
+    /// The responder of the API port (the contract's routes, the web console at `/ui`,
+    /// `/readyz`, `/openapi.json`, and `/metrics` with `METRICS_TOKEN`) and what it needs beside it: the guard of failed
     /// authentications, a service that must run, and the metrics in the exposition format.
     static func makeResponder(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
-                              registry: PrometheusCollectorRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() })
+                              registry: PrometheusCollectorRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) throws
         -> (responder: ControlPlaneResponder, authFailures: AuthFailureGuard, metrics: @Sendable () async -> [UInt8]) {
         let authFailures = AuthFailureGuard(limit: configuration.authFailureLimit, window: configuration.authFailureWindow, store: store,
                                             now: now, logger: logger)
@@ -99,10 +112,14 @@ public enum ControlPlane {
                 return (.ok, metricsContentType, await metrics())
             }
         }
+        let services = services(configuration: configuration, store: store, pki: pki, registry: registry, now: now)
+        let console = try WebConsole(tenant: services.tenant, admin: services.admin, environment: services.environment,
+                                     authenticator: authenticator, authFailures: authFailures, adminKey: pki.adminKey,
+                                     readTimeout: configuration.httpReadTimeout)
         let responder = ControlPlaneResponder(
-            routes: routes(configuration: configuration, store: store, pki: pki, registry: registry, now: now),
+            routes: routes(services, now: now),
             authenticator: authenticator, authFailures: authFailures, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
-            metrics: HTTPMetrics(registry: registry), logger: logger, plainEndpoints: plainEndpoints)
+            metrics: HTTPMetrics(registry: registry), logger: logger, plainEndpoints: plainEndpoints, console: console)
         return (responder, authFailures, metrics)
     }
 
@@ -113,7 +130,7 @@ public enum ControlPlane {
                                        registry: PrometheusCollectorRegistry, logger: Logger,
                                        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
                                        onMetricsListenerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let (responder, authFailures, metrics) = makeResponder(configuration: configuration, store: store, pki: pki, registry: registry,
+        let (responder, authFailures, metrics) = try makeResponder(configuration: configuration, store: store, pki: pki, registry: registry,
                                                                logger: logger)
         var services: [any Service] = [authFailures]
         if let metricsHost = configuration.metricsHost {
