@@ -169,12 +169,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Trust on first use: the control plane's CA found by fingerprint in the chain it
+        // presents (the agent's enroll and the CLI's login).
+        .target(
+            name: "NKudoTrust",
+            dependencies: [
+                "NKudoPKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The edge agent: enrollment, mTLS client, state, executor, Cloud Hypervisor, host facts, NetBird.
         .target(
             name: "NKudoEdge",
             dependencies: [
                 "NKudoContract",
                 "NKudoPKI",
+                "NKudoTrust",
                 "NKudoSQL",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -236,6 +250,7 @@ let package = Package(
             dependencies: [
                 "NKudoContract",
                 "NKudoPKI",
+                "NKudoTrust",
                 "NKudoWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

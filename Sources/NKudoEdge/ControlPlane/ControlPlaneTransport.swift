@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 public import NKudoContract
+import NKudoTrust
 
 /// The agent's side of the contract over HTTPS: the generated clients call RPCs through
 /// this transport, which posts to each RPC's primary HTTP binding in binary protobuf
@@ -62,8 +63,19 @@ public final class ControlPlaneTransport: RPCClientTransport {
         guard let components = URLComponents(string: baseURL), components.scheme == "https", let host = components.host else {
             throw ServerTrustError(description: "the control plane URL must be https://host[:port]: \(baseURL)")
         }
-        return .certificateAuthority(pem: try await PinnedCAProbe.certificateAuthority(host: host, port: components.port ?? 443,
-                                                                                       fingerprint: fingerprint))
+        guard let wanted = PinnedCAProbe.normalizedFingerprint(fingerprint) else {
+            throw ServerTrustError(description: "the CA fingerprint must be SHA-256: 64 hex digits, optionally sha256: and colons")
+        }
+        let port = components.port ?? 443
+        do {
+            return .certificateAuthority(pem: try await PinnedCAProbe.certificateAuthority(host: host, port: port, fingerprint: wanted))
+        } catch let mismatch as PinnedCAProbe.Mismatch {
+            throw ServerTrustError(description: mismatch.description)
+        } catch let failure as PinnedCAProbe.HandshakeFailure {
+            throw ServerTrustError(description: failure.description)
+        } catch {
+            throw ServerTrustError(description: "cannot connect to \(host):\(port): \(error)")
+        }
     }
 
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
