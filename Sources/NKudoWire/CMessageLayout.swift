@@ -66,6 +66,45 @@ struct CFieldLayout {
     }
 }
 
+/// How a field's presence and multiplicity show in C memory.
+enum CPresence: UInt8 {
+    /// A proto3 scalar without presence: the value alone (zero is not packed).
+    case implicit
+    /// A `has_` flag next to the value.
+    case hasFlag
+    /// A member of a oneof: the oneof's case holds its field number.
+    case oneofMember
+    /// A nested message: a non-null pointer.
+    case pointer
+    /// A repeated or map field: an element count and an array.
+    case repeated
+}
+
+/// A field's place in the C struct in plain values (no references to count), indexed by
+/// its schema index: what the generated code's reads and writes go through.
+struct CSlot {
+    var offset: Int
+    var quantifierOffset: Int
+    var number: Int32
+    var storage: CStorage
+    var presence: CPresence
+    /// The layout of nested messages and map entries (layouts are immortal).
+    var child: Unmanaged<CMessageLayout>?
+}
+
+/// What ``WireScanner`` needs of a field number, in plain values.
+struct CScanEntry {
+    /// Position in ``CMessageLayout/fields``; -1 for a number the message does not define.
+    var position: Int32 = -1
+    /// The wire type the field is written with (unpacked).
+    var wireType: UInt8 = 0
+    /// Whether the packed (length-delimited) encoding is accepted too.
+    var packable = false
+    /// The field's bit among the merge keys seen in one message (0: no merge key).
+    var mergeBit: UInt64 = 0
+    var child: Unmanaged<CMessageLayout>?
+}
+
 /// The C struct layout of one message type and the libprotobuf-c descriptor that
 /// describes it, built once per type from the generated schema.
 ///
@@ -80,10 +119,41 @@ final class CMessageLayout: @unchecked Sendable {
     /// Fields sorted by number, as protobuf-c requires.
     private(set) var fields: [CFieldLayout] = []
     private(set) var fieldByNumber: [Int32: Int] = [:]
+    /// One slot per field, by schema index.
+    let slots: UnsafeMutablePointer<CSlot>
+    /// Scan entries of field numbers 0 ... ``denseScanLimit``; larger numbers go through
+    /// ``fieldByNumber``.
+    let scanTable: UnsafeMutablePointer<CScanEntry>
+    let denseScanLimit: Int
+    /// Arena bytes the last encoding of this type used: the next one starts with a chunk
+    /// that size, so a message usually costs one chunk.
+    let arenaHint = Atomic<Int>(0)
 
     private init(schema: MessageSchema) {
         self.schema = schema
         self.descriptor = UnsafeMutablePointer<ProtobufCMessageDescriptor>.allocate(capacity: 1)
+        self.slots = UnsafeMutablePointer<CSlot>.allocate(capacity: max(schema.fields.count, 1))
+        self.denseScanLimit = min(Int(schema.fields.map(\.number).max() ?? 0), 1024)
+        self.scanTable = UnsafeMutablePointer<CScanEntry>.allocate(capacity: denseScanLimit + 1)
+        scanTable.initialize(repeating: CScanEntry(), count: denseScanLimit + 1)
+    }
+
+    /// The scan entry of a field number (position -1 when unknown).
+    @inline(__always)
+    func scanEntry(_ number: UInt64) -> CScanEntry {
+        if number <= UInt64(denseScanLimit) { return scanTable[Int(number)] }
+        guard let position = fieldByNumber[Int32(truncatingIfNeeded: number)] else { return CScanEntry() }
+        return Self.scanEntry(fields[position], position: position)
+    }
+
+    private static func scanEntry(_ field: CFieldLayout, position: Int) -> CScanEntry {
+        let expected = field.isMap ? WireType.lengthDelimited : field.field.type.wireType
+        var packable = false
+        if case .repeated = field.field.cardinality, expected != .lengthDelimited { packable = true }
+        return CScanEntry(
+            position: Int32(position), wireType: expected.rawValue, packable: packable,
+            mergeBit: field.mergeKey.map { 1 << UInt64($0 & 63) } ?? 0,
+            child: field.child.map { Unmanaged.passUnretained($0) })
     }
 
     /// The layout of a message type, built on first use.
@@ -162,6 +232,24 @@ final class CMessageLayout: @unchecked Sendable {
         size = (offset + 7) / 8 * 8
         for (position, field) in fields.enumerated() {
             fieldByNumber[field.field.number] = position
+            let presence: CPresence
+            if field.isRepeated {
+                presence = .repeated
+            } else if field.field.oneofIndex != nil {
+                presence = .oneofMember
+            } else if field.hasFlag {
+                presence = .hasFlag
+            } else if field.storage == .message {
+                presence = .pointer
+            } else {
+                presence = .implicit
+            }
+            (slots + field.schemaIndex).initialize(to: CSlot(
+                offset: field.offset, quantifierOffset: field.quantifierOffset, number: field.field.number,
+                storage: field.storage, presence: presence, child: field.child.map { Unmanaged.passUnretained($0) }))
+        }
+        for (position, field) in fields.enumerated() where Int(field.field.number) <= denseScanLimit {
+            scanTable[Int(field.field.number)] = Self.scanEntry(field, position: position)
         }
         fillDescriptor()
     }

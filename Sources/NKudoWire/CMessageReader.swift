@@ -87,15 +87,6 @@ struct CMessageReader {
     }
 
     private static func string(_ bytes: UnsafeRawBufferPointer, field: String, messageName: String) throws(WireError) -> String {
-        if bytes.isEmpty { return "" }
-        if memchr(bytes.baseAddress!, 0, bytes.count) != nil {
-            throw WireError(code: .invalidString, messageName: messageName, location: field,
-                            reason: "string contains a NUL character")
-        }
-        guard let string = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw WireError(code: .invalidString, messageName: messageName, location: field,
-                            reason: "string is not valid UTF-8")
-        }
-        return string
+        try UTF8Text.string(bytes, messageName: messageName, field: field)
     }
 }

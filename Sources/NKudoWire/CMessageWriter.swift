@@ -1,22 +1,29 @@
 internal import CProtobufC
 
-/// Lays a message out in C memory (owned by an arena) the way its libprotobuf-c
-/// descriptor describes it, so `protobuf_c_message_pack` can serialize it.
+/// Lays a message in dynamic form out in C memory (owned by an arena) the way its
+/// libprotobuf-c descriptor describes it, so `protobuf_c_message_pack` can serialize it.
+/// Generated messages write themselves through ``BinaryFieldWriter`` instead.
 struct CMessageWriter {
-    let arena: CArena
+    /// The state of the arena that owns the memory (alive while the writer is used).
+    let arena: UnsafeMutablePointer<CArena.State>
 
     /// The C message for `fields`, allocated in the arena.
     func write(_ fields: ProtoFields, layout: CMessageLayout) throws(WireError) -> UnsafeMutableRawPointer {
-        let message = try arena.allocate(layout.size)
-        message.storeBytes(of: UnsafePointer(layout.descriptor), as: UnsafePointer<ProtobufCMessageDescriptor>.self)
-        for fieldLayout in layout.fields {
-            guard let value = fields.values[fieldLayout.schemaIndex] else { continue }
-            try write(value, field: fieldLayout, into: message, messageName: layout.schema.fullName)
-        }
+        let message = try BinaryFieldWriter.newMessage(Unmanaged.passUnretained(layout), in: arena).message
+        try write(fields, layout: layout, into: message)
         return message
     }
 
-    private func write(_ value: ProtoValue, field: CFieldLayout, into message: UnsafeMutableRawPointer, messageName: String) throws(WireError) {
+    /// Writes `fields` into `message`, a zeroed C message of `layout`.
+    func write(_ fields: ProtoFields, layout: CMessageLayout, into message: UnsafeMutableRawPointer) throws(WireError) {
+        for fieldLayout in layout.fields {
+            guard let value = fields.values[fieldLayout.schemaIndex] else { continue }
+            try write(value, field: fieldLayout, layout: layout, into: message)
+        }
+    }
+
+    private func write(_ value: ProtoValue, field: CFieldLayout, layout: CMessageLayout, into message: UnsafeMutableRawPointer) throws(WireError) {
+        let messageName = layout.schema.fullName
         let slot = message + field.offset
         if field.isRepeated {
             let elements: [ProtoValue]
@@ -35,9 +42,9 @@ struct CMessageWriter {
             }
             if elements.isEmpty { return }
             let stride = field.storage.size
-            let array = try arena.allocate(stride * elements.count)
+            let array = try CArena.allocate(arena, stride * elements.count)
             for (position, element) in elements.enumerated() {
-                try store(element, field: field, at: array + position * stride, messageName: messageName)
+                try store(element, field: field, layout: layout, at: array + position * stride)
             }
             (message + field.quantifierOffset).storeBytes(of: elements.count, as: Int.self)
             slot.storeBytes(of: array, as: UnsafeMutableRawPointer.self)
@@ -48,10 +55,13 @@ struct CMessageWriter {
         } else if field.hasFlag {
             (message + field.quantifierOffset).storeBytes(of: Int32(1), as: Int32.self)
         }
-        try store(value, field: field, at: slot, messageName: messageName)
+        try store(value, field: field, layout: layout, at: slot)
     }
 
-    private func store(_ value: ProtoValue, field: CFieldLayout, at slot: UnsafeMutableRawPointer, messageName: String) throws(WireError) {
+    private func store(_ value: ProtoValue, field: CFieldLayout, layout: CMessageLayout, at slot: UnsafeMutableRawPointer) throws(WireError) {
+        let messageName = layout.schema.fullName
+        let valueSlot = BinaryValueSlot(arena: arena, layoutReference: Unmanaged.passUnretained(layout),
+                                        index: field.schemaIndex, pointer: slot)
         switch (field.storage, value) {
         case (.int32, .int32(let v)): slot.storeBytes(of: v, as: Int32.self)
         case (.int32, .enumeration(let v)): slot.storeBytes(of: v, as: Int32.self)
@@ -62,14 +72,9 @@ struct CMessageWriter {
         case (.double, .double(let v)): slot.storeBytes(of: v, as: Double.self)
         case (.bool, .bool(let v)): slot.storeBytes(of: v ? 1 : 0, as: Int32.self)
         case (.binary, .bytes(let v)):
-            slot.storeBytes(of: ProtobufCBinaryData(len: v.count, data: try arena.copy(v)), as: ProtobufCBinaryData.self)
+            try valueSlot.store(bytes: v)
         case (.binary, .string(let v)):
-            let utf8 = v.utf8
-            if utf8.contains(0) {
-                throw WireError(code: .invalidString, messageName: messageName, location: field.field.name,
-                                reason: "string contains a NUL character, which protobuf-c cannot carry")
-            }
-            slot.storeBytes(of: ProtobufCBinaryData(len: utf8.count, data: try arena.copy(utf8)), as: ProtobufCBinaryData.self)
+            try valueSlot.store(string: v)
         case (.message, .message(let nested)):
             guard let child = field.child else { throw mismatch(field, value, messageName) }
             slot.storeBytes(of: try write(nested, layout: child), as: UnsafeMutableRawPointer.self)

@@ -35,10 +35,16 @@ enum JSONValue: Equatable {
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes with a nesting limit.
+///
+/// It builds a ``JSONValue`` tree (``parse(_:maxDepth:)``), or only checks the syntax
+/// (``validate(_:maxDepth:)``: the same code, the same errors, nothing built), after
+/// which ``JSONFieldReader`` reads the input without checking it again.
 struct JSONParser {
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
     private let maxDepth: Int
+    /// Whether values are built (false: syntax check only, every value is `.null`).
+    private let build: Bool
 
     /// A syntax error and where it is (byte offset).
     struct SyntaxError: Error {
@@ -48,7 +54,28 @@ struct JSONParser {
     }
 
     static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws(SyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        try document(bytes, maxDepth: maxDepth, build: true)
+    }
+
+    /// Checks that `bytes` is one JSON document within the nesting limit; throws what
+    /// ``parse(_:maxDepth:)`` would throw.
+    static func validate(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws(SyntaxError) {
+        _ = try document(bytes, maxDepth: maxDepth, build: false)
+    }
+
+    /// The value that starts at `position` (after any whitespace) in input that passed
+    /// ``validate(_:maxDepth:)``; `position` moves past it.
+    static func value(in bytes: UnsafeRawBufferPointer, at position: inout Int) throws(SyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: .max, build: true)
+        parser.position = position
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        position = parser.position
+        return value
+    }
+
+    private static func document(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, build: Bool) throws(SyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth, build: build)
         parser.skipWhitespace()
         if parser.position == bytes.count {
             throw SyntaxError(offset: 0, reason: "empty document", tooDeep: false)
@@ -61,9 +88,10 @@ struct JSONParser {
         return value
     }
 
-    private init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+    private init(bytes: UnsafeRawBufferPointer, maxDepth: Int, build: Bool) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.build = build
     }
 
     private mutating func skipWhitespace() {
@@ -131,7 +159,7 @@ struct JSONParser {
             position += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            members.append((key, value))
+            if build { members.append((key, value)) }
             skipWhitespace()
             guard position < bytes.count else { throw fail("unexpected end of input in an object") }
             if bytes[position] == UInt8(ascii: ",") {
@@ -157,7 +185,8 @@ struct JSONParser {
         }
         while true {
             skipWhitespace()
-            elements.append(try parseValue(depth: depth))
+            let element = try parseValue(depth: depth)
+            if build { elements.append(element) }
             skipWhitespace()
             guard position < bytes.count else { throw fail("unexpected end of input in an array") }
             if bytes[position] == UInt8(ascii: ",") {
@@ -192,6 +221,7 @@ struct JSONParser {
             guard position < bytes.count, isDigit(bytes[position]) else { throw fail("invalid number") }
             while position < bytes.count, isDigit(bytes[position]) { position += 1 }
         }
+        if !build { return "" }
         return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
     }
 
@@ -199,24 +229,42 @@ struct JSONParser {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
+    /// A string; UTF-8 is checked in place, escapes are decoded only when building.
     private mutating func parseString() throws(SyntaxError) -> String {
         position += 1
+        let start = position
         var utf8: [UInt8] = []
+        var escaped = false
+        var valid = true
         var runStart = position
         while true {
             guard position < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                utf8.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position]))
+                if escaped, build { utf8.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position])) }
                 position += 1
                 break
             }
             if byte < 0x20 { throw fail("control character in a string") }
+            if byte >= 0x80 {
+                // A well-formed sequence is skipped whole; a byte that starts none is
+                // invalid, and the next byte is looked at on its own (as a whole-string
+                // check would find the string invalid too).
+                let length = Self.sequenceLength(bytes, at: position)
+                if length == 0 {
+                    valid = false
+                    position += 1
+                } else {
+                    position += length
+                }
+                continue
+            }
             if byte != UInt8(ascii: "\\") {
                 position += 1
                 continue
             }
-            utf8.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position]))
+            escaped = true
+            if build { utf8.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position])) }
             position += 1
             guard position < bytes.count else { throw fail("unterminated escape") }
             let escape = bytes[position]
@@ -243,16 +291,44 @@ struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(scalar) {
                     throw fail("unpaired surrogate in a string")
                 }
-                utf8.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8)
+                if build { utf8.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8) }
             default:
                 throw fail("invalid escape '\\\(Unicode.Scalar(escape))'")
             }
             runStart = position
         }
-        guard let string = String(validating: utf8, as: UTF8.self) else {
-            throw fail("string is not valid UTF-8")
+        guard valid else { throw fail("string is not valid UTF-8") }
+        if !build { return "" }
+        if !escaped { return UTF8Text.repairing(UnsafeRawBufferPointer(rebasing: bytes[start..<position - 1])) }
+        return String(decoding: utf8, as: UTF8.self)
+    }
+
+    /// The length of the well-formed UTF-8 sequence (Unicode table 3-7) that starts at
+    /// `position` with a byte ≥ 0x80; 0 when none does.
+    static func sequenceLength(_ bytes: UnsafeRawBufferPointer, at position: Int) -> Int {
+        let first = bytes[position]
+        let remaining = bytes.count - position
+        func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            offset < remaining && range.contains(bytes[position + offset])
         }
-        return string
+        switch first {
+        case 0xC2...0xDF:
+            return continuation(1) ? 2 : 0
+        case 0xE0:
+            return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : 0
+        case 0xE1...0xEC, 0xEE...0xEF:
+            return continuation(1) && continuation(2) ? 3 : 0
+        case 0xED:
+            return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : 0
+        case 0xF0:
+            return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : 0
+        case 0xF1...0xF3:
+            return continuation(1) && continuation(2) && continuation(3) ? 4 : 0
+        case 0xF4:
+            return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : 0
+        default:
+            return 0
+        }
     }
 
     private mutating func hex4() throws(SyntaxError) -> UInt32 {

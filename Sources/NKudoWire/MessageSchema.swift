@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The description of one protobuf message type that the runtime needs to encode and
 /// decode it: its fields in declaration order and its oneofs.
 ///
@@ -15,6 +17,12 @@ public final class MessageSchema: Sendable {
 
     let fieldIndexByName: [String: Int]
     let fieldIndexByNumber: [Int32: Int]
+    /// Per field, its JSON key as written: `"name":`.
+    let jsonKeys: [[UInt8]]
+    /// Per field, the UTF-8 of its proto name (what JSON keys are matched against first).
+    let nameBytes: [[UInt8]]
+    /// Bytes of the last JSON encoding of this type: the next output reserves that much.
+    let jsonSizeHint = Atomic<Int>(0)
 
     /// Creates the schema of a message type.
     public init(fullName: String, fields: [FieldSchema], oneofs: [String] = [], wellKnownType: WellKnownType? = nil) {
@@ -31,6 +39,13 @@ public final class MessageSchema: Sendable {
         }
         self.fieldIndexByName = byName
         self.fieldIndexByNumber = byNumber
+        self.nameBytes = fields.map { Array($0.name.utf8) }
+        self.jsonKeys = fields.map { field in
+            var writer = JSONWriter(capacity: field.name.utf8.count + 3)
+            writer.string(field.name)
+            writer.byte(UInt8(ascii: ":"))
+            return writer.bytes
+        }
     }
 
     /// The index of the field with this proto name or JSON name, if any.

@@ -4,6 +4,36 @@ import Foundation
 /// as numbers or strings, enums by name or number, RFC 3339 timestamps, base64 bytes
 /// (standard or URL-safe), unknown fields rejected or ignored. Errors name the JSON path.
 enum ProtoJSONDecoder {
+    /// Checks the syntax in one pass (the tree parser's errors), then reads the message
+    /// straight from the bytes (``JSONFieldReader``).
+    static func decode<Message: ProtoMessage>(_ bytes: [UInt8], as type: Message.Type, options: JSONDecodingOptions,
+                                              limits: WireLimits) throws(WireError) -> Message {
+        let schema = Message.protoMessageSchema
+        if bytes.count > limits.maxBytes {
+            throw WireError(code: .tooLarge, messageName: schema.fullName,
+                            reason: "\(bytes.count) bytes exceed the limit of \(limits.maxBytes)")
+        }
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(WireError) -> Message in
+                do throws(JSONParser.SyntaxError) {
+                    try JSONParser.validate(buffer, maxDepth: limits.maxDepth)
+                } catch {
+                    throw WireError(code: error.tooDeep ? .tooDeep : .malformedJSON, messageName: schema.fullName,
+                                    location: "offset \(error.offset)", reason: "invalid JSON: \(error.reason)")
+                }
+                var reader = JSONFieldReader(bytes: buffer, rootName: schema.fullName,
+                                             ignoreUnknown: options.ignoreUnknownFields, schema: schema)
+                if reader.skipNull() {
+                    return try Message(protoFields: ProtoFields(schema: schema))
+                }
+                return try Message(jsonReader: &reader)
+            }
+        }
+        return try result.get()
+    }
+
+    /// The dynamic form of a JSON document through a ``JSONValue`` tree (the reference
+    /// the generated code is tested against).
     static func decode(_ bytes: [UInt8], schema: MessageSchema, options: JSONDecodingOptions, limits: WireLimits) throws(WireError) -> ProtoFields {
         if bytes.count > limits.maxBytes {
             throw WireError(code: .tooLarge, messageName: schema.fullName,
@@ -29,7 +59,9 @@ enum ProtoJSONDecoder {
         return try decoder.message(document, schema: schema, path: "$")
     }
 
-    private struct Decoder {
+    /// Turns a ``JSONValue`` tree into the dynamic form; also reads the values
+    /// ``JSONFieldReader`` leaves to it.
+    struct Decoder {
         let rootName: String
         let ignoreUnknown: Bool
 

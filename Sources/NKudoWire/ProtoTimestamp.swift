@@ -68,36 +68,55 @@ public struct ProtoTimestamp: ProtoMessage, Comparable, CustomStringConvertible 
         return fields
     }
 
+    public func writeBinaryFields(to writer: BinaryFieldWriter) throws(WireError) {
+        try writer.scalar(0, seconds)
+        try writer.scalar(1, nanos)
+    }
+
+    public init(binaryFields reader: BinaryFieldReader) throws(WireError) {
+        self.init(seconds: try reader.scalar(0), nanos: try reader.scalar(1))
+    }
+
+    public func writeJSON(to writer: inout JSONFieldWriter) throws(WireError) {
+        try writer.output.timestamp(self)
+    }
+
+    public init(jsonReader reader: inout JSONFieldReader) throws(WireError) {
+        self = try reader.timestamp()
+    }
+
     /// The RFC 3339 form used by proto3 JSON, e.g. `2026-02-06T12:00:01.123456Z`.
     public func rfc3339() throws(WireError) -> String {
-        guard (Self.minSeconds...Self.maxSeconds).contains(seconds), (0..<1_000_000_000).contains(nanos) else {
-            throw WireError(code: .invalidValue, messageName: Self.protoMessageSchema.fullName,
-                            reason: "timestamp out of range (seconds \(seconds), nanos \(nanos))")
-        }
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        let (year, month, day) = CivilDate.fromDays(days)
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-        if nanos != 0 {
-            if nanos % 1_000_000 == 0 {
-                text += "." + pad(Int64(nanos / 1_000_000), 3)
-            } else if nanos % 1000 == 0 {
-                text += "." + pad(Int64(nanos / 1000), 6)
-            } else {
-                text += "." + pad(Int64(nanos), 9)
-            }
-        }
-        return text + "Z"
+        var writer = JSONWriter(capacity: 32)
+        try writer.timestamp(self)
+        return String(decoding: writer.bytes.dropFirst().dropLast(), as: UTF8.self)
+    }
+
+    static func outOfRange(_ seconds: Int64, _ nanos: Int32) -> WireError {
+        WireError(code: .invalidValue, messageName: protoMessageSchema.fullName,
+                  reason: "timestamp out of range (seconds \(seconds), nanos \(nanos))")
     }
 
     /// Parses RFC 3339 (`Z` or a `±hh:mm` offset, up to 9 fractional digits).
     public init(rfc3339 text: String) throws(WireError) {
-        let error = WireError(code: .invalidValue, messageName: Self.protoMessageSchema.fullName,
-                              reason: "not an RFC 3339 timestamp with a time zone: \"\(text.prefix(40))\"")
-        let chars = Array(text.utf8)
+        var text = text
+        guard let timestamp = text.withUTF8({ Self.parse(rfc3339: UnsafeRawBufferPointer($0)) }) else {
+            throw Self.notRFC3339(text)
+        }
+        self = timestamp
+    }
+
+    static func notRFC3339(_ text: String) -> WireError {
+        WireError(code: .invalidValue, messageName: protoMessageSchema.fullName,
+                  reason: "not an RFC 3339 timestamp with a time zone: \"\(text.prefix(40))\"")
+    }
+
+    /// The timestamp of RFC 3339 text, or nil when it is not one (or out of range).
+    static func parse(rfc3339 chars: UnsafeRawBufferPointer) -> ProtoTimestamp? {
+        struct Invalid: Error {}
+        let error = Invalid()
         var position = 0
-        func number(_ count: Int) throws(WireError) -> Int64 {
+        func number(_ count: Int) throws(Invalid) -> Int64 {
             guard chars.count - position >= count else { throw error }
             var value: Int64 = 0
             for _ in 0..<count {
@@ -108,61 +127,60 @@ public struct ProtoTimestamp: ProtoMessage, Comparable, CustomStringConvertible 
             }
             return value
         }
-        func expect(_ c: Character) throws(WireError) {
-            guard position < chars.count, chars[position] == c.asciiValue! else { throw error }
+        func expect(_ c: UInt8) throws(Invalid) {
+            guard position < chars.count, chars[position] == c else { throw error }
             position += 1
         }
-        let year = try number(4)
-        try expect("-")
-        let month = try number(2)
-        try expect("-")
-        let day = try number(2)
-        guard position < chars.count, chars[position] == 84 || chars[position] == 116 else { throw error }
-        position += 1
-        let hour = try number(2)
-        try expect(":")
-        let minute = try number(2)
-        try expect(":")
-        let second = try number(2)
-        var nanos: Int64 = 0
-        if position < chars.count, chars[position] == 46 {
+        do throws(Invalid) {
+            let year = try number(4)
+            try expect(UInt8(ascii: "-"))
+            let month = try number(2)
+            try expect(UInt8(ascii: "-"))
+            let day = try number(2)
+            guard position < chars.count, chars[position] == 84 || chars[position] == 116 else { throw error }
             position += 1
-            var digits = 0
-            while position < chars.count, chars[position] >= 48, chars[position] <= 57 {
-                guard digits < 9 else { throw error }
-                nanos = nanos * 10 + Int64(chars[position] - 48)
-                digits += 1
+            let hour = try number(2)
+            try expect(UInt8(ascii: ":"))
+            let minute = try number(2)
+            try expect(UInt8(ascii: ":"))
+            let second = try number(2)
+            var nanos: Int64 = 0
+            if position < chars.count, chars[position] == 46 {
                 position += 1
+                var digits = 0
+                while position < chars.count, chars[position] >= 48, chars[position] <= 57 {
+                    guard digits < 9 else { throw error }
+                    nanos = nanos * 10 + Int64(chars[position] - 48)
+                    digits += 1
+                    position += 1
+                }
+                guard digits > 0 else { throw error }
+                for _ in digits..<9 { nanos *= 10 }
             }
-            guard digits > 0 else { throw error }
-            for _ in digits..<9 { nanos *= 10 }
+            var offset: Int64 = 0
+            guard position < chars.count else { throw error }
+            switch chars[position] {
+            case 90, 122:
+                position += 1
+            case 43, 45:
+                let sign: Int64 = chars[position] == 45 ? -1 : 1
+                position += 1
+                let offsetHours = try number(2)
+                try expect(UInt8(ascii: ":"))
+                let offsetMinutes = try number(2)
+                guard offsetHours < 24, offsetMinutes < 60 else { throw error }
+                offset = sign * (offsetHours * 3600 + offsetMinutes * 60)
+            default:
+                throw error
+            }
+            guard position == chars.count, (1...12).contains(month), day >= 1, day <= CivilDate.daysInMonth(year, month),
+                  hour < 24, minute < 60, second < 60 else { throw error }
+            let seconds = CivilDate.toDays(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+            guard (Self.minSeconds...Self.maxSeconds).contains(seconds) else { throw error }
+            return ProtoTimestamp(seconds: seconds, nanos: Int32(nanos))
+        } catch {
+            return nil
         }
-        var offset: Int64 = 0
-        guard position < chars.count else { throw error }
-        switch chars[position] {
-        case 90, 122:
-            position += 1
-        case 43, 45:
-            let sign: Int64 = chars[position] == 45 ? -1 : 1
-            position += 1
-            let offsetHours = try number(2)
-            try expect(":")
-            let offsetMinutes = try number(2)
-            guard offsetHours < 24, offsetMinutes < 60 else { throw error }
-            offset = sign * (offsetHours * 3600 + offsetMinutes * 60)
-        default:
-            throw error
-        }
-        guard position == chars.count, (1...12).contains(month), day >= 1, day <= CivilDate.daysInMonth(year, month),
-              hour < 24, minute < 60, second < 60 else { throw error }
-        let seconds = CivilDate.toDays(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
-        guard (Self.minSeconds...Self.maxSeconds).contains(seconds) else { throw error }
-        self.init(seconds: seconds, nanos: Int32(nanos))
-    }
-
-    private func pad(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 }
 

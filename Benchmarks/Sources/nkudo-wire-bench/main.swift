@@ -144,14 +144,24 @@ func printTable(_ report: Report) {
     print("verification: binary encodings byte-identical: \(v.binaryEncodingsIdentical ? "yes" : "NO"); "
         + "JSON byte-identical: \(v.jsonEncodingsIdentical ? "yes" : "no (swift-protobuf omits default-valued fields, NKudoWire prints them)"); "
         + "own round trips: ok; each codec decodes the other's JSON to the same message: \(v.jsonCrossDecodes ? "yes" : "NO")")
-    func ns(_ codec: String, _ operation: String) -> Double? {
-        report.results.first { $0.codec == codec && $0.operation == operation }?.nsPerOp
+    func result(_ codec: String, _ operation: String) -> BenchResult? {
+        report.results.first { $0.codec == codec && $0.operation == operation }
     }
-    let ratios = ["binary encode", "binary decode", "json encode", "json decode"].compactMap { operation -> String? in
-        guard let a = ns("nkudo-wire", operation), let b = ns("swift-protobuf", operation) else { return nil }
-        return "\(operation) \(format(a / b, decimals: 1))x"
+    let operations = ["binary encode", "binary decode", "json encode", "json decode"]
+    let ratios = operations.compactMap { operation -> String? in
+        guard let a = result("nkudo-wire", operation), let b = result("swift-protobuf", operation) else { return nil }
+        return "\(operation) \(format(a.nsPerOp / b.nsPerOp, decimals: 2))x"
     }
     print("nkudo-wire / swift-protobuf time: " + ratios.joined(separator: ", "))
+    let allocationRatios = operations.compactMap { operation -> String? in
+        guard let a = result("nkudo-wire", operation)?.allocsPerOp, let b = result("swift-protobuf", operation)?.allocsPerOp, b > 0 else {
+            return nil
+        }
+        return "\(operation) \(format(a / b, decimals: 2))x"
+    }
+    if !allocationRatios.isEmpty {
+        print("nkudo-wire / swift-protobuf allocations: " + allocationRatios.joined(separator: ", "))
+    }
 }
 
 do {

@@ -14,8 +14,9 @@ private let messageTypes: [any ProtoMessage.Type] = [
 
 /// libFuzzer entry point: the input is decoded as binary protobuf and as JSON (strict
 /// and lenient) into each of ``messageTypes``, and unpacked unmerged by protobuf-c.
-/// Decoding may fail with a `WireError`, never crash or leak; whatever decodes must
-/// re-encode and decode to the same message in both encodings.
+/// Decoding may fail with a `WireError`, never crash or leak; the generated codecs must
+/// decode exactly as the dynamic form does (same message or same error); whatever
+/// decodes must re-encode and decode to the same message in both encodings.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWire(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -27,15 +28,40 @@ public func fuzzWire(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
 private func fuzz<Message: ProtoMessage>(_: Message.Type, _ bytes: [UInt8]) {
     let limits = WireLimits(maxBytes: 1 << 20, maxDepth: 32)
-    if let message = try? Message(serializedBytes: bytes, limits: limits) {
+    let schema = Message.protoMessageSchema
+    let binary = Result { () throws(WireError) in try Message(serializedBytes: bytes, limits: limits) }
+    let dynamicBinary = Result { () throws(WireError) in
+        try Message(protoFields: BinaryCodec.decode(bytes, schema: schema, limits: limits))
+    }
+    agree(binary, dynamicBinary, "binary")
+    if case .success(let message) = binary {
         roundTrip(message)
     }
-    unpackUnmerged(Message.protoMessageSchema, bytes, limits)
+    unpackUnmerged(schema, bytes, limits)
     for ignoreUnknown in [false, true] {
         let options = JSONDecodingOptions(ignoreUnknownFields: ignoreUnknown)
-        if let message = try? Message(jsonBytes: bytes, options: options, limits: limits) {
+        let json = Result { () throws(WireError) in try Message(jsonBytes: bytes, options: options, limits: limits) }
+        let dynamicJSON = Result { () throws(WireError) in
+            try Message(protoFields: ProtoJSONDecoder.decode(bytes, schema: schema, options: options, limits: limits))
+        }
+        agree(json, dynamicJSON, "JSON")
+        if case .success(let message) = json {
             roundTrip(message)
         }
+    }
+}
+
+/// The generated decoder's outcome is the dynamic form's: the same message (compared by
+/// its binary encoding: `==` on a NaN is false), or the same error.
+private func agree<Message: ProtoMessage>(_ generated: Result<Message, WireError>, _ dynamic: Result<Message, WireError>, _ encoding: String) {
+    switch (generated, dynamic) {
+    case (.success(let a), .success(let b))
+        where (try? BinaryCodec.encode(a.protoFields)) == (try? BinaryCodec.encode(b.protoFields)):
+        return
+    case (.failure(let a), .failure(let b)) where a == b:
+        return
+    default:
+        fatalError("\(Message.protoMessageSchema.fullName): generated \(encoding) decoding differs from the dynamic form: \(generated) vs \(dynamic)")
     }
 }
 
@@ -66,5 +92,8 @@ private func roundTrip<Message: ProtoMessage>(_ message: Message) {
     guard let json = try? message.jsonBytes(), let fromJSON = try? Message(jsonBytes: json),
           (try? fromJSON.jsonBytes()) == json else {
         fatalError("\(name): JSON round trip changed the message")
+    }
+    guard (try? BinaryCodec.encode(message.protoFields)) == binary, (try? ProtoJSONEncoder.encode(message.protoFields)) == json else {
+        fatalError("\(name): the generated encoders differ from the dynamic form")
     }
 }

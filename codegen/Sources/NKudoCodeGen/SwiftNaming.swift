@@ -102,5 +102,5 @@ public enum SwiftNaming {
     ]
 
     /// Property names that would collide with members every message has.
-    static let reservedPropertyNames: Set<String> = ["protoFields", "protoMessageSchema", "hashValue", "jsonBytes"]
+    static let reservedPropertyNames: Set<String> = ["protoFields", "protoMessageSchema", "hashValue", "jsonBytes", "writeBinaryFields", "writeJSON"]
 }

@@ -321,8 +321,131 @@ public struct SwiftRenderer {
                 }
                 r.line("return fields")
             }
+            // Field-number order, as the dynamic form is packed and read: the first
+            // error (a NUL or invalid UTF-8 in a string) is the same either way.
+            let byNumber = message.fields.indices.sorted { message.fields[$0].number < message.fields[$1].number }
+            r.line()
+            r.line("/// Writes the fields into the C struct libprotobuf-c packs.")
+            r.block("public func writeBinaryFields(to writer: BinaryFieldWriter) throws(WireError)") { r in
+                for index in byNumber {
+                    r.binaryWrite(message.fields[index], index: index, message: message)
+                }
+            }
+            r.line()
+            r.line("/// Writes the message as canonical proto3 JSON, fields in declaration order.")
+            r.block("public func writeJSON(to writer: inout JSONFieldWriter) throws(WireError)") { r in
+                r.line("let scope = writer.beginMessage(Self.protoMessageSchema)")
+                for (index, field) in message.fields.enumerated() {
+                    r.jsonWrite(field, index: index, message: message)
+                }
+                r.line("writer.endMessage(scope)")
+            }
+            r.line()
+            r.line("/// Reads the message from proto3 JSON, member by member.")
+            r.block("public init(jsonReader reader: inout JSONFieldReader) throws(WireError)") { r in
+                r.line("self.init()")
+                r.line("var object = try reader.beginMessage(Self.protoMessageSchema)")
+                r.block("while let index = try reader.nextField(&object)") { r in
+                    r.line("switch index {")
+                    for (index, field) in message.fields.enumerated() {
+                        r.line("case \(index):")
+                        r.indented { r in r.jsonRead(field, message: message) }
+                    }
+                    r.line("default:")
+                    r.indented { r in r.line("try reader.skipUnexpected()") }
+                    r.line("}")
+                }
+            }
+            r.line()
+            r.line("/// Reads the message out of the C struct libprotobuf-c unpacked.")
+            r.block("public init(binaryFields reader: BinaryFieldReader) throws(WireError)") { r in
+                r.line("self.init()")
+                for index in byNumber {
+                    r.binaryRead(message.fields[index], index: index, message: message)
+                }
+            }
         }
         line()
+    }
+
+    private mutating func binaryWrite(_ field: FieldModel, index: Int, message: MessageModel) {
+        let isMessage: Bool
+        if case .message = field.type { isMessage = true } else { isMessage = false }
+        if let oneofIndex = field.oneofIndex {
+            let oneof = message.oneofs[oneofIndex]
+            let write = isMessage ? "message" : "optionalScalar"
+            line("if case .\(field.swiftName)(let value)? = self.\(oneof.swiftPropertyName) { try writer.\(write)(\(index), value) }")
+            return
+        }
+        let write: String
+        switch field.cardinality {
+        case .repeated: write = isMessage ? "repeatedMessage" : "repeatedScalar"
+        case .map: write = "map"
+        case .explicit: write = isMessage ? "message" : "optionalScalar"
+        case .implicit: write = isMessage ? "message" : "scalar"
+        }
+        line("try writer.\(write)(\(index), self.\(field.swiftName))")
+    }
+
+    private mutating func jsonWrite(_ field: FieldModel, index: Int, message: MessageModel) {
+        let isMessage: Bool
+        if case .message = field.type { isMessage = true } else { isMessage = false }
+        if let oneofIndex = field.oneofIndex {
+            let oneof = message.oneofs[oneofIndex]
+            let write = isMessage ? "try writer.message" : "writer.optionalScalar"
+            line("if case .\(field.swiftName)(let value)? = self.\(oneof.swiftPropertyName) { \(write)(\(index), value) }")
+            return
+        }
+        let write: String
+        switch field.cardinality {
+        case .repeated: write = isMessage ? "try writer.repeatedMessage" : "writer.repeatedScalar"
+        case .map: write = "writer.map"
+        case .explicit: write = isMessage ? "try writer.message" : "writer.optionalScalar"
+        case .implicit: write = isMessage ? "try writer.message" : "writer.scalar"
+        }
+        line("\(write)(\(index), self.\(field.swiftName))")
+    }
+
+    private mutating func jsonRead(_ field: FieldModel, message: MessageModel) {
+        let type = Self.swiftType(field.type)
+        let isMessage: Bool
+        if case .message = field.type { isMessage = true } else { isMessage = false }
+        if let oneofIndex = field.oneofIndex {
+            // `null`, or an unknown enum name ignored, unsets the member if it is the one set.
+            let oneof = message.oneofs[oneofIndex]
+            let read = isMessage ? "message" : "optionalScalar"
+            line("if let value = try reader.\(read)(\(type).self) { self.\(oneof.swiftPropertyName) = .\(field.swiftName)(value) }")
+            line("else if case .\(field.swiftName)? = self.\(oneof.swiftPropertyName) { self.\(oneof.swiftPropertyName) = nil }")
+            return
+        }
+        let read: String
+        switch field.cardinality {
+        case .repeated: read = isMessage ? "repeatedMessage" : "repeatedScalar"
+        case .map: read = "map"
+        case .explicit: read = isMessage ? "message" : "optionalScalar"
+        case .implicit: read = isMessage ? "message" : "scalar"
+        }
+        line("self.\(field.swiftName) = try reader.\(read)()")
+    }
+
+    private mutating func binaryRead(_ field: FieldModel, index: Int, message: MessageModel) {
+        let type = Self.swiftType(field.type)
+        let isMessage: Bool
+        if case .message = field.type { isMessage = true } else { isMessage = false }
+        if let oneofIndex = field.oneofIndex {
+            let oneof = message.oneofs[oneofIndex]
+            let read = isMessage ? "message" : "optionalScalar"
+            line("if let value = try reader.\(read)(\(index), as: \(type).self) { self.\(oneof.swiftPropertyName) = .\(field.swiftName)(value) }")
+            return
+        }
+        let read: String
+        switch field.cardinality {
+        case .repeated: read = isMessage ? "repeatedMessage" : "repeatedScalar"
+        case .map: read = "map"
+        case .explicit: read = isMessage ? "message" : "optionalScalar"
+        case .implicit: read = isMessage ? "message" : "scalar"
+        }
+        line("self.\(field.swiftName) = try reader.\(read)(\(index))")
     }
 
     private static func setter(_ field: FieldModel) -> String {
