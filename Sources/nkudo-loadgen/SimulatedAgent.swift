@@ -1,6 +1,4 @@
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -50,11 +48,9 @@ final class SimulatedAgent: Sendable {
         connection = HTTPSConnection(host: host, port: port, tls: try NIOSSLContext(configuration: tls), timeout: timeout)
         client = AgentServiceClient(transport: LoadTransport(connection: connection, format: wire))
         if overGRPC {
-            let security = HTTP2ClientTransport.Posix.TransportSecurity.TLS(
-                certificateChain: [.bytes(Array(identity.certificatePEM.utf8), format: .pem)],
-                privateKey: .bytes(Array(identity.keyPEM.utf8), format: .pem),
-                serverCertificateVerification: .noHostnameVerification, trustRoots: .certificates([.bytes(Array(caPEM.utf8), format: .pem)]))
-            grpc = try GRPCContractTransport(host: host, port: port, security: .tls(security), timeout: .nanoseconds(timeout.nanoseconds))
+            let tls = GRPCTLS(trustRootsPEM: caPEM, verification: .chainOnly, certificateChainPEM: identity.certificatePEM,
+                              privateKeyPEM: identity.keyPEM)
+            grpc = try GRPCContractTransport(host: host, port: port, tls: tls, timeout: .nanoseconds(timeout.nanoseconds))
         } else {
             grpc = nil
         }
@@ -136,8 +132,8 @@ final class SimulatedAgent: Sendable {
             do {
                 return (try await grpc.unary(AgentService.Method.heartbeat, encodedRequest: Array(body.readableBytesView),
                                              responseType: HeartbeatResponse.self), size)
-            } catch let error as RPCError {
-                throw HTTPSConnection.Failure(kind: "grpc \(error.code)", message: error.message)
+            } catch let failure as GRPCCallFailure {
+                throw HTTPSConnection.Failure(kind: "grpc \(failure.code)", message: failure.message)
             }
         }
         let response = try await connection.request(

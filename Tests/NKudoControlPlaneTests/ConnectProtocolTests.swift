@@ -105,7 +105,7 @@ struct ConnectProtocolTests {
         }
     }
 
-    @Test("errors are Connect's JSON error with our ErrorMessage as a detail; statuses per Connect's code mapping")
+    @Test("errors are Connect's JSON error with our nkudo.v1.Error as a detail; statuses per Connect's code mapping")
     func errors() async throws {
         try await RouterTests.withRouter { router in
             let response = try await router.json(.post, "/nkudo.v1.TenantService/ListSites", #"{"tenant_id": "x"}"#,
@@ -113,7 +113,7 @@ struct ConnectProtocolTests {
             #expect(response.status == .unauthorized)
             let error = try Self.error(response)
             #expect(error.code == "unauthenticated" && error.message == "invalid api key")
-            #expect(error.detail?.requestId == "req-connect-1")
+            #expect(error.detail?.requestId == "req-connect-1", "\(response.text)")
             #expect(error.detail?.code == "unauthenticated")
         }
         #expect(APIError.connectStatus(for: "deadline_exceeded") == .gatewayTimeout)
@@ -123,12 +123,12 @@ struct ConnectProtocolTests {
         #expect(APIError.connectStatus(for: "resource_exhausted") == .tooManyRequests)
     }
 
-    /// A Connect JSON error: code, message and the decoded `nkudo.v1.ErrorMessage` detail.
+    /// A Connect JSON error: code, message and the decoded `nkudo.v1.Error` detail.
     static func error(_ response: TestResponse) throws -> (code: String, message: String, detail: ErrorMessage?) {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(response.bytes)) as? [String: Any], "\(response.text)")
         var detail: ErrorMessage?
-        if let details = object["details"] as? [[String: String]], let first = details.first, first["type"] == "nkudo.v1.ErrorMessage",
-           var value = first["value"] {
+        if let details = object["details"] as? [Any], let first = details.first as? [String: Any],
+           first["type"] as? String == ErrorMessage.protoMessageSchema.fullName, var value = first["value"] as? String {
             while value.count % 4 != 0 { value += "=" }
             detail = try ErrorMessage(serializedBytes: Array(try #require(Data(base64Encoded: value))))
         }

@@ -85,7 +85,10 @@ extension APIError {
     static func answering(_ error: any Error, requestID: String) -> (error: APIError, internalDetail: String?) {
         switch error {
         case let error as APIError:
-            return (error, error.status.code >= 500 ? error.description : nil)
+            // 501 (a protocol feature we do not serve) and 504 (the client's deadline) are the
+            // client's doing, not internal errors.
+            let clients = ["unimplemented", "deadline_exceeded"].contains(error.code)
+            return (error, error.status.code >= 500 && !clients ? error.description : nil)
         case let failure as AuthenticationFailure:
             return (.unauthorized(failure.reason), nil)
         case let error as WireError:

@@ -2,7 +2,7 @@ import Foundation
 import NKudoContract
 
 /// The Connect protocol's JSON error: `{"code", "message", "details"}`. The one detail is
-/// our `nkudo.v1.ErrorMessage` (with the request id), as Connect details are carried:
+/// our `nkudo.v1.Error` (with the request id), as Connect details are carried:
 /// the message's full name and its binary encoding in unpadded base64.
 enum ConnectError {
     /// The error's JSON body.

@@ -1,7 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -170,10 +168,8 @@ extension ControlPlaneTransport {
         guard let grpc else { throw Failure(status: 0, message: "no gRPC connection") }
         do {
             return try await grpc.unary(method, request: request, responseType: responseType)
-        } catch let error as RPCError {
-            // The transport's own failures (no connection, the call's deadline) are "not reached".
-            let reached = !(error.code == .unavailable && error.cause != nil) && error.code != .deadlineExceeded
-            throw Failure(status: reached ? Self.restStatus(grpcCode: error.code) : 0, message: error.message)
+        } catch let failure as GRPCCallFailure {
+            throw Failure(status: failure.reachedServer ? Self.restStatus(grpcCode: failure.code) : 0, message: failure.message)
         } catch {
             throw Failure(status: 0, message: "gRPC \(method.fullName): \(error)")
         }
@@ -198,18 +194,18 @@ extension ControlPlaneTransport {
     }
 
     /// The REST status of a gRPC status code.
-    static func restStatus(grpcCode: RPCError.Code) -> Int {
+    static func restStatus(grpcCode: Int) -> Int {
         switch grpcCode {
-        case .cancelled: return 499
-        case .invalidArgument, .outOfRange, .failedPrecondition: return 400
-        case .unauthenticated: return 401
-        case .permissionDenied: return 403
-        case .notFound: return 404
-        case .alreadyExists, .aborted: return 409
-        case .resourceExhausted: return 429
-        case .unimplemented: return 501
-        case .unavailable: return 503
-        case .deadlineExceeded: return 504
+        case 1: return 499
+        case 3, 9, 11: return 400
+        case 16: return 401
+        case 7: return 403
+        case 5: return 404
+        case 6, 10: return 409
+        case 8: return 429
+        case 12: return 501
+        case 14: return 503
+        case 4: return 504
         default: return 500
         }
     }
@@ -224,24 +220,17 @@ extension ControlPlaneTransport {
         guard components.path.isEmpty || components.path == "/" else {
             throw ServerTrustError(description: "gRPC needs the control plane at the root of its URL, not under \(components.path)")
         }
-        let verification: TLSConfig.CertificateVerification
-        let roots: TLSConfig.TrustRootsSource
+        var tls: GRPCTLS
         switch trust {
         case .certificateAuthority(let pem):
-            verification = .fullVerification
-            roots = .certificates([.bytes(Array(pem.utf8), format: .pem)])
+            tls = GRPCTLS(trustRootsPEM: pem, verification: .full)
         case .pinnedCAFingerprint:
             throw ServerTrustError(description: "resolve the pinned CA first (ControlPlaneTransport.resolve)")
         case .insecureSkipVerify:
-            verification = .doNotVerify
-            roots = .systemDefault
+            tls = GRPCTLS(trustRootsPEM: nil, verification: .none)
         }
-        var tls = HTTP2ClientTransport.Posix.TransportSecurity.TLS(certificateChain: [], privateKey: nil,
-                                                                   serverCertificateVerification: verification, trustRoots: roots)
-        if let clientIdentity {
-            tls.certificateChain = [.bytes(Array(clientIdentity.certificatePEM.utf8), format: .pem)]
-            tls.privateKey = .bytes(Array(clientIdentity.keyPEM.utf8), format: .pem)
-        }
-        return try GRPCContractTransport(host: host, port: components.port ?? 443, security: .tls(tls), timeout: timeout)
+        tls.certificateChainPEM = clientIdentity?.certificatePEM
+        tls.privateKeyPEM = clientIdentity?.keyPEM
+        return try GRPCContractTransport(host: host, port: components.port ?? 443, tls: tls, timeout: timeout)
     }
 }
