@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
     ],
     targets: [
         // C libraries, one system-library target each.
@@ -53,6 +55,11 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
@@ -62,6 +69,13 @@ let package = Package(
         .target(
             name: "NKudoWire",
             dependencies: ["CProtobufC"],
+            swiftSettings: swiftSettings
+        ),
+
+        // gzip over zlib, for the compression the Connect and gRPC protocols negotiate.
+        .target(
+            name: "NKudoGzip",
+            dependencies: ["CZlib"],
             swiftSettings: swiftSettings
         ),
 
@@ -151,12 +165,13 @@ let package = Package(
             name: "NKudoControlPlane",
             dependencies: [
                 "NKudoContract",
+                "NKudoGzip",
                 "NKudoPKI",
                 "NKudoSQL",
                 "NKudoStore",
                 "NKudoStorePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -182,11 +197,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The generated clients over gRPC (grpc-swift 2, messages coded by NKudoWire): the
+        // agent's and the load generator's third transport. Not a dependency of the control
+        // plane, which serves gRPC itself.
+        .target(
+            name: "NKudoGRPCClient",
+            dependencies: [
+                "NKudoWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The edge agent: enrollment, mTLS client, state, executor, Cloud Hypervisor, host facts, NetBird.
         .target(
             name: "NKudoEdge",
             dependencies: [
                 "NKudoContract",
+                "NKudoGRPCClient",
                 "NKudoPKI",
                 "NKudoTrust",
                 "NKudoSQL",
@@ -277,6 +306,7 @@ let package = Package(
             name: "nkudo-loadgen",
             dependencies: [
                 "NKudoContract",
+                "NKudoGRPCClient",
                 "NKudoPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -356,6 +386,7 @@ let package = Package(
             name: "NKudoControlPlaneTests",
             dependencies: [
                 "ControlPlaneTestSupport",
+                "NKudoGzip",
                 "NKudoControlPlane",
                 "NKudoContract",
                 "NKudoPKI",

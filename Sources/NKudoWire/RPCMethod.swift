@@ -9,10 +9,22 @@ public struct RPCMethod: Sendable {
     public let bindings: [HTTPBinding]
     /// Who may call the RPC.
     public let caller: RPCCaller
-    /// How an agent caller's client certificate is checked before the call.
+    /// An RPC's `idempotency_level` (`google.protobuf.MethodOptions`).
+public enum RPCIdempotency: String, Sendable, Hashable {
+    /// Not declared: may have side effects.
+    case unknown
+    /// `NO_SIDE_EFFECTS`: safe; Connect clients may call it with `GET`.
+    case noSideEffects
+    /// `IDEMPOTENT`: repeating it has the effect of calling it once.
+    case idempotent
+}
+
+/// How an agent caller's client certificate is checked before the call.
     public let agentCertificateCheck: RPCAgentCertificateCheck
     /// Whether unknown JSON fields of the request are ignored (else rejected).
     public let ignoresUnknownJSONFields: Bool
+    /// The method's `idempotency_level` in the contract.
+    public let idempotency: RPCIdempotency
     /// The request message type.
     public let requestType: any ProtoMessage.Type
     /// The response message type.
@@ -23,13 +35,14 @@ public struct RPCMethod: Sendable {
     /// Creates a method description.
     public init(serviceName: String, methodName: String, bindings: [HTTPBinding], caller: RPCCaller,
                 agentCertificateCheck: RPCAgentCertificateCheck = .standard, ignoresUnknownJSONFields: Bool,
-                requestType: any ProtoMessage.Type, responseType: any ProtoMessage.Type, documentation: String = "") {
+                idempotency: RPCIdempotency = .unknown, requestType: any ProtoMessage.Type, responseType: any ProtoMessage.Type, documentation: String = "") {
         self.serviceName = serviceName
         self.methodName = methodName
         self.bindings = bindings
         self.caller = caller
         self.agentCertificateCheck = agentCertificateCheck
         self.ignoresUnknownJSONFields = ignoresUnknownJSONFields
+        self.idempotency = idempotency
         self.requestType = requestType
         self.responseType = responseType
         self.documentation = documentation
@@ -86,6 +99,16 @@ public enum RPCCaller: String, Sendable, Hashable {
     case agent
     /// The holder of a one-time enrollment token, carried in the request body.
     case enrollmentToken
+}
+
+/// An RPC's `idempotency_level` (`google.protobuf.MethodOptions`).
+public enum RPCIdempotency: String, Sendable, Hashable {
+    /// Not declared: may have side effects.
+    case unknown
+    /// `NO_SIDE_EFFECTS`: safe; Connect clients may call it with `GET`.
+    case noSideEffects
+    /// `IDEMPOTENT`: repeating it has the effect of calling it once.
+    case idempotent
 }
 
 /// How an agent caller's client certificate is checked before the call

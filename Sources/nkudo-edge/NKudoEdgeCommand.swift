@@ -54,6 +54,19 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// `--transport rest|connect|grpc`.
+enum TransportChoice: String, ExpressibleByArgument, CaseIterable {
+    case rest, connect, grpc
+
+    var `protocol`: ControlPlaneProtocol {
+        switch self {
+        case .rest: return .rest
+        case .connect: return .connect
+        case .grpc: return .grpc
+        }
+    }
+}
+
 /// `--wire binary|json`.
 enum WireChoice: String, ExpressibleByArgument, CaseIterable {
     case binary, json

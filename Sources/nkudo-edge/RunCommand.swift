@@ -16,6 +16,9 @@ struct AgentOptions: ParsableArguments {
             help: "Heartbeat interval until the control plane sends its own (Go duration; bounded to 1s…1h).")
     var heartbeatInterval = DurationArgument(.seconds(15), text: "15s")
 
+    @Option(help: "Protocol of the agent API: rest (HTTP bindings), connect or grpc (HTTP/2, binary protobuf).")
+    var transport: TransportChoice = .rest
+
     @Flag(name: .customLong("insecure-skip-verify"), help: "Do not verify the control plane's certificate. DEVELOPMENT ONLY.")
     var insecureSkipVerify = false
 
@@ -62,7 +65,8 @@ struct AgentOptions: ParsableArguments {
             throw CommandFailure("\(error)")
         }
         let session = ControlPlaneSession(identity: identity, identityStore: identityStore, urls: controlPlanes,
-                                          format: common.wire.format, insecureSkipVerify: insecureSkipVerify, logger: logger)
+                                          format: common.wire.format, transportProtocol: transport.protocol,
+                                          insecureSkipVerify: insecureSkipVerify, logger: logger)
         var configuration = EdgeAgentConfiguration(agentVersion: NKudoVersion.current, hostname: ProcessInfo.processInfo.hostName)
         configuration.heartbeatInterval = heartbeatInterval.duration
         configuration.cloudHypervisorBinary = provider.cloudHypervisorBinary

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import NKudoContract
+import NKudoGRPCClient
 
 /// What an enrolled agent needs to talk to the control plane again (kept in the fleet file).
 struct AgentIdentity: Codable, Sendable {
@@ -27,13 +28,17 @@ final class SimulatedAgent: Sendable {
     let format: WireFormat
     let connection: HTTPSConnection
     let client: AgentServiceClient<LoadTransport>
+    /// The agent's gRPC connection, when the load runs over gRPC (heartbeats only).
+    let grpc: GRPCContractTransport?
     /// The heartbeat without `heartbeat_seq` and `sent_at`: binary bytes, or JSON without its
     /// closing brace.
     private let template: [UInt8]
 
-    init(identity: AgentIdentity, format: WireFormat, vms: Int, host: String, port: Int, caPEM: String, timeout: TimeAmount) throws {
+    init(identity: AgentIdentity, format: WireFormat, vms: Int, host: String, port: Int, caPEM: String, timeout: TimeAmount,
+         overGRPC: Bool = false) throws {
         self.identity = identity
-        self.format = format
+        let wire: WireFormat = overGRPC ? .binary : format
+        self.format = wire
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
@@ -41,9 +46,16 @@ final class SimulatedAgent: Sendable {
         tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificatePEM.utf8)).map { .certificate($0) }
         tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.keyPEM.utf8), format: .pem))
         connection = HTTPSConnection(host: host, port: port, tls: try NIOSSLContext(configuration: tls), timeout: timeout)
-        client = AgentServiceClient(transport: LoadTransport(connection: connection, format: format))
+        client = AgentServiceClient(transport: LoadTransport(connection: connection, format: wire))
+        if overGRPC {
+            let tls = GRPCTLS(trustRootsPEM: caPEM, verification: .chainOnly, certificateChainPEM: identity.certificatePEM,
+                              privateKeyPEM: identity.keyPEM)
+            grpc = try GRPCContractTransport(host: host, port: port, tls: tls, timeout: .nanoseconds(timeout.nanoseconds))
+        } else {
+            grpc = nil
+        }
         let request = Self.heartbeat(identity, vms: vms)
-        if format == .binary {
+        if wire == .binary {
             template = try request.serializedBytes()
         } else {
             template = Array(try request.jsonBytes().dropLast())
@@ -116,6 +128,14 @@ final class SimulatedAgent: Sendable {
     func sendHeartbeat(sequence: Int64, update: HeartbeatRequest.ExecutionUpdate?) async throws -> (response: HeartbeatResponse, requestBytes: Int) {
         let body = try heartbeatBody(sequence: sequence, update: update)
         let size = body.readableBytes
+        if let grpc {
+            do {
+                return (try await grpc.unary(AgentService.Method.heartbeat, encodedRequest: Array(body.readableBytesView),
+                                             responseType: HeartbeatResponse.self), size)
+            } catch let failure as GRPCCallFailure {
+                throw HTTPSConnection.Failure(kind: "grpc \(failure.code)", message: failure.message)
+            }
+        }
         let response = try await connection.request(
             method: .POST, path: "/v1/heartbeat",
             headers: [("Content-Type", format.contentType), ("Accept", format.contentType)], body: body)

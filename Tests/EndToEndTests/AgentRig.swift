@@ -16,14 +16,17 @@ final class AgentRig: @unchecked Sendable {
     let provider: CloudHypervisorProvider
     let harness: ControlPlaneHarness
     let format: WireFormat
+    /// The protocol of the agent API.
+    let transport: ControlPlaneProtocol
     let hostname: String
     private var group: ServiceGroup?
     private var task: Task<Void, any Error>?
 
     /// Enrolls a new agent of `fleet` as `hostname`, pinning the CA fingerprint.
-    init(fleet: Fleet, format: WireFormat, hostname: String = "rig") async throws {
+    init(fleet: Fleet, format: WireFormat, transport: ControlPlaneProtocol = .rest, hostname: String = "rig") async throws {
         harness = fleet.harness
         self.format = format
+        self.transport = transport
         self.hostname = hostname
         root = "/tmp/nkrig-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root + "/vms", withIntermediateDirectories: true)
@@ -70,7 +73,7 @@ final class AgentRig: @unchecked Sendable {
     func agent(maximumBackoff: Duration = .seconds(2), netBird: NetBirdMonitor? = nil) throws -> EdgeAgent {
         guard let identity = try identityStore.load() else { throw HarnessError("not enrolled") }
         let session = ControlPlaneSession(identity: identity, identityStore: identityStore, urls: [], format: format,
-                                          insecureSkipVerify: false, logger: Self.logger)
+                                          transportProtocol: transport, insecureSkipVerify: false, logger: Self.logger)
         var configuration = EdgeAgentConfiguration(agentVersion: "test", hostname: hostname)
         configuration.heartbeatInterval = .seconds(1)
         configuration.maximumBackoff = maximumBackoff
@@ -94,13 +97,13 @@ final class AgentRig: @unchecked Sendable {
 
     /// Runs `body` against a control plane configured by `tweak`, with a fleet and an
     /// enrolled rig; stops and removes everything afterwards, also when `body` throws.
-    static func with(format: WireFormat = .binary, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
+    static func with(format: WireFormat = .binary, transport: ControlPlaneProtocol = .rest, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
                      _ body: (ControlPlaneHarness, Fleet, AgentRig) async throws -> Void) async throws {
         let harness = try await ControlPlaneHarness(tweak: tweak)
         var rig: AgentRig?
         do {
             let fleet = try await Fleet.create(harness)
-            let enrolled = try await AgentRig(fleet: fleet, format: format)
+            let enrolled = try await AgentRig(fleet: fleet, format: format, transport: transport)
             rig = enrolled
             try await body(harness, fleet, enrolled)
         } catch {

@@ -51,6 +51,41 @@ struct EdgeAgentEndToEndTests {
         await harness.shutdown()
     }
 
+    @Test("the agent API over REST, Connect and gRPC: the same answers, the same refusals", arguments: ControlPlaneProtocol.allCases)
+    func transports(transport: ControlPlaneProtocol) async throws {
+        try await AgentRig.with(transport: transport) { harness, _, rig in
+            let identity = try #require(try rig.identityStore.load())
+            let trust = ServerTrust.certificateAuthority(pem: identity.caCertificatePEM)
+            let agent = AgentServiceClient(transport: try ControlPlaneTransport(
+                baseURL: identity.controlPlaneURL, format: .binary, trust: trust,
+                clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), protocol: transport))
+            let response = try await agent.heartbeat(HeartbeatRequest(agentId: identity.agentID, heartbeatSeq: 1, cpuCoresTotal: 4))
+            #expect(response.nextHeartbeatSeconds == 15)
+            #expect(try await agent.nextPlans(NextPlansRequest()).plans.isEmpty)
+            // No client certificate: 401 whatever the protocol.
+            let anonymous = AgentServiceClient(transport: try ControlPlaneTransport(
+                baseURL: identity.controlPlaneURL, format: .binary, trust: trust, clientIdentity: nil, protocol: transport))
+            do {
+                _ = try await anonymous.heartbeat(HeartbeatRequest(heartbeatSeq: 2))
+                Issue.record("a heartbeat without a client certificate was accepted")
+            } catch let failure as ControlPlaneTransport.Failure {
+                #expect(failure.status == 401, "\(failure)")
+                #expect(failure.message == "missing client certificate")
+            }
+            // A control plane that is not there: status 0 (not reached), so the agent fails over.
+            let nowhere = AgentServiceClient(transport: try ControlPlaneTransport(
+                baseURL: "https://127.0.0.1:9", format: .binary, trust: trust,
+                clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), timeout: .seconds(3), protocol: transport))
+            do {
+                _ = try await nowhere.heartbeat(HeartbeatRequest(heartbeatSeq: 3))
+                Issue.record("a heartbeat to a closed port succeeded")
+            } catch let failure as ControlPlaneTransport.Failure {
+                #expect(failure.status == 0, "\(failure)")
+            }
+            _ = harness
+        }
+    }
+
     @Test("a wrong pinned fingerprint never sends the token")
     func wrongPin() async throws {
         let harness = try await ControlPlaneHarness()

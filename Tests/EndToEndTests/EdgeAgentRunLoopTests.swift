@@ -26,9 +26,10 @@ struct EdgeAgentRunLoopTests {
         try await fleet.tenantClient.listMicroVMs(ListMicroVMsRequest(siteId: fleet.site.id)).vms.first { $0.id == id }?.state
     }
 
-    @Test("create, start, stop and delete a VM through heartbeats, with results, logs and host state", arguments: [WireFormat.binary, .json])
-    func lifecycle(format: WireFormat) async throws {
-        try await AgentRig.with(format: format, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
+    @Test("create, start, stop and delete a VM through heartbeats, with results, logs and host state, over REST, Connect and gRPC",
+          arguments: [(WireFormat.binary, ControlPlaneProtocol.rest), (.json, .rest), (.binary, .connect), (.json, .connect), (.binary, .grpc)])
+    func lifecycle(format: WireFormat, transport: ControlPlaneProtocol) async throws {
+        try await AgentRig.with(format: format, transport: transport, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in
             try rig.start()
             let created = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "up", actions: [
                 .init(operation: .create, name: "web", vcpuCount: 2, memoryMib: 256),

@@ -56,17 +56,18 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     /// 503: a dependency (the database) is unavailable.
     public static func unavailable(_ message: String) -> APIError { APIError(status: .serviceUnavailable, code: "unavailable", message: message) }
 
-    /// The HTTP status of a Connect error code (Connect protocol specification).
+    /// The HTTP status of a Connect error code (Connect protocol specification, the
+    /// mapping of google.rpc.Code).
     static func connectStatus(for code: String) -> HTTPResponse.Status {
         switch code {
-        case "canceled", "deadline_exceeded": return .requestTimeout
-        case "invalid_argument", "out_of_range": return .badRequest
+        case "canceled": return HTTPResponse.Status(code: 499)
+        case "deadline_exceeded": return .gatewayTimeout
+        case "invalid_argument", "out_of_range", "failed_precondition": return .badRequest
         case "not_found": return .notFound
         case "already_exists", "aborted": return .conflict
         case "permission_denied": return .forbidden
         case "resource_exhausted": return .tooManyRequests
-        case "failed_precondition": return .preconditionFailed
-        case "unimplemented": return HTTPResponse.Status(code: 501)
+        case "unimplemented": return .notImplemented
         case "unavailable": return .serviceUnavailable
         case "unauthenticated": return .unauthorized
         default: return .internalServerError
@@ -84,7 +85,10 @@ extension APIError {
     static func answering(_ error: any Error, requestID: String) -> (error: APIError, internalDetail: String?) {
         switch error {
         case let error as APIError:
-            return (error, error.status.code >= 500 ? error.description : nil)
+            // 501 (a protocol feature we do not serve) and 504 (the client's deadline) are the
+            // client's doing, not internal errors.
+            let clients = ["unimplemented", "deadline_exceeded"].contains(error.code)
+            return (error, error.status.code >= 500 && !clients ? error.description : nil)
         case let failure as AuthenticationFailure:
             return (.unauthorized(failure.reason), nil)
         case let error as WireError:

@@ -29,10 +29,13 @@ final class ClientInputObserver: ChannelInboundHandler, RemovableChannelHandler,
         context.fireChannelInactive()
     }
 
-    /// Whether the client of `channel` is still connected: the channel is active and, when
-    /// it has an observer, the client has not closed its side.
+    /// Whether the client of `channel` is still connected: the channel is active and, on an
+    /// HTTP/1 connection with an observer, the client has not closed its side. An HTTP/2
+    /// stream's request ends with the client's half-close, so there only the stream's end
+    /// (a reset when the client cancels) counts.
     static func isClientConnected(_ channel: any Channel) async -> Bool {
         guard channel.isActive else { return false }
+        guard channel.parent == nil else { return true }
         guard let observer = try? await channel.pipeline.handler(type: ClientInputObserver.self).get() else { return true }
         return !observer.isInputClosed
     }

@@ -3,7 +3,7 @@ public import NKudoContract
 
 /// The control plane's routing table, built only from the contract's generated route
 /// tables: every RPC at each of its HTTP bindings and at its Connect path
-/// `POST /<package>.<Service>/<Method>`. Paths match segment by segment; `{name}`
+/// `POST /<package>.<Service>/<Method>` (also `GET` for `NO_SIDE_EFFECTS` methods). Paths match segment by segment; `{name}`
 /// segments bind one non-empty, percent-decoded segment.
 public struct ContractRouter<Context: Sendable>: Sendable {
     /// One way to reach an RPC.
@@ -44,6 +44,9 @@ public struct ContractRouter<Context: Sendable>: Sendable {
                                           segments: Self.segments(of: binding.path)))
             }
             endpoints.append(Endpoint(route: route, binding: nil, method: .post, segments: Self.segments(of: route.method.connectPath)))
+            if route.method.idempotency == .noSideEffects {
+                endpoints.append(Endpoint(route: route, binding: nil, method: .get, segments: Self.segments(of: route.method.connectPath)))
+            }
         }
         self.endpoints = endpoints
     }

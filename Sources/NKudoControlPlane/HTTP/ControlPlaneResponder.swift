@@ -6,10 +6,12 @@ import NIOCore
 import NKudoContract
 import NKudoSQL
 
-/// Serves the contract: matches a request to an RPC (HTTP binding or Connect path),
-/// authenticates the caller, decodes the request per `Content-Type`, calls the service,
-/// encodes the response per `Accept` (default: the request's format) and maps errors to
-/// statuses with an error body. No service touches JSON or bytes.
+/// Serves the contract in three protocols from one port: REST (an RPC's HTTP bindings),
+/// Connect (`/<package>.<Service>/<Method>`, unary POST and GET) and gRPC / gRPC-Web
+/// (the same paths, told apart by `Content-Type: application/grpc…`, over HTTP/2 or, for
+/// gRPC-Web, HTTP/1.1). Each protocol only frames and encodes; ``invoke`` does the rest
+/// for all three: failed-authentication budget, authentication, the service call within
+/// the request's deadline, the mapping of errors. No service touches JSON or bytes.
 ///
 /// It is the one place where errors become statuses (``APIError/answering(_:requestID:)``)
 /// and where failed authentications are handled: a source past its budget is refused with
@@ -31,6 +33,8 @@ public struct ControlPlaneResponder: HTTPResponder {
     let metrics: HTTPMetrics
     let logger: Logger
     let plainEndpoints: [String: PlainEndpoint]
+    /// gRPC server reflection over the contract's descriptors.
+    let reflection: GRPCReflectionService
     /// The web console, serving `/ui`.
     let console: WebConsole?
 
@@ -47,6 +51,7 @@ public struct ControlPlaneResponder: HTTPResponder {
         self.metrics = metrics
         self.logger = logger
         self.plainEndpoints = plainEndpoints
+        self.reflection = GRPCReflectionService(descriptors: ContractDescriptors.files.map { Array($0) })
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -64,12 +69,19 @@ public struct ControlPlaneResponder: HTTPResponder {
             routeName = "GET \(path)"
             let (status, contentType, body) = await endpoint(request.headers)
             response = Self.response(status: status, contentType: contentType, body: request.method == .head ? [] : body)
+        } else if let kind = GRPCKind(contentType: request.headers[.contentType]) {
+            (routeName, response) = await serveGRPC(kind, request: request, context: context, requestID: requestID, logger: logger)
         } else {
             switch router.match(method: request.method, path: path) {
             case .found(let endpoint, let parameters):
                 routeName = endpoint.name
                 logger[metadataKey: ControlPlaneLogKey.route] = .string(routeName)
-                response = await serve(endpoint, parameters: parameters, request: request, context: context, requestID: requestID, logger: logger)
+                if endpoint.binding == nil {
+                    response = await serveConnect(endpoint.route, request: request, context: context, requestID: requestID, logger: logger)
+                } else {
+                    response = await serveREST(endpoint, parameters: parameters, request: request, context: context, requestID: requestID,
+                                               logger: logger)
+                }
             case .methodNotAllowed(let allowed):
                 response = errorResponse(APIError(status: .methodNotAllowed, code: "invalid_argument",
                                                   message: "method \(request.method.rawValue) not allowed on \(path.prefix(200))"),
@@ -93,68 +105,58 @@ public struct ControlPlaneResponder: HTTPResponder {
         return response
     }
 
-    private func serve(_ endpoint: ContractRouter<CallContext>.Endpoint, parameters: [String: String], request: Request,
-                       context: Context, requestID: String, logger: Logger) async -> Response {
+    /// An RPC at one of its REST bindings: the body (when the binding has one) in the format
+    /// of `Content-Type`, path and query parameters, the answer in the format `Accept` asks for.
+    private func serveREST(_ endpoint: ContractRouter<CallContext>.Endpoint, parameters: [String: String], request: Request,
+                           context: Context, requestID: String, logger: Logger) async -> Response {
         let method = endpoint.route.method
-        let connect = endpoint.binding == nil
-        let hasBody = connect || endpoint.binding?.body == "*"
-        let remoteAddress = Self.remoteAddress(context.channel)
-        var format = WireFormat.json
-        var caller: Caller?
-        do {
-            let contentType = request.headers[.contentType]
-            if hasBody {
-                guard let contentType, let requestFormat = WireFormat(contentType: contentType) else {
-                    throw APIError.unsupportedMediaType(contentType)
-                }
-                format = requestFormat
-            }
-            if method.caller != .none, let seconds = authFailures.retryAfter(source: remoteAddress) {
-                throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
-            }
-            let authenticated = try await authenticator.authenticate(
-                method: method, headers: request.headers, peerCertificate: { await Self.peerCertificate(context.channel) })
-            caller = authenticated
+        let hasBody = endpoint.binding?.body == "*"
+        let contentType = request.headers[.contentType]
+        let format = hasBody ? WireFormat(contentType: contentType ?? "") : .json
+        let outcome = await invoke(endpoint.route, request: request, context: context, requestID: requestID, logger: logger) {
+            guard format != nil else { throw APIError.unsupportedMediaType(contentType) }
+            return nil
+        } decode: {
+            let bodyFormat = format ?? .json
             var body: [UInt8]?
             if hasBody {
-                do {
-                    let buffer = try await Self.collect(request.body, limit: maxBodyBytes, timeout: readTimeout)
-                    body = Array(buffer.readableBytesView)
-                } catch is NIOTooManyBytesError {
-                    throw APIError.payloadTooLarge(maxBodyBytes)
-                } catch let error as HTTPError where error.status == .contentTooLarge {
-                    throw APIError.payloadTooLarge(maxBodyBytes)
-                }
-                if body?.isEmpty ?? true, format == .json {
+                body = try await readBody(request)
+                if body?.isEmpty ?? true, bodyFormat == .json {
                     throw APIError.badRequest("request body is empty; send a JSON object (or {} for no fields)")
                 }
             }
             let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-            let message = try RequestMessageBuilder.build(method: method, body: body, format: format, pathParameters: parameters,
-                                                          query: query, limits: limits)
-            let channel = context.channel
-            let call = CallContext(caller: authenticated, requestID: requestID, logger: logger, remoteAddress: remoteAddress,
-                                   isClientConnected: { await ClientInputObserver.isClientConnected(channel) })
-            let result = try await endpoint.route.handle(message, call)
-            let responseFormat = WireFormat.preferred(accept: request.headers[.accept], fallback: format)
-            let bytes = responseFormat == .json ? try result.jsonBytes() : try result.serializedBytes()
-            let status = connect ? HTTPResponse.Status.ok : HTTPResponse.Status(code: endpoint.binding?.successStatus ?? 200)
-            return Self.response(status: status, contentType: connect ? responseFormat.connectContentType : responseFormat.contentType,
-                                 body: request.method == .head ? [] : bytes)
-        } catch {
-            let (answer, internalDetail) = APIError.answering(error, requestID: requestID)
-            if let internalDetail {
-                logger.error("request failed", metadata: [ControlPlaneLogKey.error: .string(internalDetail)])
-            } else if let detail = (error as? StoreError)?.underlying {
-                logger.info("request refused", metadata: [ControlPlaneLogKey.error: .string(answer.message), ControlPlaneLogKey.detail: .string(detail)])
+            return try RequestMessageBuilder.build(method: method, body: body, format: bodyFormat, pathParameters: parameters,
+                                                   query: query, limits: limits)
+        }
+        switch outcome {
+        case .success(let result):
+            let responseFormat = WireFormat.preferred(accept: request.headers[.accept], fallback: format ?? .json)
+            let bytes: [UInt8]
+            do {
+                bytes = responseFormat == .json ? try result.jsonBytes() : try result.serializedBytes()
+            } catch {
+                return errorResponse(failure(error, method: method, caller: nil, requestID: requestID, logger: logger).error,
+                                     format: .json, connect: false, requestID: requestID)
             }
-            if answer.status == .unauthorized {
-                await authFailures.fail(reason: answer.message, rpc: method.fullName, requestID: requestID, source: remoteAddress,
-                                        tenantID: (error as? AuthenticationFailure)?.tenantID ?? caller?.tenantID)
-            }
-            let responseFormat = error is WireError || internalDetail != nil
-                ? WireFormat.json : WireFormat.preferred(accept: request.headers[.accept], fallback: format)
-            return errorResponse(answer, format: responseFormat, connect: connect, requestID: requestID)
+            return Self.response(status: HTTPResponse.Status(code: endpoint.binding?.successStatus ?? 200),
+                                 contentType: responseFormat.contentType, body: request.method == .head ? [] : bytes)
+        case .failure(let failure):
+            let responseFormat = failure.answersInJSON
+                ? WireFormat.json : WireFormat.preferred(accept: request.headers[.accept], fallback: format ?? .json)
+            return errorResponse(failure.error, format: responseFormat, connect: false, requestID: requestID)
+        }
+    }
+
+    /// The request body, at most `MAX_BODY_BYTES` (413 past it), within `HTTP_READ_TIMEOUT`.
+    func readBody(_ request: Request) async throws -> [UInt8] {
+        do {
+            let buffer = try await Self.collect(request.body, limit: maxBodyBytes, timeout: readTimeout)
+            return Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge(maxBodyBytes)
         }
     }
 
@@ -186,12 +188,8 @@ public struct ControlPlaneResponder: HTTPResponder {
 
     private func errorBody(_ error: APIError, format: WireFormat, connect: Bool, requestID: String) -> Response {
         if connect {
-            var body = Data()
-            if let encoded = try? JSONSerialization.data(withJSONObject: ["code": error.code, "message": error.message], options: [.sortedKeys]) {
-                body = encoded
-            }
             let status = error.status == .unsupportedMediaType ? error.status : APIError.connectStatus(for: error.code)
-            return Self.response(status: status, contentType: "application/json", body: Array(body))
+            return Self.response(status: status, contentType: "application/json", body: ConnectError.body(error, requestID: requestID))
         }
         let message = ErrorMessage(error: error.message, code: error.code, requestId: requestID)
         let bytes = (format == .binary ? try? message.serializedBytes() : try? message.jsonBytes()) ?? []
@@ -221,7 +219,7 @@ public struct ControlPlaneResponder: HTTPResponder {
     }
 
     static func remoteAddress(_ channel: any Channel) -> String? {
-        channel.remoteAddress?.ipAddress
+        (channel.remoteAddress ?? channel.parent?.remoteAddress)?.ipAddress
     }
 }
 

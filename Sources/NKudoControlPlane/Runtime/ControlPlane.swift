@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 public import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
+import HummingbirdHTTP2
 public import Logging
 import NIOCore
 import NIOSSL
@@ -63,12 +63,15 @@ public enum ControlPlane {
         return Services(environment: environment, admin: AdminServiceImplementation(environment: environment), tenant: tenant, agent: agent)
     }
 
-    /// The route table: every service of the contract bound to its implementation.
+    /// The route table: every service of the contract bound to its implementation, and the
+    /// standard gRPC health service.
     static func routes(_ services: Services, now: @escaping @Sendable () -> Date) -> [RPCRoute<CallContext>] {
-        HealthService.routes(for: HealthServiceImplementation(now: now))
+        let names = [HealthService.name, AdminService.name, TenantService.name, AgentService.name, GRPCHealthService.serviceName]
+        return HealthService.routes(for: HealthServiceImplementation(now: now))
             + AdminService.routes(for: services.admin)
             + TenantService.routes(for: services.tenant)
             + AgentService.routes(for: services.agent)
+            + GRPCHealthService(store: services.environment.store, services: Set(names)).routes
     }
 
     /// The responder of the API port (the contract's routes, the web console at `/ui`,
@@ -123,8 +126,8 @@ public enum ControlPlane {
         return (responder, authFailures, metrics)
     }
 
-    /// The HTTP application (TLS 1.3 only; client certificates requested, verified per
-    /// route), with the services it needs beside it: the metrics listener (`METRICS_ADDR`)
+    /// The HTTP application (TLS 1.3 only; HTTP/2 and HTTP/1.1 by ALPN; client certificates
+    /// requested, verified per route), with the services it needs beside it: the metrics listener (`METRICS_ADDR`)
     /// and the writer of aggregated authentication failures.
     public static func makeApplication(configuration: ControlPlaneConfiguration, store: any Store, pki: ControlPlanePKI,
                                        registry: PrometheusCollectorRegistry, logger: Logger,
@@ -147,20 +150,24 @@ public enum ControlPlane {
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.serverKeyPEM.utf8), format: .pem)))
         tls.minimumTLSVersion = .tlsv13
         tls.certificateVerification = .optionalVerification
-        tls.applicationProtocols = ["http/1.1"]
         // How long a closing connection waits for the peer's close_notify. HTTP clients
         // (AsyncHTTPClient among them) often never send it, and NIO's 5 s default then
         // holds up every graceful shutdown with an agent connected.
         tls.shutdownTimeout = .seconds(1)
         let writeTimeout = TimeAmount.nanoseconds(Int64(configuration.httpWriteTimeout.timeInterval * 1_000_000_000))
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ResponseWriteTimeoutHandler(timeout: writeTimeout),
-                                                                                   ClientInputObserver()],
-                                               idleTimeout: TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds))
+        let idleTimeout = TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds)
+        let streams = HTTP1Channel.Configuration(additionalChannelHandlers: [ResponseWriteTimeoutHandler(timeout: writeTimeout),
+                                                                                     ClientInputObserver()],
+                                                 idleTimeout: idleTimeout)
+        // One port for every protocol: ALPN offers h2 (gRPC, and REST/Connect for clients
+        // that prefer it) and http/1.1; each HTTP/2 stream gets the same handlers as an
+        // HTTP/1.1 connection.
+        let http2 = HTTP2UpgradeChannel.Configuration(idleTimeout: configuration.httpIdleTimeout, streamConfiguration: streams)
         return Application(
             responder: responder,
-            server: try .tls(.http1(configuration: http1), configuration: TLSChannelConfiguration(
+            server: try .http2Upgrade(tlsChannelConfiguration: TLSChannelConfiguration(
                 tlsConfiguration: tls,
-                customAsyncVerificationCallback: { _ in .certificateVerified })),
+                customAsyncVerificationCallback: { _ in .certificateVerified }), configuration: http2),
             configuration: ApplicationConfiguration(address: .hostname(configuration.listenHost, port: configuration.listenPort),
                                                     serverName: "n-kudo"),
             services: services,

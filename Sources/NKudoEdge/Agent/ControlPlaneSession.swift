@@ -13,6 +13,7 @@ public actor ControlPlaneSession {
     private let urls: [String]
     private var urlIndex = 0
     private let format: WireFormat
+    private let transportProtocol: ControlPlaneProtocol
     private let insecureSkipVerify: Bool
     private let renewer: CertificateRenewer
     private let logger: Logger
@@ -27,13 +28,15 @@ public actor ControlPlaneSession {
     ///   - identityStore: Where renewed identities are saved.
     ///   - urls: Control planes to use, in order of preference; empty → the identity's.
     ///   - format: Body format of every call.
+    ///   - transportProtocol: REST, Connect or gRPC for the agent API (enrollment and renewal use REST).
     ///   - insecureSkipVerify: Do not verify the server (development only).
     ///   - logger: Diagnostics.
     public init(identity: AgentIdentity, identityStore: IdentityStore, urls: [String], format: WireFormat,
-                insecureSkipVerify: Bool, logger: Logger) {
+                transportProtocol: ControlPlaneProtocol = .rest, insecureSkipVerify: Bool, logger: Logger) {
         self.identity = identity
         self.urls = urls.isEmpty ? [identity.controlPlaneURL] : urls
         self.format = format
+        self.transportProtocol = transportProtocol
         self.insecureSkipVerify = insecureSkipVerify
         self.renewer = CertificateRenewer(store: identityStore, format: format, logger: logger)
         self.logger = logger
@@ -49,7 +52,8 @@ public actor ControlPlaneSession {
             return AgentServiceClient(transport: transport)
         }
         let built = try ControlPlaneTransport(baseURL: currentURL, format: format, trust: trust,
-                                              clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), client: http)
+                                              clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), client: http,
+                                              protocol: transportProtocol)
         transport = built
         return AgentServiceClient(transport: built)
     }

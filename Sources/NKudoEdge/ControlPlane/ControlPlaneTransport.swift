@@ -4,19 +4,35 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 public import NKudoContract
+import NKudoGRPCClient
 import NKudoTrust
 
+/// The protocol the agent speaks to the control plane (`--transport`).
+public enum ControlPlaneProtocol: String, Sendable, CaseIterable {
+    /// Each RPC's primary HTTP binding (HTTP/1.1).
+    case rest
+    /// The Connect unary protocol at `/<package>.<Service>/<Method>` (HTTP/1.1).
+    case connect
+    /// gRPC over HTTP/2, binary protobuf.
+    case grpc
+}
+
 /// The agent's side of the contract over HTTPS: the generated clients call RPCs through
-/// this transport, which posts to each RPC's primary HTTP binding in binary protobuf
-/// (default) or JSON, with the agent's client certificate when it has one.
+/// this transport, in REST (each RPC's primary HTTP binding), Connect or gRPC, in binary
+/// protobuf (default) or JSON (not gRPC), with the agent's client certificate when it has
+/// one. Whatever the protocol, a failure is a ``Failure`` with the HTTP status REST would
+/// have answered (0 when the control plane was not reached).
 public final class ControlPlaneTransport: RPCClientTransport {
     /// The control plane's base URL (a path prefix is kept; trailing `/` removed).
     public let baseURL: String
     /// The body format.
     public let format: WireFormat
+    /// The protocol.
+    public let transportProtocol: ControlPlaneProtocol
     private let client: ControlPlaneHTTPClient
     private let tls: TLSConfiguration
     private let timeout: TimeAmount
+    private let grpc: GRPCContractTransport?
 
     /// A non-2xx answer or a response that cannot be decoded.
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -32,12 +48,19 @@ public final class ControlPlaneTransport: RPCClientTransport {
     /// - Parameter client: The HTTP client to call through: the agent's one client; by
     ///   default one of the transport's own (one-off calls such as enrollment).
     public init(baseURL: String, format: WireFormat, trust: ServerTrust, clientIdentity: (certificatePEM: String, keyPEM: String)?,
-                timeout: Duration = .seconds(20), client: ControlPlaneHTTPClient = ControlPlaneHTTPClient()) throws {
+                timeout: Duration = .seconds(20), client: ControlPlaneHTTPClient = ControlPlaneHTTPClient(),
+                protocol transportProtocol: ControlPlaneProtocol = .rest) throws {
         var url = baseURL.trimmingCharacters(in: .whitespaces)
         while url.hasSuffix("/") { url.removeLast() }
         self.baseURL = url
-        self.format = format
+        self.format = transportProtocol == .grpc ? .binary : format
+        self.transportProtocol = transportProtocol
         self.timeout = .seconds(max(1, timeout.components.seconds))
+        if transportProtocol == .grpc {
+            grpc = try Self.grpcTransport(baseURL: url, trust: trust, clientIdentity: clientIdentity, timeout: timeout)
+        } else {
+            grpc = nil
+        }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         switch trust {
@@ -79,6 +102,14 @@ public final class ControlPlaneTransport: RPCClientTransport {
     }
 
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
+        switch transportProtocol {
+        case .rest: return try await restCall(method, request: request, responseType: responseType)
+        case .connect: return try await connectCall(method, request: request, responseType: responseType)
+        case .grpc: return try await grpcCall(method, request: request, responseType: responseType)
+        }
+    }
+
+    private func restCall<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
         let binding = method.bindings[0]
         var httpRequest = HTTPClientRequest(url: baseURL + binding.path)
         httpRequest.method = HTTPMethod(rawValue: binding.method)
@@ -108,5 +139,110 @@ public final class ControlPlaneTransport: RPCClientTransport {
         } catch {
             throw Failure(status: Int(response.status.code), message: "undecodable response: \(error)")
         }
+    }
+}
+
+extension ControlPlaneTransport {
+    /// A Connect unary call: POST to the Connect path; errors are Connect's JSON error.
+    private func connectCall<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request,
+                                                                       responseType: Response.Type) async throws -> Response {
+        var httpRequest = HTTPClientRequest(url: baseURL + method.connectPath)
+        httpRequest.method = .POST
+        httpRequest.tlsConfiguration = tls
+        httpRequest.headers.add(name: "Content-Type", value: format.connectContentType)
+        httpRequest.headers.add(name: "Connect-Protocol-Version", value: "1")
+        httpRequest.headers.add(name: "Connect-Timeout-Ms", value: String(timeout.nanoseconds / 1_000_000))
+        httpRequest.body = .bytes(ByteBuffer(bytes: format == .json ? try request.jsonBytes() : try request.serializedBytes()))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.client.execute(httpRequest, timeout: timeout)
+        } catch {
+            throw Failure(status: 0, message: "POST \(baseURL)\(method.connectPath): \(error)")
+        }
+        let bytes = Array(try await response.body.collect(upTo: 8 << 20).readableBytesView)
+        guard response.status == .ok else {
+            let error = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+            let code = error?["code"] as? String ?? ""
+            throw Failure(status: Self.restStatus(connectCode: code) ?? Int(response.status.code),
+                          message: error?["message"] as? String ?? String(decoding: bytes.prefix(300), as: UTF8.self))
+        }
+        do {
+            return format == .json ? try Response(jsonBytes: bytes, options: JSONDecodingOptions(ignoreUnknownFields: true))
+                                   : try Response(serializedBytes: bytes)
+        } catch {
+            throw Failure(status: 200, message: "undecodable response: \(error)")
+        }
+    }
+
+    /// A gRPC call; its status becomes the REST status of the same code.
+    private func grpcCall<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request,
+                                                                    responseType: Response.Type) async throws -> Response {
+        guard let grpc else { throw Failure(status: 0, message: "no gRPC connection") }
+        do {
+            return try await grpc.unary(method, request: request, responseType: responseType)
+        } catch let failure as GRPCCallFailure {
+            throw Failure(status: failure.reachedServer ? Self.restStatus(grpcCode: failure.code) : 0, message: failure.message)
+        } catch {
+            throw Failure(status: 0, message: "gRPC \(method.fullName): \(error)")
+        }
+    }
+
+    /// The REST status the control plane answers for a Connect error code (nil: unknown).
+    static func restStatus(connectCode: String) -> Int? {
+        switch connectCode {
+        case "canceled": return 499
+        case "invalid_argument", "out_of_range", "failed_precondition": return 400
+        case "unauthenticated": return 401
+        case "permission_denied": return 403
+        case "not_found": return 404
+        case "already_exists", "aborted": return 409
+        case "resource_exhausted": return 429
+        case "unimplemented": return 501
+        case "unavailable": return 503
+        case "deadline_exceeded": return 504
+        case "internal", "unknown", "data_loss": return 500
+        default: return nil
+        }
+    }
+
+    /// The REST status of a gRPC status code.
+    static func restStatus(grpcCode: Int) -> Int {
+        switch grpcCode {
+        case 1: return 499
+        case 3, 9, 11: return 400
+        case 16: return 401
+        case 7: return 403
+        case 5: return 404
+        case 6, 10: return 409
+        case 8: return 429
+        case 12: return 501
+        case 14: return 503
+        case 4: return 504
+        default: return 500
+        }
+    }
+
+    /// The gRPC connection of a transport: host and port of the base URL, the same trust
+    /// and client identity as HTTPS.
+    static func grpcTransport(baseURL: String, trust: ServerTrust, clientIdentity: (certificatePEM: String, keyPEM: String)?,
+                              timeout: Duration) throws -> GRPCContractTransport {
+        guard let components = URLComponents(string: baseURL), components.scheme == "https", let host = components.host else {
+            throw ServerTrustError(description: "the control plane URL must be https://host[:port]: \(baseURL)")
+        }
+        guard components.path.isEmpty || components.path == "/" else {
+            throw ServerTrustError(description: "gRPC needs the control plane at the root of its URL, not under \(components.path)")
+        }
+        var tls: GRPCTLS
+        switch trust {
+        case .certificateAuthority(let pem):
+            tls = GRPCTLS(trustRootsPEM: pem, verification: .full)
+        case .pinnedCAFingerprint:
+            throw ServerTrustError(description: "resolve the pinned CA first (ControlPlaneTransport.resolve)")
+        case .insecureSkipVerify:
+            tls = GRPCTLS(trustRootsPEM: nil, verification: .none)
+        }
+        tls.certificateChainPEM = clientIdentity?.certificatePEM
+        tls.privateKeyPEM = clientIdentity?.keyPEM
+        return try GRPCContractTransport(host: host, port: components.port ?? 443, tls: tls, timeout: timeout)
     }
 }

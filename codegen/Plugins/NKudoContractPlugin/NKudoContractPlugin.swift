@@ -18,7 +18,8 @@ struct NKudoContractPlugin: BuildToolPlugin {
         let generator = try context.tool(named: "protoc-gen-nkudo").url
         let outputDirectory = context.pluginWorkDirectoryURL.appending(path: "GeneratedSources")
         let outputs = protoFiles.map { outputDirectory.appending(path: Self.outputName(forProto: $0.relativePath)) }
-            + [outputDirectory.appending(path: Self.registryFileName), outputDirectory.appending(path: Self.openAPIFileName)]
+            + [outputDirectory.appending(path: Self.registryFileName), outputDirectory.appending(path: Self.openAPIFileName),
+               outputDirectory.appending(path: Self.descriptorsFileName)]
         var arguments = [
             "--plugin=protoc-gen-nkudo=\(generator.path)",
             "--nkudo_out=\(outputDirectory.path)",
@@ -48,6 +49,9 @@ struct NKudoContractPlugin: BuildToolPlugin {
 
     /// The contract's OpenAPI document as Swift (keep in sync with `SwiftNaming.openAPIFileName`).
     static let openAPIFileName = "ContractOpenAPI.pb.swift"
+
+    /// The serialized descriptors for server reflection (keep in sync with `SwiftNaming.descriptorsFileName`).
+    static let descriptorsFileName = "ContractDescriptors.pb.swift"
 
     private func protoFiles(under root: URL) throws -> [(url: URL, relativePath: String)] {
         guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {

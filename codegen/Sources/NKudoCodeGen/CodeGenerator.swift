@@ -1,8 +1,9 @@
 /// The generator: a protoc plugin request in; out one Swift file per `.proto` file, the
 /// contract registry, and the contract's OpenAPI document as a Swift string.
 public enum CodeGenerator {
-    /// Generates the Swift files for the files protoc asks for.
-    public static func generate(_ request: CodeGeneratorRequest) -> CodeGeneratorResponse {
+    /// Generates the Swift files for the files protoc asks for; `descriptors` are the
+    /// request's serialized `proto_file`s (``RawCodeGeneratorRequest``), embedded for reflection.
+    public static func generate(_ request: CodeGeneratorRequest, descriptors: [[UInt8]] = []) -> CodeGeneratorResponse {
         let builder = ModelBuilder(files: request.protoFiles)
         let filesByName = Dictionary(request.protoFiles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var generated: [GeneratedFile] = []
@@ -26,6 +27,7 @@ public enum CodeGenerator {
             }
             let openAPI = try OpenAPIRenderer.render(models, dependencies: dependencies)
             generated.append(GeneratedFile(name: SwiftNaming.openAPIFileName, content: SwiftRenderer.renderOpenAPI(openAPI, from: models)))
+            generated.append(GeneratedFile(name: SwiftNaming.descriptorsFileName, content: SwiftRenderer.renderDescriptors(descriptors, from: models)))
         } catch {
             return CodeGeneratorResponse(error: error.description)
         }

@@ -100,6 +100,8 @@ public struct MethodModel: Sendable, Hashable {
     /// `standard`, `serialInTransaction` or `expiredAllowed`.
     public var agentCertificateCheck: String
     public var ignoresUnknownJSONFields: Bool
+    /// `unknown`, `noSideEffects` or `idempotent` (the method's `idempotency_level`).
+    public var idempotency: String = "unknown"
 }
 
 /// One HTTP binding.

@@ -52,6 +52,19 @@ public struct CodeGeneratorRequest: DescriptorMessage {
     public var protoFiles: [FileDescriptorProto] { messages(2) }
 }
 
+/// `google.protobuf.compiler.CodeGeneratorRequest` read for the files' serialized
+/// descriptors: on the wire a message field is a bytes field, so this view keeps each
+/// `proto_file` exactly as protoc encoded it (options and all), for server reflection.
+public struct RawCodeGeneratorRequest: DescriptorMessage {
+    public let fields: ProtoFields
+    public init(fields: ProtoFields) { self.fields = fields }
+    public static let protoMessageSchema = MessageSchema(fullName: "google.protobuf.compiler.CodeGeneratorRequest", fields: [
+        field(15, "proto_file", .bytes, repeated),
+    ])
+    /// Every serialized `FileDescriptorProto`, dependencies first.
+    public var protoFiles: [[UInt8]] { (try? fields.repeatedScalar(0)) ?? [] }
+}
+
 /// `google.protobuf.compiler.CodeGeneratorResponse`.
 public struct CodeGeneratorResponse: DescriptorMessage {
     public let fields: ProtoFields
@@ -269,19 +282,22 @@ public struct MethodOptions: DescriptorMessage {
     public let fields: ProtoFields
     public init(fields: ProtoFields) { self.fields = fields }
     public static let protoMessageSchema = MessageSchema(fullName: "google.protobuf.MethodOptions", fields: [
+        field(34, "idempotency_level", .int32),
         field(51001, "http", .message(HttpRuleDescriptor.self)),
         field(51002, "json_unknown_fields", .int32),
         field(51003, "caller", .int32),
         field(51004, "agent_certificate_check", .int32),
     ])
+    /// `idempotency_level`: 0 unknown, 1 no side effects, 2 idempotent.
+    public var idempotencyLevel: Int32 { int32(0) }
     /// `(nkudo.api.http)`.
-    public var http: HttpRuleDescriptor? { message(0) }
+    public var http: HttpRuleDescriptor? { message(1) }
     /// `(nkudo.api.json_unknown_fields)`: 2 = ignore.
-    public var jsonUnknownFields: Int32 { int32(1) }
+    public var jsonUnknownFields: Int32 { int32(2) }
     /// `(nkudo.api.caller)`: 1 none, 2 admin, 3 tenant, 4 agent, 5 enrollment token.
-    public var caller: Int32 { int32(2) }
+    public var caller: Int32 { int32(3) }
     /// `(nkudo.api.agent_certificate_check)`: 1 serial in transaction, 2 expired allowed.
-    public var agentCertificateCheck: Int32 { int32(3) }
+    public var agentCertificateCheck: Int32 { int32(4) }
 }
 
 /// `nkudo.api.HttpRule`, as read by the generator.

@@ -225,7 +225,8 @@ public struct ModelBuilder {
                 bindings: bindings,
                 caller: callers[Int(options?.caller ?? 0)] ?? "none",
                 agentCertificateCheck: certificateChecks[Int(options?.agentCertificateCheck ?? 0)] ?? "standard",
-                ignoresUnknownJSONFields: options?.jsonUnknownFields == 2))
+                ignoresUnknownJSONFields: options?.jsonUnknownFields == 2,
+                idempotency: [1: "noSideEffects", 2: "idempotent"][Int(options?.idempotencyLevel ?? 0)] ?? "unknown"))
         }
         return ServiceModel(fullName: full, name: service.name, documentation: comments[path], methods: methods)
     }

@@ -16,6 +16,10 @@ public enum SwiftNaming {
     /// The file holding the contract's OpenAPI document (the build plugin expects it too).
     public static let openAPIFileName = "ContractOpenAPI.pb.swift"
 
+    /// The file holding the serialized descriptors for server reflection (the build plugin
+    /// expects it too).
+    public static let descriptorsFileName = "ContractDescriptors.pb.swift"
+
     /// The Swift type of `google.protobuf.Timestamp` (provided by NKudoWire).
     static let timestampTypeName = "ProtoTimestamp"
 

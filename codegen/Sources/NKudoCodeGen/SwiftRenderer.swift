@@ -69,6 +69,30 @@ public struct SwiftRenderer {
         return renderer.out
     }
 
+    /// The contract's serialized `FileDescriptorProto`s (protoc's own encoding,
+    /// dependencies first) for gRPC server reflection, as base64 so the file compiles fast.
+    public static func renderDescriptors(_ files: [[UInt8]], from models: [ContractFile]) -> String {
+        var renderer = SwiftRenderer()
+        renderer.contractWideHeader(models)
+        renderer.line("public import Foundation")
+        renderer.line()
+        renderer.line("/// The serialized `google.protobuf.FileDescriptorProto` of every contract file and of")
+        renderer.line("/// each file it imports, dependencies first, exactly as protoc encoded them.")
+        renderer.block("public enum ContractDescriptors") { r in
+            r.line("/// The files, each one serialized `FileDescriptorProto`.")
+            r.line("public static let files: [Data] = base64.map { Data(base64Encoded: $0) ?? Data() }")
+            r.line()
+            r.line("private static let base64: [String] = [")
+            r.indented { r in
+                for file in files {
+                    r.line(Self.literal(Data(file).base64EncodedString()) + ",")
+                }
+            }
+            r.line("]")
+        }
+        return renderer.out
+    }
+
     // MARK: - Output helpers
 
     /// The header of a file generated from the whole contract.
@@ -552,6 +576,7 @@ public struct SwiftRenderer {
                         r.line("caller: .\(method.caller),")
                         r.line("agentCertificateCheck: .\(method.agentCertificateCheck),")
                         r.line("ignoresUnknownJSONFields: \(method.ignoresUnknownJSONFields),")
+                        r.line("idempotency: .\(method.idempotency),")
                         r.line("requestType: \(method.inputSwiftName).self,")
                         r.line("responseType: \(method.outputSwiftName).self,")
                         r.line("documentation: \(Self.literal(method.documentation.trimmingCharacters(in: .whitespacesAndNewlines)))")

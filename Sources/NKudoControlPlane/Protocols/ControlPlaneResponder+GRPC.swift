@@ -1,0 +1,235 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NKudoContract
+import NKudoGzip
+
+/// The gRPC flavour a request's `Content-Type` names.
+struct GRPCKind: Sendable {
+    /// gRPC-Web: trailers travel in the body; HTTP/1.1 is fine.
+    let web: Bool
+    /// The message codec: `proto` (default) or `json`; nil for a codec we do not speak.
+    let format: WireFormat?
+    /// The content type of the response.
+    var responseContentType: String {
+        (web ? "application/grpc-web" : "application/grpc") + (format == .json ? "+json" : "+proto")
+    }
+
+    /// The kind of `application/grpc[+codec]` or `application/grpc-web[+codec]`; nil for
+    /// other content types (REST and Connect).
+    init?(contentType: String?) {
+        guard let contentType else { return nil }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let subtype: Substring
+        if mediaType.hasPrefix("application/grpc-web") {
+            web = true
+            subtype = mediaType.dropFirst("application/grpc-web".count)
+        } else if mediaType.hasPrefix("application/grpc") {
+            web = false
+            subtype = mediaType.dropFirst("application/grpc".count)
+        } else {
+            return nil
+        }
+        switch subtype {
+        case "", "+proto": format = .binary
+        case "+json": format = .json
+        default:
+            // `-text` (base64 gRPC-Web) and codecs we do not have.
+            guard subtype.hasPrefix("+") || subtype.hasPrefix("-") else { return nil }
+            format = nil
+        }
+    }
+}
+
+extension ControlPlaneResponder {
+    /// An RPC over gRPC (HTTP/2) or gRPC-Web: at the Connect path of the method
+    /// (`/<package>.<Service>/<Method>`), one length-prefixed message in (gzip when
+    /// `grpc-encoding` says so), one out, the status in the `grpc-status` / `grpc-message`
+    /// trailers (gRPC-Web: a trailers frame in the body) with the Connect paths' codes;
+    /// `grpc-timeout` honoured. The standard health and reflection services are served beside.
+    func serveGRPC(_ kind: GRPCKind, request: Request, context: Context, requestID: String,
+                   logger: Logger) async -> (route: String, response: Response) {
+        let path = String(request.uri.path)
+        let routeName = "gRPC \(path.prefix(200))"
+        guard let format = kind.format else {
+            let error = APIError.unsupportedMediaType(request.headers[.contentType])
+            return (routeName, grpcResponse(kind, message: nil, error: error, status: .unsupportedMediaType))
+        }
+        guard request.method == .post else {
+            let error = APIError(status: .methodNotAllowed, code: "unimplemented", message: "gRPC calls are POST requests")
+            var response = grpcResponse(kind, message: nil, error: error, status: .methodNotAllowed)
+            response.headers[.allow] = "POST"
+            return (routeName, response)
+        }
+        if let service = GRPCReflectionService.serviceNames.first(where: { path == "/\($0)/\(GRPCReflectionService.methodName)" }) {
+            return ("gRPC /\(service)/\(GRPCReflectionService.methodName)", serveReflection(kind, format: format, request: request))
+        }
+        guard case .found(let endpoint, _) = router.match(method: .post, path: path), endpoint.binding == nil else {
+            return (routeName, grpcResponse(kind, message: nil, error: .unimplemented("unknown method \(path.prefix(200))")))
+        }
+        let route = endpoint.route
+        let encoding = request.headers[.grpcEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
+        let outcome = await invoke(route, request: request, context: context, requestID: requestID, logger: logger) {
+            if let encoding, encoding != "identity", encoding != "gzip" {
+                throw APIError.unimplemented("unsupported grpc-encoding \"\(encoding.prefix(32))\"; use gzip or identity")
+            }
+            guard let timeout = request.headers[.grpcTimeout] else { return nil }
+            guard let duration = RPCTimeout.grpc(timeout) else {
+                throw APIError.badRequest("grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n), not \"\(timeout.prefix(32))\"")
+            }
+            return ContinuousClock.now + duration
+        } decode: {
+            let payload = try await readMessage(request, encoding: encoding)
+            return try RequestMessageBuilder.build(method: route.method, body: payload, format: format, pathParameters: [:], query: [],
+                                                   limits: limits)
+        }
+        switch outcome {
+        case .success(let result):
+            do {
+                let bytes = format == .json ? try result.jsonBytes() : try result.serializedBytes()
+                return (endpoint.name, grpcResponse(kind, message: bytes, error: nil))
+            } catch {
+                let failure = failure(error, method: route.method, caller: nil, requestID: requestID, logger: logger)
+                return (endpoint.name, grpcResponse(kind, message: nil, error: failure.error))
+            }
+        case .failure(let failure):
+            return (endpoint.name, grpcResponse(kind, message: nil, error: failure.error))
+        }
+    }
+
+    /// The one message of a unary call's body, decompressed.
+    func readMessage(_ request: Request, encoding: String?) async throws -> [UInt8] {
+        let body: [UInt8]
+        do {
+            let buffer = try await Self.collect(request.body, limit: maxBodyBytes + 5, timeout: readTimeout)
+            body = Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge(maxBodyBytes)
+        }
+        let frames: [GRPCFraming.Frame]
+        do {
+            frames = try GRPCFraming.frames(body, limit: maxBodyBytes)
+        } catch {
+            throw Self.apiError(error)
+        }
+        guard frames.count == 1, let frame = frames.first, frame.flags & GRPCFraming.trailersFlag == 0 else {
+            throw APIError.badRequest(frames.isEmpty ? "a unary call needs one request message; the body has none"
+                                                     : "a unary call takes one request message; the body has \(frames.count) frames")
+        }
+        return try payload(of: frame, encoding: encoding)
+    }
+
+    /// A frame's message, decompressed when its flag says so.
+    func payload(of frame: GRPCFraming.Frame, encoding: String?) throws -> [UInt8] {
+        guard frame.isCompressed else { return frame.payload }
+        guard let encoding, encoding != "identity" else {
+            throw APIError(status: .badRequest, code: "internal", message: "protocol error: compressed message without grpc-encoding")
+        }
+        return try decompress(frame.payload, encoding: encoding)
+    }
+
+    /// A framing error as the client sees it.
+    static func apiError(_ failure: GRPCFraming.Failure) -> APIError {
+        switch failure {
+        case .truncated:
+            return .badRequest("malformed gRPC body: it ends inside a frame")
+        case .tooLarge(let declared, let limit):
+            return APIError(status: .contentTooLarge, code: "resource_exhausted", message: "request message of \(declared) bytes exceeds \(limit) bytes")
+        case .unknownFlags(let flags):
+            return .badRequest("malformed gRPC body: unknown frame flags 0x\(String(flags, radix: 16))")
+        }
+    }
+
+    /// A unary gRPC response: the message (when the call succeeded), then the status as
+    /// trailers (gRPC) or as a trailers frame (gRPC-Web).
+    func grpcResponse(_ kind: GRPCKind, message: [UInt8]?, error: APIError?, status: HTTPResponse.Status = .ok) -> Response {
+        let trailers = Self.grpcTrailers(error)
+        var headers = HTTPFields()
+        headers[.contentType] = kind.responseContentType
+        headers[.grpcAcceptEncoding] = "gzip,identity"
+        if let seconds = error?.retryAfter { headers[.retryAfter] = String(seconds) }
+        let web = kind.web
+        return Response(status: status, headers: headers, body: ResponseBody { writer in
+            if let message { try await writer.write(ByteBuffer(bytes: GRPCFraming.frame(message))) }
+            if web {
+                try await writer.write(ByteBuffer(bytes: Self.webTrailersFrame(trailers)))
+                try await writer.finish(nil)
+            } else {
+                try await writer.finish(trailers)
+            }
+        })
+    }
+
+    /// `grpc-status` (0 for success) and `grpc-message`.
+    static func grpcTrailers(_ error: APIError?) -> HTTPFields {
+        var trailers = HTTPFields()
+        trailers[.grpcStatus] = String(error.map { RPCStatusCodes.grpcStatus($0.code) } ?? 0)
+        if let error { trailers[.grpcMessage] = RPCStatusCodes.percentEncoded(error.message) }
+        return trailers
+    }
+
+    /// gRPC-Web's trailers frame: the trailers as HTTP/1 header lines, flag 0x80.
+    static func webTrailersFrame(_ trailers: HTTPFields) -> [UInt8] {
+        let text = trailers.map { "\($0.name.canonicalName): \($0.value)\r\n" }.joined()
+        return GRPCFraming.frame(Array(text.utf8), flags: GRPCFraming.trailersFlag)
+    }
+
+    /// `ServerReflectionInfo`: a bidirectional stream; each request message is answered
+    /// as it arrives. No credentials: the contract is public (as `/openapi.json` is).
+    func serveReflection(_ kind: GRPCKind, format: WireFormat, request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = kind.responseContentType
+        headers[.grpcAcceptEncoding] = "gzip,identity"
+        let reflection = self.reflection
+        let limit = maxBodyBytes
+        let limits = self.limits
+        let encoding = request.headers[.grpcEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
+        let web = kind.web
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            var reader = GRPCFrameReader(request.body, limit: limit)
+            var status: APIError?
+            do {
+                while let frame = try await reader.next() {
+                    let payload = try self.payload(of: frame, encoding: encoding)
+                    let question = format == .json ? try ServerReflectionRequest(jsonBytes: payload, limits: limits)
+                                                   : try ServerReflectionRequest(serializedBytes: payload, limits: limits)
+                    let answer = reflection.answer(question)
+                    let bytes = format == .json ? try answer.jsonBytes() : try answer.serializedBytes()
+                    try await writer.write(ByteBuffer(bytes: GRPCFraming.frame(bytes)))
+                }
+            } catch let failure as GRPCFraming.Failure {
+                status = Self.apiError(failure)
+            } catch let failure as APIError {
+                status = failure
+            } catch let failure as WireError {
+                status = .badRequest("malformed request: \(failure.description)")
+            } catch {
+                status = .badRequest("request stream failed")
+            }
+            let trailers = Self.grpcTrailers(status)
+            if web {
+                try await writer.write(ByteBuffer(bytes: Self.webTrailersFrame(trailers)))
+                try await writer.finish(nil)
+            } else {
+                try await writer.finish(trailers)
+            }
+        })
+    }
+}
+
+extension HTTPField.Name {
+    /// `grpc-status`.
+    static let grpcStatus = HTTPField.Name("grpc-status")!
+    /// `grpc-message`.
+    static let grpcMessage = HTTPField.Name("grpc-message")!
+    /// `grpc-timeout`.
+    static let grpcTimeout = HTTPField.Name("grpc-timeout")!
+    /// `grpc-encoding`.
+    static let grpcEncoding = HTTPField.Name("grpc-encoding")!
+    /// `grpc-accept-encoding`.
+    static let grpcAcceptEncoding = HTTPField.Name("grpc-accept-encoding")!
+}

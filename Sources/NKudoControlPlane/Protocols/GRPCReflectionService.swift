@@ -1,0 +1,116 @@
+import NKudoContract
+
+/// gRPC server reflection (`grpc.reflection.v1` and `v1alpha`, the same messages): lists
+/// the contract's services and hands out the `FileDescriptorProto`s protoc made of
+/// `proto/` at build time (``ContractDescriptors``), so tools such as grpcurl and
+/// `buf curl` need nothing but the address.
+struct GRPCReflectionService: Sendable {
+    /// The full names of the reflection services, v1 first.
+    static let serviceNames = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+    /// The one method of both.
+    static let methodName = "ServerReflectionInfo"
+
+    /// Serialized files by name.
+    private let files: [String: [UInt8]]
+    /// Each file's imports.
+    private let dependencies: [String: [String]]
+    /// The file declaring each fully qualified symbol (messages, enums, services, methods, extensions).
+    private let symbols: [String: String]
+    /// Extensions by extended type: number → file.
+    private let extensions: [String: [Int32: String]]
+    /// The services listed: the contract's.
+    let services: [String]
+
+    /// Indexes serialized `FileDescriptorProto`s.
+    init(descriptors: [[UInt8]]) {
+        var files: [String: [UInt8]] = [:]
+        var dependencies: [String: [String]] = [:]
+        var symbols: [String: String] = [:]
+        var extensions: [String: [Int32: String]] = [:]
+        var services: [String] = []
+        for bytes in descriptors {
+            guard let file = try? FileSymbols(serializedBytes: bytes, limits: WireLimits(maxBytes: 64 << 20, maxDepth: 100)) else { continue }
+            files[file.name] = bytes
+            dependencies[file.name] = file.dependencies
+            let prefix = file.package.isEmpty ? "" : file.package + "."
+            func add(_ message: MessageSymbols, scope: String) {
+                let name = scope + message.name
+                symbols[name] = file.name
+                message.nested.forEach { add($0, scope: name + ".") }
+                message.enums.forEach { symbols[name + "." + $0.name] = file.name }
+                message.extensions.forEach { addExtension($0, scope: name + ".") }
+            }
+            func addExtension(_ extensionField: ExtensionSymbol, scope: String) {
+                symbols[scope + extensionField.name] = file.name
+                let extendee = extensionField.extendee.hasPrefix(".") ? String(extensionField.extendee.dropFirst()) : extensionField.extendee
+                extensions[extendee, default: [:]][extensionField.number] = file.name
+            }
+            file.messages.forEach { add($0, scope: prefix) }
+            file.enums.forEach { symbols[prefix + $0.name] = file.name }
+            file.extensions.forEach { addExtension($0, scope: prefix) }
+            for service in file.services {
+                let name = prefix + service.name
+                symbols[name] = file.name
+                service.methods.forEach { symbols[name + "." + $0.name] = file.name }
+                if file.package.hasPrefix("nkudo.") { services.append(name) }
+            }
+        }
+        self.files = files
+        self.dependencies = dependencies
+        self.symbols = symbols
+        self.extensions = extensions
+        self.services = services.sorted()
+    }
+
+    /// The answer to one request of the stream.
+    func answer(_ request: ServerReflectionRequest) -> ServerReflectionResponse {
+        var response = ServerReflectionResponse(answering: request, host: "")
+        func notFound(_ what: String) {
+            response.errorResponse = ReflectionErrorResponse(code: 5, message: "\(what.prefix(200)) not found")
+        }
+        if let name = request.fileByFilename {
+            if let answer = fileWithDependencies(name) { response.fileDescriptorResponse = answer } else { notFound("file \(name)") }
+        } else if let symbol = request.fileContainingSymbol {
+            let trimmed = symbol.hasPrefix(".") ? String(symbol.dropFirst()) : symbol
+            if let file = symbols[trimmed], let answer = fileWithDependencies(file) {
+                response.fileDescriptorResponse = answer
+            } else {
+                notFound("symbol \(symbol)")
+            }
+        } else if let request = request.fileContainingExtension {
+            if let file = extensions[request.containingType]?[request.extensionNumber], let answer = fileWithDependencies(file) {
+                response.fileDescriptorResponse = answer
+            } else {
+                notFound("extension \(request.extensionNumber) of \(request.containingType)")
+            }
+        } else if let type = request.allExtensionNumbersOfType {
+            if let numbers = extensions[type] {
+                response.allExtensionNumbersResponse = ExtensionNumberResponse(baseTypeName: type, numbers: numbers.keys.sorted())
+            } else if symbols[type] != nil {
+                response.allExtensionNumbersResponse = ExtensionNumberResponse(baseTypeName: type, numbers: [])
+            } else {
+                notFound("type \(type)")
+            }
+        } else if request.listServices != nil {
+            response.listServicesResponse = ListServiceResponse(names: services)
+        } else {
+            response.errorResponse = ReflectionErrorResponse(code: 3, message: "the request names nothing to look up")
+        }
+        return response
+    }
+
+    /// The file and every file it imports, transitively, the file first.
+    private func fileWithDependencies(_ name: String) -> FileDescriptorResponse? {
+        guard files[name] != nil else { return nil }
+        var order: [String] = []
+        var seen: Set<String> = []
+        var pending = [name]
+        while let next = pending.popLast() {
+            guard !seen.contains(next), files[next] != nil else { continue }
+            seen.insert(next)
+            order.append(next)
+            pending.append(contentsOf: (dependencies[next] ?? []).reversed())
+        }
+        return FileDescriptorResponse(files: order.compactMap { files[$0] })
+    }
+}
