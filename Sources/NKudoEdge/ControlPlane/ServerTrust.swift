@@ -18,6 +18,11 @@ public enum ServerTrust: Sendable, Hashable {
 /// Why the control plane's TLS identity was not accepted.
 public struct ServerTrustError: Error, Sendable, CustomStringConvertible {
     public let description: String
+
+    /// An error with this reason.
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// Resolves a pinned CA fingerprint to the CA certificate by looking at the chain the
