@@ -215,7 +215,6 @@ let package = Package(
             name: "NKudoEdge",
             dependencies: [
                 "NKudoContract",
-                "NKudoGRPCClient",
                 "NKudoPKI",
                 "NKudoTrust",
                 "NKudoSQL",
@@ -229,6 +228,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings,
             plugins: ["NKudoMigrationsPlugin"]
+        ),
+
+        // The agent's gRPC transport (NKudoGRPCClient), kept out of NKudoEdge's build graph:
+        // grpc-swift's zlib C module makes clang attribute libc's `struct stat` to whichever
+        // module it loads first, which breaks MemberImportVisibility in the files that stat().
+        .target(
+            name: "NKudoEdgeGRPC",
+            dependencies: ["NKudoContract", "NKudoEdge", "NKudoGRPCClient"],
+            swiftSettings: swiftSettings
         ),
 
         // Test doubles for what cannot run here; production code drives them as the real thing.
@@ -264,6 +272,7 @@ let package = Package(
             dependencies: [
                 "NKudoContract",
                 "NKudoEdge",
+                "NKudoEdgeGRPC",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -413,6 +422,7 @@ let package = Package(
                 "ControlPlaneTestSupport",
                 "NKudoControlPlane",
                 "NKudoEdge",
+                "NKudoEdgeGRPC",
                 "NKudoContract",
                 "NKudoPKI",
                 "NKudoStore",

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NKudoContract
 import NKudoEdge
+import NKudoEdgeGRPC
 import ServiceLifecycle
 import UnixSignals
 
@@ -65,7 +66,7 @@ struct AgentOptions: ParsableArguments {
             throw CommandFailure("\(error)")
         }
         let session = ControlPlaneSession(identity: identity, identityStore: identityStore, urls: controlPlanes,
-                                          format: common.wire.format, transportProtocol: transport.protocol,
+                                          format: common.wire.format, transportProtocol: transport.protocol, grpc: EdgeGRPC.transportFactory,
                                           insecureSkipVerify: insecureSkipVerify, logger: logger)
         var configuration = EdgeAgentConfiguration(agentVersion: NKudoVersion.current, hostname: ProcessInfo.processInfo.hostName)
         configuration.heartbeatInterval = heartbeatInterval.duration

@@ -127,7 +127,11 @@ public final class ControlPlaneHarness: @unchecked Sendable {
 
     public var baseURL: String { "https://127.0.0.1:\(port)" }
 
-    /// An HTTPS client trusting the control plane's CA, optionally presenting a client certificate.
+    /// An HTTPS client trusting the control plane's CA, optionally presenting a client
+    /// certificate. HTTP/1.1, as the agent speaks REST: the listener offers h2 too, and
+    /// AsyncHTTPClient does not retry a request the server refused on a connection it was
+    /// closing (GOAWAY after HTTP_IDLE_TIMEOUT), which a loaded machine hits. HTTP/2 is
+    /// exercised by the gRPC tests and scripts/check-clients.
     public func client(certificatePEM: String? = nil, keyPEM: String? = nil) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
@@ -136,7 +140,9 @@ public final class ControlPlaneHarness: @unchecked Sendable {
             tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)).map { .certificate($0) }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem))
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.httpVersion = .http1Only
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         clients.append(client)
         return client
     }

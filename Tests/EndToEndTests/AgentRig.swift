@@ -4,6 +4,7 @@ import Logging
 import NKudoContract
 import NKudoControlPlane
 import NKudoEdge
+import NKudoEdgeGRPC
 import ServiceLifecycle
 
 /// An enrolled edge agent (production `EdgeAgent`, real Cloud Hypervisor provider driving
@@ -73,7 +74,8 @@ final class AgentRig: @unchecked Sendable {
     func agent(maximumBackoff: Duration = .seconds(2), netBird: NetBirdMonitor? = nil) throws -> EdgeAgent {
         guard let identity = try identityStore.load() else { throw HarnessError("not enrolled") }
         let session = ControlPlaneSession(identity: identity, identityStore: identityStore, urls: [], format: format,
-                                          transportProtocol: transport, insecureSkipVerify: false, logger: Self.logger)
+                                          transportProtocol: transport, grpc: EdgeGRPC.transportFactory, insecureSkipVerify: false,
+                                          logger: Self.logger)
         var configuration = EdgeAgentConfiguration(agentVersion: "test", hostname: hostname)
         configuration.heartbeatInterval = .seconds(1)
         configuration.maximumBackoff = maximumBackoff

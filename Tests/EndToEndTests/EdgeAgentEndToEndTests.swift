@@ -5,6 +5,7 @@ import NIOHTTP1
 import NKudoContract
 import NKudoControlPlane
 import NKudoEdge
+import NKudoEdgeGRPC
 import NKudoPKI
 import NKudoStore
 import Testing
@@ -58,13 +59,13 @@ struct EdgeAgentEndToEndTests {
             let trust = ServerTrust.certificateAuthority(pem: identity.caCertificatePEM)
             let agent = AgentServiceClient(transport: try ControlPlaneTransport(
                 baseURL: identity.controlPlaneURL, format: .binary, trust: trust,
-                clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), protocol: transport))
+                clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), protocol: transport, grpc: EdgeGRPC.transportFactory))
             let response = try await agent.heartbeat(HeartbeatRequest(agentId: identity.agentID, heartbeatSeq: 1, cpuCoresTotal: 4))
             #expect(response.nextHeartbeatSeconds == 15)
             #expect(try await agent.nextPlans(NextPlansRequest()).plans.isEmpty)
             // No client certificate: 401 whatever the protocol.
             let anonymous = AgentServiceClient(transport: try ControlPlaneTransport(
-                baseURL: identity.controlPlaneURL, format: .binary, trust: trust, clientIdentity: nil, protocol: transport))
+                baseURL: identity.controlPlaneURL, format: .binary, trust: trust, clientIdentity: nil, protocol: transport, grpc: EdgeGRPC.transportFactory))
             do {
                 _ = try await anonymous.heartbeat(HeartbeatRequest(heartbeatSeq: 2))
                 Issue.record("a heartbeat without a client certificate was accepted")
@@ -75,7 +76,8 @@ struct EdgeAgentEndToEndTests {
             // A control plane that is not there: status 0 (not reached), so the agent fails over.
             let nowhere = AgentServiceClient(transport: try ControlPlaneTransport(
                 baseURL: "https://127.0.0.1:9", format: .binary, trust: trust,
-                clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), timeout: .seconds(3), protocol: transport))
+                clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), timeout: .seconds(3), protocol: transport,
+                grpc: EdgeGRPC.transportFactory))
             do {
                 _ = try await nowhere.heartbeat(HeartbeatRequest(heartbeatSeq: 3))
                 Issue.record("a heartbeat to a closed port succeeded")

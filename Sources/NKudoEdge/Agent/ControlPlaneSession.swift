@@ -14,6 +14,7 @@ public actor ControlPlaneSession {
     private var urlIndex = 0
     private let format: WireFormat
     private let transportProtocol: ControlPlaneProtocol
+    private let makeGRPC: GRPCTransportFactory?
     private let insecureSkipVerify: Bool
     private let renewer: CertificateRenewer
     private let logger: Logger
@@ -29,14 +30,17 @@ public actor ControlPlaneSession {
     ///   - urls: Control planes to use, in order of preference; empty → the identity's.
     ///   - format: Body format of every call.
     ///   - transportProtocol: REST, Connect or gRPC for the agent API (enrollment and renewal use REST).
+    ///   - grpc: Makes the gRPC transport (needed for `.grpc`; `NKudoEdgeGRPC`).
     ///   - insecureSkipVerify: Do not verify the server (development only).
     ///   - logger: Diagnostics.
     public init(identity: AgentIdentity, identityStore: IdentityStore, urls: [String], format: WireFormat,
-                transportProtocol: ControlPlaneProtocol = .rest, insecureSkipVerify: Bool, logger: Logger) {
+                transportProtocol: ControlPlaneProtocol = .rest, grpc: GRPCTransportFactory? = nil, insecureSkipVerify: Bool,
+                logger: Logger) {
         self.identity = identity
         self.urls = urls.isEmpty ? [identity.controlPlaneURL] : urls
         self.format = format
         self.transportProtocol = transportProtocol
+        self.makeGRPC = grpc
         self.insecureSkipVerify = insecureSkipVerify
         self.renewer = CertificateRenewer(store: identityStore, format: format, logger: logger)
         self.logger = logger
@@ -53,7 +57,7 @@ public actor ControlPlaneSession {
         }
         let built = try ControlPlaneTransport(baseURL: currentURL, format: format, trust: trust,
                                               clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), client: http,
-                                              protocol: transportProtocol)
+                                              protocol: transportProtocol, grpc: makeGRPC)
         transport = built
         return AgentServiceClient(transport: built)
     }

@@ -4,8 +4,15 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 public import NKudoContract
-import NKudoGRPCClient
 import NKudoTrust
+
+/// Makes the gRPC transport to a control plane (host, port, trust, client identity, call
+/// timeout). It lives outside this module (`NKudoEdgeGRPC`, over grpc-swift), which keeps
+/// grpc-swift's C modules out of the agent library's build graph; its failures must be
+/// ``ControlPlaneTransport/Failure``s.
+public typealias GRPCTransportFactory = @Sendable (_ host: String, _ port: Int, _ trust: ServerTrust,
+                                                   _ clientIdentity: (certificatePEM: String, keyPEM: String)?,
+                                                   _ timeout: Duration) throws -> any RPCClientTransport
 
 /// The protocol the agent speaks to the control plane (`--transport`).
 public enum ControlPlaneProtocol: String, Sendable, CaseIterable {
@@ -32,7 +39,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
     private let client: ControlPlaneHTTPClient
     private let tls: TLSConfiguration
     private let timeout: TimeAmount
-    private let grpc: GRPCContractTransport?
+    private let grpc: (any RPCClientTransport)?
 
     /// A non-2xx answer or a response that cannot be decoded.
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -41,6 +48,12 @@ public final class ControlPlaneTransport: RPCClientTransport {
         /// The server's error message (or the transport's).
         public let message: String
         public var description: String { status == 0 ? message : "HTTP \(status): \(message)" }
+
+        /// A failure with this status (0: the control plane was not reached).
+        public init(status: Int, message: String) {
+            self.status = status
+            self.message = message
+        }
     }
 
     /// Creates a transport; `clientIdentity` is (certificate PEM, private key PEM).
@@ -49,7 +62,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
     ///   default one of the transport's own (one-off calls such as enrollment).
     public init(baseURL: String, format: WireFormat, trust: ServerTrust, clientIdentity: (certificatePEM: String, keyPEM: String)?,
                 timeout: Duration = .seconds(20), client: ControlPlaneHTTPClient = ControlPlaneHTTPClient(),
-                protocol transportProtocol: ControlPlaneProtocol = .rest) throws {
+                protocol transportProtocol: ControlPlaneProtocol = .rest, grpc makeGRPC: GRPCTransportFactory? = nil) throws {
         var url = baseURL.trimmingCharacters(in: .whitespaces)
         while url.hasSuffix("/") { url.removeLast() }
         self.baseURL = url
@@ -57,7 +70,17 @@ public final class ControlPlaneTransport: RPCClientTransport {
         self.transportProtocol = transportProtocol
         self.timeout = .seconds(max(1, timeout.components.seconds))
         if transportProtocol == .grpc {
-            grpc = try Self.grpcTransport(baseURL: url, trust: trust, clientIdentity: clientIdentity, timeout: timeout)
+            guard let makeGRPC else { throw ServerTrustError(description: "this build of the agent has no gRPC transport") }
+            guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host else {
+                throw ServerTrustError(description: "the control plane URL must be https://host[:port]: \(url)")
+            }
+            guard components.path.isEmpty || components.path == "/" else {
+                throw ServerTrustError(description: "gRPC needs the control plane at the root of its URL, not under \(components.path)")
+            }
+            if case .pinnedCAFingerprint = trust {
+                throw ServerTrustError(description: "resolve the pinned CA first (ControlPlaneTransport.resolve)")
+            }
+            grpc = try makeGRPC(host, components.port ?? 443, trust, clientIdentity, timeout)
         } else {
             grpc = nil
         }
@@ -180,8 +203,8 @@ extension ControlPlaneTransport {
         guard let grpc else { throw Failure(status: 0, message: "no gRPC connection") }
         do {
             return try await grpc.unary(method, request: request, responseType: responseType)
-        } catch let failure as GRPCCallFailure {
-            throw Failure(status: failure.reachedServer ? Self.restStatus(grpcCode: failure.code) : 0, message: failure.message)
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw Failure(status: 0, message: "gRPC \(method.fullName): \(error)")
         }
@@ -205,8 +228,8 @@ extension ControlPlaneTransport {
         }
     }
 
-    /// The REST status of a gRPC status code.
-    static func restStatus(grpcCode: Int) -> Int {
+    /// The REST status of a gRPC status code (what REST would have answered).
+    public static func restStatus(grpcCode: Int) -> Int {
         switch grpcCode {
         case 1: return 499
         case 3, 9, 11: return 400
@@ -222,27 +245,4 @@ extension ControlPlaneTransport {
         }
     }
 
-    /// The gRPC connection of a transport: host and port of the base URL, the same trust
-    /// and client identity as HTTPS.
-    static func grpcTransport(baseURL: String, trust: ServerTrust, clientIdentity: (certificatePEM: String, keyPEM: String)?,
-                              timeout: Duration) throws -> GRPCContractTransport {
-        guard let components = URLComponents(string: baseURL), components.scheme == "https", let host = components.host else {
-            throw ServerTrustError(description: "the control plane URL must be https://host[:port]: \(baseURL)")
-        }
-        guard components.path.isEmpty || components.path == "/" else {
-            throw ServerTrustError(description: "gRPC needs the control plane at the root of its URL, not under \(components.path)")
-        }
-        var tls: GRPCTLS
-        switch trust {
-        case .certificateAuthority(let pem):
-            tls = GRPCTLS(trustRootsPEM: pem, verification: .full)
-        case .pinnedCAFingerprint:
-            throw ServerTrustError(description: "resolve the pinned CA first (ControlPlaneTransport.resolve)")
-        case .insecureSkipVerify:
-            tls = GRPCTLS(trustRootsPEM: nil, verification: .none)
-        }
-        tls.certificateChainPEM = clientIdentity?.certificatePEM
-        tls.privateKeyPEM = clientIdentity?.keyPEM
-        return try GRPCContractTransport(host: host, port: components.port ?? 443, tls: tls, timeout: timeout)
-    }
 }

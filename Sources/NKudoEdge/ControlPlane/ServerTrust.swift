@@ -13,4 +13,9 @@ public enum ServerTrust: Sendable, Hashable {
 /// Why the control plane's TLS identity was not accepted.
 public struct ServerTrustError: Error, Sendable, CustomStringConvertible {
     public let description: String
+
+    /// An error with this reason.
+    public init(description: String) {
+        self.description = description
+    }
 }

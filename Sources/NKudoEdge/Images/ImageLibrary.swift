@@ -3,9 +3,6 @@ public import NKudoContract
 import NKudoPKI
 import Synchronization
 
-// With grpc-swift's zlib module in the build graph, clang attributes `struct stat` to
-// CoreFoundation's module; its members are visible only with that import.
-import CoreFoundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
