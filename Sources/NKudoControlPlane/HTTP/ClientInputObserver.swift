@@ -35,7 +35,9 @@ final class ClientInputObserver: ChannelInboundHandler, RemovableChannelHandler,
     /// (a reset when the client cancels) counts.
     static func isClientConnected(_ channel: any Channel) async -> Bool {
         guard channel.isActive else { return false }
-        guard channel.parent == nil else { return true }
+        // An HTTP/2 stream's parent is its connection, whose parent is the listener; an
+        // HTTP/1 connection's parent is the listener itself.
+        guard channel.parent?.parent == nil else { return true }
         guard let observer = try? await channel.pipeline.handler(type: ClientInputObserver.self).get() else { return true }
         return !observer.isInputClosed
     }
