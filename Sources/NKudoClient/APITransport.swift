@@ -46,16 +46,13 @@ public final class APITransport: RPCClientTransport {
 
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
         let binding = method.bindings[0]
-        var fields = request.protoFields
-        var path = binding.path
-        for name in binding.pathParameters {
-            guard let index = fields.schema.fieldIndex(named: name), case .string(let value)? = fields[index], !value.isEmpty else {
-                throw ClientError(.usage, "\(method.methodName): the request has no \(name)")
-            }
-            path = path.replacingOccurrences(of: "{\(name)}", with: Self.percentEncoded(value))
-            fields[index] = nil
+        let bound: HTTPBindingRequest
+        do {
+            bound = try binding.request(request.protoFields)
+        } catch {
+            throw ClientError(.usage, "\(method.methodName): \(error)")
         }
-        var httpRequest = HTTPClientRequest(url: settings.baseURL + path)
+        var httpRequest = HTTPClientRequest(url: settings.baseURL + bound.target)
         httpRequest.method = HTTPMethod(rawValue: binding.method)
         httpRequest.tlsConfiguration = tls
         httpRequest.headers.add(name: "Accept", value: settings.format.contentType)
@@ -63,13 +60,10 @@ public final class APITransport: RPCClientTransport {
         try addCredential(for: method, to: &httpRequest.headers)
         do {
             if binding.body == "*" {
-                let message = try Request(protoFields: fields)
+                let message = try Request(protoFields: bound.bodyFields)
                 let body = settings.format == .json ? try message.jsonBytes() : try message.serializedBytes()
                 httpRequest.headers.add(name: "Content-Type", value: settings.format.contentType)
                 httpRequest.body = .bytes(ByteBuffer(bytes: body))
-            } else {
-                let query = Self.query(fields)
-                if !query.isEmpty { httpRequest.url += "?" + query }
             }
         } catch {
             throw ClientError(.usage, "\(method.methodName): cannot encode the request: \(error)")
@@ -127,31 +121,5 @@ public final class APITransport: RPCClientTransport {
         guard let index = fields.schema.fieldIndex(named: "wait"), case .string(let text)? = fields[index],
               let wait = HumanFormat.parseDuration(text) else { return 0 }
         return wait.components.seconds + 1
-    }
-
-    /// `name=value&…` of the set scalar fields, percent-encoded.
-    static func query(_ fields: ProtoFields) -> String {
-        var items: [String] = []
-        for (index, field) in fields.schema.fields.enumerated() {
-            let text: String
-            switch fields[index] {
-            case .string(let value)? where !value.isEmpty: text = value
-            case .int32(let value)? where value != 0: text = String(value)
-            case .int64(let value)? where value != 0: text = String(value)
-            case .uint32(let value)? where value != 0: text = String(value)
-            case .uint64(let value)? where value != 0: text = String(value)
-            case .bool(true)?: text = "true"
-            default: continue
-            }
-            items.append("\(field.name)=\(percentEncoded(text))")
-        }
-        return items.joined(separator: "&")
-    }
-
-    /// Everything but RFC 3986's unreserved characters percent-encoded.
-    static func percentEncoded(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 }

@@ -7,11 +7,11 @@ internal import NIOPosix
 /// A database sizes its executor to its connection limit: every job holds one connection
 /// slot for its whole run, so a job that owns a connection always finds a free thread and
 /// never waits behind jobs that wait for its locks.
-final class BlockingExecutor: Sendable {
+package final class BlockingExecutor: Sendable {
     private let threadPool: NIOThreadPool
 
     /// Starts `numberOfThreads` threads.
-    init(numberOfThreads: Int) {
+    package init(numberOfThreads: Int) {
         threadPool = NIOThreadPool(numberOfThreads: numberOfThreads)
         threadPool.start()
     }
@@ -27,7 +27,7 @@ final class BlockingExecutor: Sendable {
     ///
     /// Not cancellable: a job that holds a connection always runs to its end, so the
     /// connection goes back to its pool in a known state.
-    func run<T: Sendable>(_ job: @escaping @Sendable () -> T) async -> T? {
+    package func run<T: Sendable>(_ job: @escaping @Sendable () -> T) async -> T? {
         await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
             threadPool.submit { state in
                 switch state {
@@ -42,7 +42,7 @@ final class BlockingExecutor: Sendable {
 
     /// Waits for the running jobs to end and stops the threads; jobs that had not started
     /// do not run.
-    func shutdown() async {
+    package func shutdown() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             threadPool.shutdownGracefully { _ in continuation.resume() }
         }

@@ -11,6 +11,8 @@ package enum DriverLogKey {
     /// A PostgreSQL notice's primary message and its severity.
     package static let notice = "db_notice"
     package static let noticeSeverity = "db_notice_severity"
+    /// The PostgreSQL notification channel listened on.
+    package static let channel = "db_channel"
     /// SQLite's journal mode when it is not WAL.
     package static let journalMode = "db_journal_mode"
     /// The pool's connection limit.

@@ -85,4 +85,10 @@ public protocol SQLDatabase: Sendable {
 
     /// Closes every connection; later calls fail.
     func close() async
+
+    /// The payloads of the notifications sent on `channel` by every process sharing this
+    /// database (PostgreSQL `NOTIFY`), `nil` standing for "some may have been missed" (the
+    /// listening session was opened again); `nil` when the database is one process's
+    /// alone (SQLite), which then needs no such channel. The stream ends at `close()`.
+    func notifications(on channel: String) -> AsyncStream<String?>?
 }

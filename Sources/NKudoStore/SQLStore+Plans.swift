@@ -79,6 +79,10 @@ extension SQLStore {
                     )
                 )
             }
+            if dialect == .postgres {
+                // Delivered to every replica's listener when the transaction commits.
+                _ = try connection.query(SQLStatement(raw: "SELECT pg_notify($1, $2) AS sent", [.text(Self.planChannel), .text(plan.siteID)]))
+            }
             return AppliedPlan(
                 planID: plan.planID,
                 planVersion: version,
@@ -86,6 +90,9 @@ extension SQLStore {
                 deduplicated: false,
                 executions: try Self.executions(ofPlan: plan.planID, on: connection)
             )
+        }
+        if !applied.deduplicated {
+            await planArrivals.signal(siteID: plan.siteID)
         }
         logger.info(
             applied.deduplicated ? "plan deduplicated" : "plan applied",

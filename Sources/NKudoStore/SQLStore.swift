@@ -2,6 +2,7 @@ public import NKudoSQL
 public import Foundation
 public import Logging
 import NKudoContract
+import Synchronization
 
 /// The one `Store` implementation, for SQLite and PostgreSQL alike: every operation is the
 /// same SQL text on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`, portable types).
@@ -22,6 +23,11 @@ public final class SQLStore: Store {
     let logger: Logger
     /// Throttles the update of sites' `last_heartbeat_at` by heartbeats.
     let siteHeartbeatClock = SiteHeartbeatClock()
+    /// The PostgreSQL notification channel of applied plans (payload: the site id).
+    static let planChannel = "nkudo_plans"
+    private let arrivals = PlanArrivals()
+    /// Relays the database's plan notifications into ``planArrivals``, once started.
+    private let arrivalsRelay = Mutex<Task<Void, Never>?>(nil)
 
     /// A store on `database`. Nothing is read or written until the first call.
     ///
@@ -36,6 +42,21 @@ public final class SQLStore: Store {
     }
 
     var dialect: SQLDialect { database.dialect }
+
+    /// Plans arriving for sites, from this process and (PostgreSQL) from every replica: the
+    /// first use starts listening to the database.
+    public var planArrivals: PlanArrivals {
+        arrivalsRelay.withLock { relay in
+            guard relay == nil, let notifications = database.notifications(on: Self.planChannel) else { return }
+            let arrivals = self.arrivals
+            relay = Task {
+                for await siteID in notifications {
+                    await arrivals.signal(siteID: siteID)
+                }
+            }
+        }
+        return arrivals
+    }
 
     private var migrationRunner: MigrationRunner {
         MigrationRunner(database: database, migrations: Migration.embedded(for: database.dialect), logger: logger)
@@ -65,7 +86,9 @@ public final class SQLStore: Store {
     }
 
     public func close() async {
+        let relay = arrivalsRelay.withLock { $0 }
         await database.close()
+        await relay?.value
     }
 
     // MARK: Audit and statistics

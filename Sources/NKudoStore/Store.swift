@@ -21,6 +21,9 @@ public protocol Store: Sendable {
     func ping() async throws(StoreError)
     /// Closes every connection.
     func close() async
+    /// Plans arriving for sites (applied through this process or, on PostgreSQL, any
+    /// replica): what the long polls of agents wait on.
+    var planArrivals: PlanArrivals { get }
 
     // MARK: Tenants and API keys
 

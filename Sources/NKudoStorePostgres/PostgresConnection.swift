@@ -2,6 +2,12 @@ import NKudoSQL
 internal import CLibPQ
 internal import Logging
 
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
 /// One PostgreSQL connection: owns one `PGconn*` and closes it (`PQfinish`) in `deinit`.
 ///
 /// Every libpq call that can fail goes through `check(_:)`, which drains the result's
@@ -320,6 +326,39 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             "PostgreSQL notice",
             metadata: [DriverLogKey.noticeSeverity: "\(severity)", DriverLogKey.notice: "\(message)"]
         )
+    }
+
+    // MARK: Notifications
+
+    /// Subscribes this session to `channel` (`LISTEN`): its notifications are then read
+    /// with ``notifications(waitingUpTo:)``. The channel name is quoted as an identifier.
+    func listen(channel: String) throws(StoreError) {
+        let quoted = "\"" + channel.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        try executeScript("LISTEN \(quoted)")
+    }
+
+    /// Waits up to `milliseconds` for the server to send something, then returns the
+    /// payloads of the notifications received (in order, possibly none).
+    ///
+    /// - Throws: `.unavailable` when the connection is lost.
+    func notifications(waitingUpTo milliseconds: Int32) throws(StoreError) -> [String] {
+        let socket = PQsocket(handle)
+        guard socket >= 0, PQstatus(handle) == CONNECTION_OK else { throw lostConnection() }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, milliseconds) < 0, errno != EINTR {
+            throw lostConnection()
+        }
+        guard PQconsumeInput(handle) != 0, PQstatus(handle) == CONNECTION_OK else { throw lostConnection() }
+        var payloads: [String] = []
+        while let notification = PQnotifies(handle) {
+            payloads.append(notification.pointee.extra.map { String(cString: $0) } ?? "")
+            PQfreemem(notification)
+        }
+        return payloads
+    }
+
+    private func lostConnection() -> StoreError {
+        PostgresErrorMapping.error(sqlState: nil, connectionLost: true, underlying: errorMessage).error
     }
 
     /// `PQerrorMessage`, trimmed.

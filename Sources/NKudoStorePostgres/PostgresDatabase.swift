@@ -1,6 +1,7 @@
 public import NKudoSQL
 internal import CLibPQ
 public import Logging
+import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -30,6 +31,8 @@ public final class PostgresDatabase: SQLDatabase {
     private let url: String
     private let pool: ConnectionPool<PostgresConnection>
     private let logger: Logger
+    /// The listening sessions opened by ``notifications(on:)``, stopped by `close()`.
+    private let listeners = Mutex<[PostgresNotificationListener]>([])
 
     /// A database at `url` (`postgres://user:password@host:port/database?…`, or libpq
     /// `key=value` pairs). Nothing connects yet.
@@ -72,8 +75,21 @@ public final class PostgresDatabase: SQLDatabase {
     }
 
     public func close() async {
+        for listener in listeners.withLock({ listeners in
+            defer { listeners = [] }
+            return listeners
+        }) {
+            await listener.stop()
+        }
         await pool.close()
         logger.debug("PostgreSQL database closed")
+    }
+
+    /// Opens a session of its own that `LISTEN`s on `channel` (outside the pool's limit).
+    public func notifications(on channel: String) -> AsyncStream<String?>? {
+        let listener = PostgresNotificationListener(url: url, channel: channel, logger: logger)
+        listeners.withLock { $0.append(listener) }
+        return listener.notifications
     }
 
     // MARK: Internals

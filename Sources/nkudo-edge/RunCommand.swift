@@ -17,6 +17,10 @@ struct AgentOptions: ParsableArguments {
             help: "Heartbeat interval until the control plane sends its own (Go duration; bounded to 1s…1h).")
     var heartbeatInterval = DurationArgument(.seconds(15), text: "15s")
 
+    @Option(name: .customLong("plan-wait"),
+            help: "How long one long poll for plans lasts, kept open so that a plan arrives at once (Go duration, at most 60s; 0: plans come with heartbeats only).")
+    var planWait = DurationArgument(.seconds(30), text: "30s")
+
     @Option(help: "Protocol of the agent API: rest (HTTP bindings), connect or grpc (HTTP/2, binary protobuf).")
     var transport: TransportChoice = .rest
 
@@ -36,6 +40,9 @@ struct AgentOptions: ParsableArguments {
     func validate() throws {
         for url in controlPlanes where !url.lowercased().hasPrefix("https://") {
             throw ValidationError("--control-plane must be an https:// URL: \(url)")
+        }
+        guard planWait.duration >= .zero, planWait.duration <= .seconds(60) else {
+            throw ValidationError("--plan-wait must be between 0s and 60s")
         }
         guard outboxMaxLines >= 1 else { throw ValidationError("--outbox-max-lines must be at least 1") }
         guard outboxMaxBytes >= 1024 else { throw ValidationError("--outbox-max-bytes must be at least 1024") }
@@ -70,6 +77,7 @@ struct AgentOptions: ParsableArguments {
                                           insecureSkipVerify: insecureSkipVerify, logger: logger)
         var configuration = EdgeAgentConfiguration(agentVersion: NKudoVersion.current, hostname: ProcessInfo.processInfo.hostName)
         configuration.heartbeatInterval = heartbeatInterval.duration
+        configuration.planWait = planWait.duration
         configuration.cloudHypervisorBinary = provider.cloudHypervisorBinary
         let vms = try provider.provider(protectedDirectories: [common.pkiDirectory, common.stateDirectory], logger: logger)
         return EdgeAgent(session: session, state: state, provider: vms, hostFacts: HostFactsCollector(),

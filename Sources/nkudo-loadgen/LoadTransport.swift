@@ -12,22 +12,16 @@ struct LoadTransport: RPCClientTransport {
 
     func unary<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
         let binding = method.bindings[0]
-        var path = binding.path
-        var fields = request.protoFields
-        for name in binding.pathParameters {
-            guard let index = fields.schema.fieldIndex(named: name), case .string(let value)? = fields[index] else { continue }
-            path = path.replacingOccurrences(of: "{\(name)}", with: value)
-            fields[index] = nil
-        }
+        let bound = try binding.request(request.protoFields)
         var body: ByteBuffer?
         var requestHeaders = headers
         requestHeaders.append(("Accept", format.contentType))
         if binding.body == "*" {
-            let message = try Request(protoFields: fields)
+            let message = try Request(protoFields: bound.bodyFields)
             body = ByteBuffer(bytes: format == .json ? try message.jsonBytes() : try message.serializedBytes())
             requestHeaders.append(("Content-Type", format.contentType))
         }
-        let response = try await connection.request(method: HTTPMethod(rawValue: binding.method), path: path, headers: requestHeaders, body: body)
+        let response = try await connection.request(method: HTTPMethod(rawValue: binding.method), path: bound.target, headers: requestHeaders, body: body)
         return try Self.decode(response, as: Response.self, format: format)
     }
 

@@ -31,6 +31,10 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Share of heartbeats that carry an execution update.") var updateRatio = 0.05
     @Option(help: "Plans to apply and complete through the agents after the steps (0: none).") var plans = 0
     @Option(help: "Aggregate heartbeat rate while plans run.") var planRate = 100.0
+    @Option(help: "Each agent's heartbeat interval while plans run, in seconds, as a real fleet's (15: nkudo-edge's default); replaces --plan-rate.")
+    var planInterval: Double?
+    @Option(help: "Long poll for plans each agent keeps open while plans run, in seconds, as nkudo-edge run --plan-wait (0: plans come with heartbeats only).")
+    var planWait = 30.0
     @Option(help: "Control-plane pid, to report its CPU and memory from /proc.") var serverPid: Int32?
     @Option(help: "Fleet file: reused when present (same server), written after enrolling.") var fleetFile: String?
     @Option(help: "Parallel enrollments.") var enrollConcurrency = 16
@@ -43,6 +47,8 @@ struct LoadgenCommand: AsyncParsableCommand {
         guard ["rest", "grpc"].contains(transport) else { throw ValidationError("--transport must be rest or grpc") }
         guard transport == "rest" || format == "binary" else { throw ValidationError("--transport grpc sends binary protobuf: leave --format binary") }
         guard agents > 0, sites > 0, sites <= agents else { throw ValidationError("need agents ≥ sites ≥ 1") }
+        guard planWait >= 0, planWait <= 60 else { throw ValidationError("--plan-wait: 0 to 60 seconds") }
+        guard planInterval.map({ $0 > 0 }) ?? true else { throw ValidationError("--plan-interval must be positive") }
         guard rates != nil else { throw ValidationError("--rate: comma-separated numbers") }
         guard URLComponents(string: url)?.host != nil else { throw ValidationError("--url: https://host:port") }
     }
@@ -81,7 +87,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         let simulated = try setup.agents.prefix(agents).map {
             try SimulatedAgent(identity: $0, format: wireFormat, vms: vms, host: host, port: port, caPEM: caPEM, timeout: .seconds(Int64(timeout)),
-                               overGRPC: transport == "grpc")
+                               overGRPC: transport == "grpc", planWait: plans > 0 ? .milliseconds(Int64(planWait * 1000)) : .zero)
         }
         // Every agent's connection up front, 32 handshakes at a time, so that no step pays
         // for a storm of first handshakes (the agents of a real fleet connect over minutes).
@@ -219,7 +225,9 @@ struct LoadgenCommand: AsyncParsableCommand {
                             recorder.success(latencyMicroseconds: UInt64((done - scheduled).seconds * 1e6), requestBytes: size,
                                              measured: scheduled >= measureFrom || stop != nil)
                             if let planTracker, !response.pendingPlans.isEmpty {
-                                await Self.complete(response.pendingPlans, by: agent, tracker: planTracker, recorder: recorder)
+                                await Self.complete(response.pendingPlans, tracker: planTracker, recorder: recorder,
+                                                    ingest: { _ = try await agent.client.ingestLogs($0) },
+                                                    report: { _ = try await agent.client.reportExecutionResult($0) })
                             }
                         } catch let failure as HTTPSConnection.Failure {
                             recorder.failure(kind: failure.kind, message: failure.message)
@@ -265,22 +273,49 @@ struct LoadgenCommand: AsyncParsableCommand {
     // MARK: Plans
 
     /// Applies `plans` single-action plans round-robin over the sites while the agents
-    /// heartbeat at `planRate`; each agent reports the actions of the plans leased to it
-    /// as succeeded at once. The round trip of a plan runs from its apply request to the
-    /// accepted result report (all its executions terminal).
+    /// heartbeat (at `planRate` in all, or each every `planInterval` seconds) and keep a long
+    /// poll for plans open (`planWait`). An agent that gets a plan, by either, ships a log line
+    /// of its first action, then reports every action as succeeded. Pickup runs from a plan's
+    /// apply request to the accepted log line; the round trip to the accepted result report.
     private func runPlans(agents: [SimulatedAgent], setup: FleetFile, fleet: FleetBuilder, recorder: Recorder) async throws -> PlanReport {
         let tracker = PlanTracker(expected: plans)
         let total = plans
         let siteIDs = setup.siteIds
         let apiKey = setup.apiKey
-        log("plans: applying \(total) plans over \(siteIDs.count) sites, \(agents.count) agents heartbeating at \(Int(planRate))/s in all")
+        let rate = planInterval.map { Double(agents.count) / $0 } ?? planRate
+        let wait = Duration.milliseconds(Int64(planWait * 1000))
+        log("plans: applying \(total) plans over \(siteIDs.count) sites, \(agents.count) agents heartbeating "
+            + String(format: "every %.2f s each", Double(agents.count) / rate)
+            + (planWait > 0 ? String(format: ", long polls of %.0f s", planWait) : ", no long polls"))
         recorder.reset()
         let started = ContinuousClock.now
         let applyErrors = Locked<[String: Int]>([:])
+        let isDone: @Sendable () -> Bool = { tracker.isDone || ContinuousClock.now - started > .seconds(600) }
+        // The agents' long polls, until every plan is done (then their connections close).
+        let polls = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for agent in agents {
+                    guard let poller = agent.poller else { continue }
+                    group.addTask {
+                        while !isDone() {
+                            do {
+                                let leased = try await poller.nextPlans(wait: wait)
+                                await Self.complete(leased, tracker: tracker, recorder: recorder,
+                                                    ingest: { try await poller.ingestLogs($0) },
+                                                    report: { try await poller.reportExecutionResult($0) })
+                            } catch {
+                                guard !isDone() else { return }
+                                recorder.failure(kind: "poll " + ((error as? HTTPSConnection.Failure)?.kind ?? "other"), message: "\(error)")
+                                try? await Task.sleep(for: .seconds(1))
+                            }
+                        }
+                    }
+                }
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                _ = try await self.runStep(agents: agents, target: self.planRate, recorder: recorder, planTracker: tracker,
-                                           until: { tracker.isDone || ContinuousClock.now - started > .seconds(600) })
+                _ = try await self.runStep(agents: agents, target: rate, recorder: recorder, planTracker: tracker, until: isDone)
             }
             let next = Locked(0)
             for _ in 0..<4 {
@@ -289,6 +324,8 @@ struct LoadgenCommand: AsyncParsableCommand {
                     while true {
                         let index: Int = next.withLock { value in defer { value += 1 }; return value }
                         guard index < total else { return }
+                        // Spread over the run as users apply plans, not in one burst.
+                        if planInterval != nil { try await Task.sleep(for: .milliseconds(Int64.random(in: 0...400))) }
                         let begun = ContinuousClock.now
                         do {
                             let response = try await tenant.applyPlan(ApplyPlanRequest(
@@ -305,22 +342,36 @@ struct LoadgenCommand: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+        for agent in agents { await agent.poller?.close() }
+        await polls.value
         let wall = tracker.lastCompletion.map { ($0 - started).seconds } ?? (ContinuousClock.now - started).seconds
         let histogram = tracker.histogram
         return PlanReport(plans: total, agents: agents.count, completed: Int(histogram.totalCount), wallSeconds: wall,
                           plansPerSecond: Double(histogram.totalCount) / wall, roundTripMs: histogram.millisecondSummary,
-                          applyErrors: applyErrors.withLock { $0 }, heartbeatIntervalPerAgentSeconds: Double(agents.count) / planRate)
+                          pickupMs: tracker.pickupHistogram.millisecondSummary, applyErrors: applyErrors.withLock { $0 },
+                          heartbeatIntervalPerAgentSeconds: Double(agents.count) / rate, longPollSeconds: planWait)
     }
 
-    private static func complete(_ leased: [LeasedPlan], by agent: SimulatedAgent, tracker: PlanTracker, recorder: Recorder) async {
+    /// The agent's part of each leased plan: a log line of its first action (the pickup),
+    /// then every action reported as succeeded.
+    private static func complete(_ leased: [LeasedPlan], tracker: PlanTracker, recorder: Recorder,
+                                 ingest: (IngestLogsRequest) async throws -> Void,
+                                 report: (ReportExecutionResultRequest) async throws -> Void) async {
         for plan in leased {
             let now = ProtoTimestamp(date: Date())
-            let results = plan.actions.map {
-                ReportExecutionResultRequest.ActionResult(executionId: $0.executionId, actionId: $0.actionId, ok: true,
-                                                          message: "done", startedAt: now, finishedAt: now)
-            }
             do {
-                _ = try await agent.client.reportExecutionResult(ReportExecutionResultRequest(planId: plan.planId, executionId: plan.executionId, results: results))
+                if let first = plan.actions.first {
+                    try await ingest(IngestLogsRequest(entries: [IngestLogsRequest.Entry(
+                        executionId: first.executionId, sequence: 1, severity: "INFO", message: "\(first.operation) starting", emittedAt: now,
+                        actionId: first.actionId, leaseToken: plan.leaseToken)]))
+                    tracker.pickedUp(plan.planId)
+                }
+                let results = plan.actions.map {
+                    ReportExecutionResultRequest.ActionResult(executionId: $0.executionId, actionId: $0.actionId, ok: true,
+                                                              message: "done", startedAt: now, finishedAt: now)
+                }
+                try await report(ReportExecutionResultRequest(planId: plan.planId, executionId: plan.executionId, results: results,
+                                                              leaseToken: plan.leaseToken))
                 tracker.completed(plan.planId)
             } catch {
                 recorder.failure(kind: "report " + ((error as? HTTPSConnection.Failure)?.kind ?? "other"), message: "\(error)")
@@ -334,6 +385,10 @@ final class PlanTracker: Sendable {
     private struct State {
         var applied: [String: ContinuousClock.Instant] = [:]
         var completedEarly: [String: ContinuousClock.Instant] = [:]
+        var pickedUpEarly: [String: ContinuousClock.Instant] = [:]
+        /// Apply times of plans not picked up yet.
+        var awaitingPickup: [String: ContinuousClock.Instant] = [:]
+        var pickups = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         var finished = 0
         var last: ContinuousClock.Instant?
@@ -346,6 +401,11 @@ final class PlanTracker: Sendable {
 
     func applied(_ planID: String, at begun: ContinuousClock.Instant) {
         state.withLock {
+            if let picked = $0.pickedUpEarly.removeValue(forKey: planID) {
+                _ = $0.pickups.record(UInt64(max((picked - begun).seconds * 1e6, 1)))
+            } else {
+                $0.awaitingPickup[planID] = begun
+            }
             if let done = $0.completedEarly.removeValue(forKey: planID) {
                 Self.record(&$0, from: begun, to: done)
             } else {
@@ -365,10 +425,23 @@ final class PlanTracker: Sendable {
         }
     }
 
+    /// The agent shipped the first log line of the plan.
+    func pickedUp(_ planID: String) {
+        let now = ContinuousClock.now
+        state.withLock {
+            if let begun = $0.awaitingPickup.removeValue(forKey: planID) {
+                _ = $0.pickups.record(UInt64(max((now - begun).seconds * 1e6, 1)))
+            } else {
+                $0.pickedUpEarly[planID] = now
+            }
+        }
+    }
+
     func failedToApply() { state.withLock { $0.finished += 1 } }
 
     var isDone: Bool { state.withLock { $0.finished >= expected } }
     var histogram: Histogram<UInt64> { state.withLock { $0.histogram } }
+    var pickupHistogram: Histogram<UInt64> { state.withLock { $0.pickups } }
     var lastCompletion: ContinuousClock.Instant? { state.withLock { $0.last } }
 
     private static func record(_ state: inout State, from begun: ContinuousClock.Instant, to done: ContinuousClock.Instant) {

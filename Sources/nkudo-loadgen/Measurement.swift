@@ -116,8 +116,12 @@ struct PlanReport: Codable, Sendable {
     var wallSeconds: Double
     var plansPerSecond: Double
     var roundTripMs: [String: Double]
+    /// Apply → the agent's first log line of the plan accepted.
+    var pickupMs: [String: Double]
     var applyErrors: [String: Int]
     var heartbeatIntervalPerAgentSeconds: Double
+    /// The agents' long poll for plans (0: none).
+    var longPollSeconds: Double
 }
 
 struct RunReport: Codable, Sendable {
@@ -176,6 +180,9 @@ enum Table {
                                 plans.completed, plans.plans, plans.agents, plans.wallSeconds, plans.plansPerSecond,
                                 fmt(plans.roundTripMs["p50"]), fmt(plans.roundTripMs["p99"]), fmt(plans.roundTripMs["max"]),
                                 plans.heartbeatIntervalPerAgentSeconds))
+            lines.append(String(format: "plan pickup (apply → the agent's first log line): p50 %@ ms, p90 %@ ms, p99 %@ ms, max %@ ms; %@",
+                                fmt(plans.pickupMs["p50"]), fmt(plans.pickupMs["p90"]), fmt(plans.pickupMs["p99"]), fmt(plans.pickupMs["max"]),
+                                plans.longPollSeconds > 0 ? String(format: "long polls of %.0f s", plans.longPollSeconds) : "no long polls"))
             if !plans.applyErrors.isEmpty { lines.append("apply errors: \(plans.applyErrors)") }
         }
         if let peak = report.serverPeakRSSMiB { lines.append(String(format: "control plane peak RSS: %.0f MiB", peak)) }

@@ -30,12 +30,15 @@ final class SimulatedAgent: Sendable {
     let client: AgentServiceClient<LoadTransport>
     /// The agent's gRPC connection, when the load runs over gRPC (heartbeats only).
     let grpc: GRPCContractTransport?
+    /// The agent's long poll for plans, on a connection of its own as the real agent's
+    /// (`nkudo-edge run --plan-wait`); nil when plans come with heartbeats only.
+    let poller: PlanPoller?
     /// The heartbeat without `heartbeat_seq` and `sent_at`: binary bytes, or JSON without its
     /// closing brace.
     private let template: [UInt8]
 
     init(identity: AgentIdentity, format: WireFormat, vms: Int, host: String, port: Int, caPEM: String, timeout: TimeAmount,
-         overGRPC: Bool = false) throws {
+         overGRPC: Bool = false, planWait: Duration = .zero) throws {
         self.identity = identity
         let wire: WireFormat = overGRPC ? .binary : format
         self.format = wire
@@ -45,14 +48,25 @@ final class SimulatedAgent: Sendable {
         tls.certificateVerification = .noHostnameVerification
         tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificatePEM.utf8)).map { .certificate($0) }
         tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.keyPEM.utf8), format: .pem))
-        connection = HTTPSConnection(host: host, port: port, tls: try NIOSSLContext(configuration: tls), timeout: timeout)
+        let context = try NIOSSLContext(configuration: tls)
+        connection = HTTPSConnection(host: host, port: port, tls: context, timeout: timeout)
         client = AgentServiceClient(transport: LoadTransport(connection: connection, format: wire))
-        if overGRPC {
-            let tls = GRPCTLS(trustRootsPEM: caPEM, verification: .chainOnly, certificateChainPEM: identity.certificatePEM,
+        let grpcTLS = GRPCTLS(trustRootsPEM: caPEM, verification: .chainOnly, certificateChainPEM: identity.certificatePEM,
                               privateKeyPEM: identity.keyPEM)
-            grpc = try GRPCContractTransport(host: host, port: port, tls: tls, timeout: .nanoseconds(timeout.nanoseconds))
+        if overGRPC {
+            grpc = try GRPCContractTransport(host: host, port: port, tls: grpcTLS, timeout: .nanoseconds(timeout.nanoseconds))
         } else {
             grpc = nil
+        }
+        if planWait > .zero {
+            let pollTimeout = planWait + .nanoseconds(timeout.nanoseconds)
+            poller = overGRPC
+                ? .grpc(AgentServiceClient(transport: try GRPCContractTransport(host: host, port: port, tls: grpcTLS, timeout: pollTimeout)))
+                : .rest(AgentServiceClient(transport: LoadTransport(
+                    connection: HTTPSConnection(host: host, port: port, tls: context, timeout: .nanoseconds(Int64(pollTimeout / .nanoseconds(1)))),
+                    format: wire)))
+        } else {
+            poller = nil
         }
         let request = Self.heartbeat(identity, vms: vms)
         if wire == .binary {
@@ -149,5 +163,46 @@ final class SimulatedAgent: Sendable {
             value >>= 7
         }
         buffer.writeInteger(UInt8(value))
+    }
+}
+
+/// A simulated agent's long poll for plans and the reports of the plans it brings, over
+/// the poll's own connection (REST or gRPC, as the agent's heartbeats).
+enum PlanPoller: Sendable {
+    case rest(AgentServiceClient<LoadTransport>)
+    case grpc(AgentServiceClient<GRPCContractTransport>)
+
+    /// One long poll: the plans leased within `wait`.
+    func nextPlans(wait: Duration) async throws -> [LeasedPlan] {
+        let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+        let request = NextPlansRequest(wait: "\(milliseconds)ms")
+        switch self {
+        case .rest(let client): return try await client.nextPlans(request).plans
+        case .grpc(let client): return try await client.nextPlans(request).plans
+        }
+    }
+
+    /// Ships a log line of an execution.
+    func ingestLogs(_ request: IngestLogsRequest) async throws {
+        switch self {
+        case .rest(let client): _ = try await client.ingestLogs(request)
+        case .grpc(let client): _ = try await client.ingestLogs(request)
+        }
+    }
+
+    /// Reports a plan's results.
+    func reportExecutionResult(_ request: ReportExecutionResultRequest) async throws {
+        switch self {
+        case .rest(let client): _ = try await client.reportExecutionResult(request)
+        case .grpc(let client): _ = try await client.reportExecutionResult(request)
+        }
+    }
+
+    /// Closes the poll's connection: a poll in flight fails.
+    func close() async {
+        switch self {
+        case .rest(let client): await client.transport.connection.close()
+        case .grpc(let client): client.transport.shutdown()
+        }
     }
 }

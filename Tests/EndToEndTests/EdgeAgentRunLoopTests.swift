@@ -64,6 +64,29 @@ struct EdgeAgentRunLoopTests {
         }
     }
 
+    @Test("at the default 15 s heartbeat interval an applied plan runs at once: the agent's long poll, over REST, Connect and gRPC",
+          arguments: ControlPlaneProtocol.allCases)
+    func planArrivesAtOnce(transport: ControlPlaneProtocol) async throws {
+        try await AgentRig.with(format: .binary, transport: transport) { harness, fleet, rig in
+            try rig.start()
+            // The first heartbeat makes the host known; the next one is 15 s away.
+            let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+            while try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts.isEmpty {
+                guard ContinuousClock.now < deadline else { throw HarnessError("the agent's first heartbeat did not arrive") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            let begun = ContinuousClock.now
+            let created = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "now", actions: [
+                .init(operation: .create, name: "now"),
+            ]))
+            #expect(try await Self.terminal(fleet, created, seconds: 30).map(\.state) == [.succeeded])
+            let took = begun.duration(to: .now)
+            #expect(took < .seconds(5), "apply → CREATE succeeded took \(took); a heartbeat would have brought it within 15 s")
+            try await rig.stop()
+        }
+    }
+
     @Test("the control plane restarted mid-run: the agent backs off, comes back, and nothing is lost")
     func controlPlaneRestart() async throws {
         try await AgentRig.with(format: .binary, { $0.heartbeatInterval = .seconds(1) }) { harness, fleet, rig in

@@ -66,8 +66,8 @@ struct OutputFormatTests {
         let request = ListExecutionLogsRequest(executionId: "e", limit: 20, cursor: "a b&c=d/é")
         var fields = request.protoFields
         fields[0] = nil
-        #expect(APITransport.query(fields) == "limit=20&cursor=a%20b%26c%3Dd%2F%C3%A9")
-        #expect(APITransport.query(ListExecutionLogsRequest().protoFields) == "")
+        #expect(HTTPBinding.query(fields) == "limit=20&cursor=a%20b%26c%3Dd%2F%C3%A9")
+        #expect(HTTPBinding.query(ListExecutionLogsRequest().protoFields) == "")
     }
 
     @Test("fingerprints: sha256: prefix, colons and case are accepted; anything else is a usage error")

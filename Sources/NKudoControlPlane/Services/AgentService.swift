@@ -139,7 +139,10 @@ struct AgentServiceImplementation: AgentServiceHandler {
 
     func nextPlans(_ request: NextPlansRequest, context: CallContext) async throws -> NextPlansResponse {
         let agent = try context.caller.agentRecord()
-        let leased = try await environment.store.leasePlans(agentID: agent.id, lease: lease, now: environment.now())
+        let poll = PlanLongPoll(duration: try RequestedWait(request.wait).duration, arrivals: environment.store.planArrivals)
+        let leased = try await poll.plans(siteID: agent.siteID, isClientConnected: context.isClientConnected) {
+            try await environment.store.leasePlans(agentID: agent.id, lease: lease, now: environment.now())
+        }
         return NextPlansResponse(plans: leased.map(Self.leasedPlan))
     }
 

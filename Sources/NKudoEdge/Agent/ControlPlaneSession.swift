@@ -19,6 +19,8 @@ public actor ControlPlaneSession {
     private let renewer: CertificateRenewer
     private let logger: Logger
     private var transport: ControlPlaneTransport?
+    /// The transport of long polls, whose calls may last longer: (its timeout, it).
+    private var longPollTransport: (timeout: Duration, transport: ControlPlaneTransport)?
     private var renewalDate: Date
     private let http = ControlPlaneHTTPClient()
 
@@ -62,11 +64,25 @@ public actor ControlPlaneSession {
         return AgentServiceClient(transport: built)
     }
 
+    /// A client of the agent API on the current control plane whose calls may take up to
+    /// `timeout` (long polls).
+    public func longPollClient(timeout: Duration) throws -> AgentServiceClient<ControlPlaneTransport> {
+        if let longPollTransport, longPollTransport.timeout == timeout {
+            return AgentServiceClient(transport: longPollTransport.transport)
+        }
+        let built = try ControlPlaneTransport(baseURL: currentURL, format: format, trust: trust,
+                                              clientIdentity: (identity.certificatePEM, identity.privateKeyPEM), timeout: timeout,
+                                              client: http, protocol: transportProtocol, grpc: makeGRPC)
+        longPollTransport = (timeout, built)
+        return AgentServiceClient(transport: built)
+    }
+
     /// Moves on to the next control plane (after it was unreachable); a no-op with one URL.
     public func failOver() {
         guard urls.count > 1 else { return }
         urlIndex = (urlIndex + 1) % urls.count
         transport = nil
+        longPollTransport = nil
         logger.warning("switching control plane", metadata: [EdgeLogKey.controlPlane: "\(currentURL)"])
     }
 
@@ -77,6 +93,7 @@ public actor ControlPlaneSession {
         do {
             identity = try await renewer.renew(identity, baseURL: currentURL, trust: trust, now: now, client: http)
             transport = nil
+        longPollTransport = nil
             renewalDate = CertificateRenewer.renewalDate(for: identity)
         } catch {
             logger.warning("certificate renewal failed; retrying later", metadata: [

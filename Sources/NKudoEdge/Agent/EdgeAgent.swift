@@ -12,6 +12,9 @@ public import ServiceLifecycle
 /// - The interval comes from the control plane (bounded, jittered); while the control
 ///   plane is unreachable the agent backs off exponentially (capped) and fails over to
 ///   the next configured URL. The certificate is renewed at about 2/3 of its lifetime.
+/// - Beside the heartbeats the agent keeps a long poll for plans open (`NextPlans` with a
+///   wait, ``EdgeAgentConfiguration/planWait``), so an applied plan reaches it at once;
+///   heartbeats stay the liveness signal and deliver plans too (the fallback).
 /// - Leased plans run one at a time in a worker beside the heartbeat loop, so a long
 ///   action never silences heartbeats. A plan re-delivered while queued or running is
 ///   not queued twice; the executor's durable ledger answers re-runs.
@@ -91,6 +94,7 @@ public actor EdgeAgent: Service {
         logger.info("agent running", metadata: [EdgeLogKey.controlPlane: "\(url)"])
         await withDiscardingTaskGroup { group in
             group.addTask { await self.executeQueuedPlans() }
+            group.addTask { await self.planPollLoop() }
             await self.heartbeatLoop()
             self.planQueue.finish()
         }
@@ -140,6 +144,45 @@ public actor EdgeAgent: Service {
             }
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            } catch {
+                return
+            }
+        }
+    }
+
+    // MARK: Long poll
+
+    /// Keeps a long poll for plans open until shutdown. A failed poll is tried again after
+    /// a growing pause (the heartbeat loop fails over between control planes); a control
+    /// plane that answers at once with nothing does not hold long polls (an older release,
+    /// or it is shutting down), and the next poll waits a heartbeat interval.
+    private func planPollLoop() async {
+        let wait = configuration.planWait
+        guard wait > .zero else { return }
+        let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+        let request = NextPlansRequest(wait: "\(milliseconds)ms")
+        var failures = 0
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            let started = ContinuousClock.now
+            let pause: Duration
+            do {
+                let client = try await session.longPollClient(timeout: wait + .seconds(15))
+                let response = try await cancelWhenGracefulShutdown { try await client.nextPlans(request) }
+                failures = 0
+                for plan in response.plans where hold(plan) {
+                    planQueue.yield(plan)
+                }
+                let answeredAtOnce = response.plans.isEmpty && started.duration(to: .now) < wait / 2
+                pause = answeredAtOnce ? configuration.heartbeatInterval : .zero
+            } catch {
+                guard !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+                failures += 1
+                pause = min(.seconds(1 << min(failures, 6)), configuration.maximumBackoff)
+                logger.debug("long poll for plans failed", metadata: [EdgeLogKey.error: "\(error)", EdgeLogKey.retryIn: "\(pause)"])
+            }
+            guard pause > .zero else { continue }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             } catch {
                 return
             }

@@ -3,6 +3,9 @@ public struct EdgeAgentConfiguration: Sendable {
     /// Interval until the control plane sends its own (clamped to
     /// ``HeartbeatSchedule/intervalBounds``).
     public var heartbeatInterval: Duration = .seconds(15)
+    /// How long one long poll for plans (`NextPlans` with a wait) lasts; zero: plans come
+    /// with heartbeats only.
+    public var planWait: Duration = .seconds(30)
     /// Upper bound of the backoff while the control plane is unreachable.
     public var maximumBackoff: Duration = .seconds(60)
     /// Log lines per `IngestLogs` request.

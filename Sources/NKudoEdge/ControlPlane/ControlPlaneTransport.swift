@@ -134,12 +134,14 @@ public final class ControlPlaneTransport: RPCClientTransport {
 
     private func restCall<Request: ProtoMessage, Response: ProtoMessage>(_ method: RPCMethod, request: Request, responseType: Response.Type) async throws -> Response {
         let binding = method.bindings[0]
-        var httpRequest = HTTPClientRequest(url: baseURL + binding.path)
+        let bound = try binding.request(request.protoFields)
+        var httpRequest = HTTPClientRequest(url: baseURL + bound.target)
         httpRequest.method = HTTPMethod(rawValue: binding.method)
         httpRequest.tlsConfiguration = tls
         httpRequest.headers.add(name: "Accept", value: format.contentType)
         if binding.body == "*" {
-            let body = format == .json ? try request.jsonBytes() : try request.serializedBytes()
+            let message = try Request(protoFields: bound.bodyFields)
+            let body = format == .json ? try message.jsonBytes() : try message.serializedBytes()
             httpRequest.headers.add(name: "Content-Type", value: format.contentType)
             httpRequest.body = .bytes(ByteBuffer(bytes: body))
         }

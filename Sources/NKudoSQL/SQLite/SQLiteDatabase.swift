@@ -116,6 +116,11 @@ public final class SQLiteDatabase: SQLDatabase {
         logger.debug("SQLite database closed")
     }
 
+    /// nil: one process owns a SQLite database, so it tells itself what changed.
+    public func notifications(on channel: String) -> AsyncStream<String?>? {
+        nil
+    }
+
     // MARK: Internals
 
     private func connection(in slot: PoolSlot<SQLiteConnection>) throws(StoreError) -> SQLiteConnection {
