@@ -333,7 +333,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Subscribes this session to `channel` (`LISTEN`): its notifications are then read
     /// with ``notifications(waitingUpTo:)``. The channel name is quoted as an identifier.
     func listen(channel: String) throws(StoreError) {
-        let quoted = "\"" + channel.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let quoted = "\"" + channel.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
         try executeScript("LISTEN \(quoted)")
     }
 

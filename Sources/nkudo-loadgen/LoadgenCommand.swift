@@ -362,7 +362,7 @@ struct LoadgenCommand: AsyncParsableCommand {
             do {
                 if let first = plan.actions.first {
                     try await ingest(IngestLogsRequest(entries: [IngestLogsRequest.Entry(
-                        executionId: first.executionId, sequence: 1, severity: "INFO", message: "\(first.operation) starting", emittedAt: now,
+                        executionId: first.executionId, sequence: 1, severity: "INFO", message: "\(first.type) starting", emittedAt: now,
                         actionId: first.actionId, leaseToken: plan.leaseToken)]))
                     tracker.pickedUp(plan.planId)
                 }
