@@ -64,12 +64,12 @@ struct EdgeAgentRunLoopTests {
         }
     }
 
-    @Test("at the default 15 s heartbeat interval an applied plan runs at once: the agent's long poll, over REST, Connect and gRPC",
+    @Test("with heartbeats a minute apart an applied plan runs at once: the agent's long poll, over REST, Connect and gRPC",
           arguments: ControlPlaneProtocol.allCases)
     func planArrivesAtOnce(transport: ControlPlaneProtocol) async throws {
-        try await AgentRig.with(format: .binary, transport: transport) { harness, fleet, rig in
+        try await AgentRig.with(format: .binary, transport: transport, { $0.heartbeatInterval = .seconds(60) }) { harness, fleet, rig in
             try rig.start()
-            // The first heartbeat makes the host known; the next one is 15 s away.
+            // The first heartbeat makes the host known; the next one is a minute away.
             let deadline = ContinuousClock.now.advanced(by: .seconds(20))
             while try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts.isEmpty {
                 guard ContinuousClock.now < deadline else { throw HarnessError("the agent's first heartbeat did not arrive") }
@@ -82,7 +82,7 @@ struct EdgeAgentRunLoopTests {
             ]))
             #expect(try await Self.terminal(fleet, created, seconds: 30).map(\.state) == [.succeeded])
             let took = begun.duration(to: .now)
-            #expect(took < .seconds(5), "apply → CREATE succeeded took \(took); a heartbeat would have brought it within 15 s")
+            #expect(took < .seconds(30), "apply → CREATE succeeded took \(took); a heartbeat would have brought it in a minute")
             try await rig.stop()
         }
     }
