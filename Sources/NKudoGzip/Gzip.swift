@@ -16,22 +16,12 @@ public enum Gzip {
         var stream = z_stream()
         guard nkudo_deflate_init_gzip(&stream, Z_DEFAULT_COMPRESSION) == Z_OK else { throw Failure(description: "deflateInit2 failed") }
         defer { deflateEnd(&stream) }
-        var input = bytes
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        return try input.withUnsafeMutableBufferPointer { inputBuffer in
-            stream.next_in = inputBuffer.baseAddress
-            stream.avail_in = uInt(inputBuffer.count)
-            while true {
-                let status = chunk.withUnsafeMutableBufferPointer { chunkBuffer in
-                    stream.next_out = chunkBuffer.baseAddress
-                    stream.avail_out = uInt(chunkBuffer.count)
-                    return deflate(&stream, Z_FINISH)
-                }
-                output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
-                if status == Z_STREAM_END { return output }
-                guard status == Z_OK || status == Z_BUF_ERROR else { throw Failure(description: "deflate failed (\(status))") }
+        return try pump(bytes, through: &stream, limit: .max) { stream in
+            let status = deflate(&stream, Z_FINISH)
+            guard status == Z_OK || status == Z_BUF_ERROR || status == Z_STREAM_END else {
+                throw Failure(description: "deflate failed (\(status))")
             }
+            return status == Z_STREAM_END
         }
     }
 
@@ -42,6 +32,22 @@ public enum Gzip {
         var stream = z_stream()
         guard nkudo_inflate_init_gzip(&stream) == Z_OK else { throw Failure(description: "inflateInit2 failed") }
         defer { inflateEnd(&stream) }
+        return try pump(bytes, through: &stream, limit: limit) { stream in
+            switch inflate(&stream, Z_NO_FLUSH) {
+            case Z_STREAM_END: return true
+            case Z_OK: return false
+            case Z_BUF_ERROR where stream.avail_in == 0: throw Failure(description: "truncated gzip data")
+            default: throw Failure(description: "invalid gzip data")
+            }
+        }
+    }
+
+    /// Feeds `bytes` to `stream` and collects its output, 16 KiB at a time: `step` runs
+    /// zlib once on the stream and says whether the stream has ended.
+    ///
+    /// - Throws: ``TooLarge`` when the output passes `limit`; what `step` throws.
+    private static func pump(_ bytes: [UInt8], through stream: inout z_stream, limit: Int,
+                             step: (inout z_stream) throws -> Bool) throws -> [UInt8] {
         var input = bytes
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
@@ -49,23 +55,14 @@ public enum Gzip {
             stream.next_in = inputBuffer.baseAddress
             stream.avail_in = uInt(inputBuffer.count)
             while true {
-                let status = chunk.withUnsafeMutableBufferPointer { chunkBuffer in
+                let ended = try chunk.withUnsafeMutableBufferPointer { chunkBuffer in
                     stream.next_out = chunkBuffer.baseAddress
                     stream.avail_out = uInt(chunkBuffer.count)
-                    return inflate(&stream, Z_NO_FLUSH)
+                    return try step(&stream)
                 }
                 output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
                 guard output.count <= limit else { throw TooLarge() }
-                switch status {
-                case Z_STREAM_END:
-                    return output
-                case Z_OK:
-                    continue
-                case Z_BUF_ERROR where stream.avail_in == 0:
-                    throw Failure(description: "truncated gzip data")
-                default:
-                    throw Failure(description: "invalid gzip data")
-                }
+                if ended { return output }
             }
         }
     }

@@ -36,6 +36,8 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Long poll for plans each agent keeps open while plans run, in seconds, as nkudo-edge run --plan-wait (0: plans come with heartbeats only).")
     var planWait = 30.0
     @Option(help: "Control-plane pid, to report its CPU and memory from /proc.") var serverPid: Int32?
+    @Option(help: "The database's own ceiling measured beside (pgbench TPS; scripts/loadgen passes it): the report gives the sustained rate as a ratio to it.")
+    var referenceTps: Double?
     @Option(help: "Fleet file: reused when present (same server), written after enrolling.") var fleetFile: String?
     @Option(help: "Parallel enrollments.") var enrollConcurrency = 16
     @Option(help: "Per-request timeout in seconds.") var timeout = 10
@@ -129,7 +131,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         let sustained = steps.filter(\.sustained).map(\.throughput).max()
         let report = RunReport(
             date: ISO8601DateFormatter().string(from: Date()), url: url, format: transport == "grpc" ? "grpc" : format, agents: agents, enrollSeconds: enrollSeconds,
-            heartbeatBytes: bytes, steps: steps, maxSustainedRate: sustained, plans: planReport,
+            heartbeatBytes: bytes, steps: steps, maxSustainedRate: sustained, referenceTPS: referenceTps, plans: planReport,
             serverPeakRSSMiB: serverPid.flatMap(ProcessSample.read(pid:)).map { Double($0.peakRSSBytes) / 1_048_576 })
         for agent in simulated { await agent.connection.close() }
         if json {

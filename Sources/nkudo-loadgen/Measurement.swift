@@ -133,6 +133,8 @@ struct RunReport: Codable, Sendable {
     var heartbeatBytes: [String: Int]
     var steps: [StepReport]
     var maxSustainedRate: Double?
+    /// pgbench's simple-update TPS on the same database server, measured in the same run.
+    var referenceTPS: Double?
     var plans: PlanReport?
     var serverPeakRSSMiB: Double?
 }
@@ -173,6 +175,10 @@ enum Table {
             }
             lines.append("max sustained (p99 < 100 ms, ≥ 98 % of target, no errors): "
                          + (report.maxSustainedRate.map { String(format: "%.0f heartbeats/s", $0) } ?? "none"))
+            if let reference = report.referenceTPS, reference > 0 {
+                lines.append(String(format: "PostgreSQL's own ceiling (pgbench simple-update): %.0f TPS; sustained heartbeats are %@ of it",
+                                    reference, report.maxSustainedRate.map { String(format: "%.2f×", $0 / reference) } ?? "none"))
+            }
         }
         if let plans = report.plans {
             lines.append("")

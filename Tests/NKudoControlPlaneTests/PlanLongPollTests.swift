@@ -19,21 +19,27 @@ struct PlanLongPollTests {
         }
     }
 
+    /// Applies a plan while `client` polls, and checks that the poll answers it at once.
+    static func expectPlanReachesPoll(_ client: AgentServiceClient<TestTransport>, fleet: Fleet) async throws -> LeasedPlan? {
+        let polling = poll(client, wait: "50s")
+        try await Task.sleep(for: .milliseconds(500))
+        let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k", actions: [
+            .init(operation: .create, name: "web"),
+        ]))
+        let appliedAt = ContinuousClock.now
+        let (plans, answeredAt) = try await polling.value
+        #expect(plans.map(\.planId) == [applied.planId])
+        #expect(appliedAt.duration(to: answeredAt) < .seconds(15), "answered \(appliedAt.duration(to: answeredAt)) after the apply")
+        return plans.first
+    }
+
     @Test("a plan applied while an agent polls reaches it at once", arguments: ControlPlaneHarness.Backend.enabled)
     func planReachesThePoll(backend: ControlPlaneHarness.Backend) async throws {
         try await ControlPlaneHarness.withFleet(backend) { harness, fleet in
             let agent = try await fleet.enrollAgent()
-            let polling = Self.poll(try agent.client, wait: "50s")
-            try await Task.sleep(for: .milliseconds(500))
-            let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k", actions: [
-                .init(operation: .create, name: "web"),
-            ]))
-            let appliedAt = ContinuousClock.now
-            let (plans, answeredAt) = try await polling.value
-            #expect(plans.map(\.planId) == [applied.planId])
-            #expect(plans.first?.leaseToken == 1)
-            #expect(appliedAt.duration(to: answeredAt) < .seconds(15), "answered \(appliedAt.duration(to: answeredAt)) after the apply")
-            // Leased to the poller: a heartbeat claiming it extends it, another agent does not get it.
+            let plan = try await Self.expectPlanReachesPoll(try agent.client, fleet: fleet)
+            #expect(plan?.leaseToken == 1)
+            // Leased to the poller: another agent does not get it.
             let other = try await fleet.enrollAgent()
             #expect(try await other.client.heartbeat(HeartbeatRequest()).pendingPlans.isEmpty)
         }
@@ -96,15 +102,7 @@ struct PlanLongPollTests {
                     format: .binary))
                 // The replica's listener starts with its first poll; one empty poll starts it.
                 _ = try await client.nextPlans(NextPlansRequest(wait: "100ms"))
-                let polling = Self.poll(client, wait: "50s")
-                try await Task.sleep(for: .milliseconds(500))
-                let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "k", actions: [
-                    .init(operation: .create, name: "web"),
-                ]))
-                let appliedAt = ContinuousClock.now
-                let (plans, answeredAt) = try await polling.value
-                #expect(plans.map(\.planId) == [applied.planId])
-                #expect(appliedAt.duration(to: answeredAt) < .seconds(15), "answered \(appliedAt.duration(to: answeredAt)) after the apply")
+                _ = try await Self.expectPlanReachesPoll(client, fleet: fleet)
             } catch {
                 await second.shutdown()
                 throw error

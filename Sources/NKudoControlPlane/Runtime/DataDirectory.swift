@@ -17,8 +17,11 @@ enum DataDirectory {
     /// - Throws: ``ConfigurationError`` when the path is not a directory or cannot be
     ///   created or narrowed.
     static func prepare(_ path: String, logger: Logger) throws(ConfigurationError) {
-        var status = stat()
-        guard stat(path, &status) == 0 else {
+        // FileManager, not stat(2): with zlib's C module in the build (gzip of the Connect and
+        // gRPC protocols) clang attributes libc's `struct stat` to another module in release
+        // builds, which MemberImportVisibility then refuses.
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
@@ -26,10 +29,16 @@ enum DataDirectory {
             }
             return
         }
-        guard status.st_mode & S_IFMT == S_IFDIR else {
+        guard isDirectory.boolValue else {
             throw ConfigurationError(setting: "NKUDO_DATA_DIR", reason: "\(path) is not a directory")
         }
-        let mode = status.st_mode & 0o777
+        let permissions: Int
+        do {
+            permissions = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        } catch {
+            throw ConfigurationError(setting: "NKUDO_DATA_DIR", reason: "cannot read the mode of \(path): \(error.localizedDescription)")
+        }
+        let mode = permissions & 0o777
         guard mode & 0o077 != 0 else { return }
         guard chmod(path, 0o700) == 0 else {
             throw ConfigurationError(setting: "NKUDO_DATA_DIR",
