@@ -81,11 +81,14 @@ struct EdgeSafetyEndToEndTests {
 
     @Test("a create longer than the lease runs once, on one host, with two agents in the site", arguments: ControlPlaneHarness.Backend.enabled)
     func longCreateRunsOnce(backend: ControlPlaneHarness.Backend) async throws {
+        // Six heartbeats per lease: the suites run side by side on two cores, and a holder
+        // whose heartbeats stall longer than its lease loses the plan by design (the test
+        // after this one); this one is about a create three leases long.
         try await Self.withRigs(backend, hostnames: ["edge-a", "edge-b"], {
             $0.heartbeatInterval = .seconds(1)
-            $0.planLeaseTTL = .seconds(3)
+            $0.planLeaseTTL = .seconds(6)
         }) { harness, fleet, rigs in
-            let agents = try rigs.map { try Self.start($0, extra: ["--iso-tool", try Self.slowISOTool($0, seconds: 9)]) }
+            let agents = try rigs.map { try Self.start($0, extra: ["--iso-tool", try Self.slowISOTool($0, seconds: 18)]) }
             try await Self.waitOnline(fleet, count: 2)
             let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "long", actions: [
                 .init(operation: .create, name: "long"),
