@@ -70,6 +70,18 @@ struct OutputFormatTests {
         #expect(HTTPBinding.query(ListExecutionLogsRequest().protoFields) == "")
     }
 
+    @Test("a binding's request: path parameters percent-encoded, the rest as query or body; a missing one is an error")
+    func bindingRequest() throws {
+        let logs = try TenantService.Method.listExecutionLogs.bindings[0].request(ListExecutionLogsRequest(executionId: "a/b c", limit: 5).protoFields)
+        #expect(logs.target == "/executions/a%2Fb%20c/logs?limit=5")
+        // What the agent's long poll sends over REST (the agent's REST transport used to drop the query).
+        let next = try AgentService.Method.nextPlans.bindings[0].request(NextPlansRequest(wait: "30000ms").protoFields)
+        #expect(next.target == "/v1/plans/next?wait=30000ms")
+        #expect(throws: MissingPathParameter.self) {
+            _ = try TenantService.Method.listExecutionLogs.bindings[0].request(ListExecutionLogsRequest(limit: 5).protoFields)
+        }
+    }
+
     @Test("fingerprints: sha256: prefix, colons and case are accepted; anything else is a usage error")
     func fingerprints() throws {
         let hex = String(repeating: "ab", count: 32)

@@ -67,7 +67,7 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         case "already_exists", "aborted": return .conflict
         case "permission_denied": return .forbidden
         case "resource_exhausted": return .tooManyRequests
-        case "unimplemented": return .notImplemented
+        case "unimplemented": return HTTPResponse.Status(code: 501)
         case "unavailable": return .serviceUnavailable
         case "unauthenticated": return .unauthorized
         default: return .internalServerError

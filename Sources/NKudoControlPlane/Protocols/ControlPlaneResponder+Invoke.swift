@@ -84,6 +84,6 @@ extension APIError {
 
     /// 501: the protocol feature or method is not served.
     static func unimplemented(_ message: String) -> APIError {
-        APIError(status: .notImplemented, code: "unimplemented", message: message)
+        APIError(status: connectStatus(for: "unimplemented"), code: "unimplemented", message: message)
     }
 }
