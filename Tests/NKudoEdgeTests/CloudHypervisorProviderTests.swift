@@ -118,6 +118,38 @@ struct CloudHypervisorProviderTests {
         #expect(persisted.status == .stopped && persisted.process == nil)
     }
 
+    @Test("a heartbeat's reconciliation during a stop leaves the VMM to the stop, and the stop's reason stands")
+    func reconcileDuringStop() async throws {
+        let sandbox = try CloudHypervisorSandbox()
+        let provider = try sandbox.provider()
+        let id = try VMID("vm-stopping")
+        _ = try await provider.create(MicroVMSpec(id: id))
+        _ = try await provider.start(id)
+        defer { sandbox.killAll() }
+
+        let stopping = Task { try await provider.stop(id, gracePeriod: 5) }
+        var seenDuringStop: [MicroVMState] = []
+        while !sandbox.calls().contains("PUT /api/v1/vm.power-button") {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let callsAtButton = sandbox.calls().count
+        // The fake guest powers off 200 ms after the button: reconcile all through it.
+        let deadline = ContinuousClock.now + .milliseconds(600)
+        while ContinuousClock.now < deadline {
+            if let state = try await provider.state(of: id) { seenDuringStop.append(state) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let stopped = try await stopping.value
+
+        #expect(!seenDuringStop.isEmpty)
+        #expect(Array(sandbox.calls().dropFirst(callsAtButton)).allSatisfy { $0 != "GET /api/v1/vm.info" },
+                "no reconciliation talked to the VMM the stop was shutting down: \(sandbox.calls().dropFirst(callsAtButton))")
+        #expect(seenDuringStop.allSatisfy { !$0.stateReason.contains("exited") }, "\(seenDuringStop.map(\.stateReason))")
+        #expect(stopped.stateReason.hasPrefix("stopped gracefully (ACPI power button)"), "\(stopped.stateReason)")
+        let after = try #require(try await provider.state(of: id))
+        #expect(after.status == .stopped && after.stateReason == stopped.stateReason, "\(after.stateReason)")
+    }
+
     @Test("a recorded PID with another start time is not the VMM (PID reuse)")
     func pidReuse() async throws {
         let sandbox = try CloudHypervisorSandbox()

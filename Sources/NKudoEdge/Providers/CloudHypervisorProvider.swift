@@ -28,6 +28,8 @@ public final class CloudHypervisorProvider: MicroVMProvider {
     public let images: ImageLibrary
     private let httpClient: HTTPClient
     private let logger: Logger
+    /// Keeps each VM's operations and reconciliation apart.
+    private let gate = VMOperationGate()
 
     /// A provider with `configuration`, talking to VMMs through `httpClient`.
     public init(configuration: CloudHypervisorConfiguration, httpClient: HTTPClient = .shared, logger: Logger) {
@@ -58,9 +60,36 @@ public final class CloudHypervisorProvider: MicroVMProvider {
                                  timeout: timeout ?? configuration.requestTimeout)
     }
 
-    // MARK: Create
+    // MARK: Operations
 
     public func create(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState {
+        try await gate.exclusively(spec.id) { () async throws(ProviderError) in try await make(spec) }
+    }
+
+    public func start(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+        try await gate.exclusively(id) { () async throws(ProviderError) in try await launch(id) }
+    }
+
+    public func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
+        try await gate.exclusively(id) { () async throws(ProviderError) in try await halt(id, gracePeriod: gracePeriod) }
+    }
+
+    public func delete(_ id: VMID) async throws(ProviderError) {
+        try await gate.exclusively(id) { () async throws(ProviderError) in try await remove(id) }
+    }
+
+    /// The VM's true state; while a lifecycle operation holds the VM, its state as recorded
+    /// (the operation records what it does to the VMM).
+    public func state(of id: VMID) async throws(ProviderError) -> MicroVMState? {
+        guard let checked = try await gate.ifFree(id, { () async throws(ProviderError) in try await reconcile(id) }) else {
+            return try VMMetadata.load(from: stateFile(id))?.state
+        }
+        return checked
+    }
+
+    // MARK: Create
+
+    private func make(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState {
         guard spec.vcpu > 0, spec.memoryMiB > 0 else {
             throw ProviderError(.invalidArgument, "vcpu and memory must be > 0")
         }
@@ -219,7 +248,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
 
     // MARK: Start
 
-    public func start(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+    private func launch(_ id: VMID) async throws(ProviderError) -> MicroVMState {
         guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
             throw ProviderError(.notFound, "vm not found: \(id)")
         }
@@ -366,7 +395,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
 
     // MARK: Stop
 
-    public func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
+    private func halt(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
         guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
             throw ProviderError(.notFound, "vm not found: \(id)")
         }
@@ -444,7 +473,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
 
     // MARK: Delete
 
-    public func delete(_ id: VMID) async throws(ProviderError) {
+    private func remove(_ id: VMID) async throws(ProviderError) {
         let directory = directory(of: id)
         guard let metadata = try VMMetadata.load(from: stateFile(id)) else {
             if FileOperations.fileType(directory) != nil {
@@ -468,7 +497,8 @@ public final class CloudHypervisorProvider: MicroVMProvider {
 
     // MARK: State
 
-    public func state(of id: VMID) async throws(ProviderError) -> MicroVMState? {
+    /// Checks the VM's VMM and records what became of a VMM that is gone.
+    private func reconcile(_ id: VMID) async throws(ProviderError) -> MicroVMState? {
         guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
             return nil
         }

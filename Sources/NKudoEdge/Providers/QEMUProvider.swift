@@ -46,6 +46,8 @@ public final class QEMUProvider: MicroVMProvider {
     /// Accelerator.
     public let accelerator: Accelerator
     private let logger: Logger
+    /// Keeps each VM's operations and reconciliation apart.
+    private let gate = VMOperationGate()
 
     /// A provider with `configuration` (its `qemuBinary` runs the VMs) on `machine` with
     /// `accelerator`.
@@ -67,6 +69,31 @@ public final class QEMUProvider: MicroVMProvider {
     // MARK: Lifecycle
 
     public func create(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState {
+        try await gate.exclusively(spec.id) { () async throws(ProviderError) in try await make(spec) }
+    }
+
+    public func start(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+        try await gate.exclusively(id) { () async throws(ProviderError) in try await launch(id) }
+    }
+
+    public func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
+        try await gate.exclusively(id) { () async throws(ProviderError) in try await halt(id, gracePeriod: gracePeriod) }
+    }
+
+    public func delete(_ id: VMID) async throws(ProviderError) {
+        try await gate.exclusively(id) { () async throws(ProviderError) in try await remove(id) }
+    }
+
+    /// The VM's true state; while a lifecycle operation holds the VM, its state as recorded
+    /// (the operation records what it does to the VMM).
+    public func state(of id: VMID) async throws(ProviderError) -> MicroVMState? {
+        guard let checked = try await gate.ifFree(id, { () async throws(ProviderError) in try await reconcile(id) }) else {
+            return try VMMetadata.load(from: stateFile(id))?.state
+        }
+        return checked
+    }
+
+    private func make(_ spec: MicroVMSpec) async throws(ProviderError) -> MicroVMState {
         _ = try await layout.create(spec)
         guard var metadata = try VMMetadata.load(from: stateFile(spec.id)) else {
             throw ProviderError(.io, "vm \(spec.id) has no metadata after create")
@@ -78,7 +105,7 @@ public final class QEMUProvider: MicroVMProvider {
         return metadata.state
     }
 
-    public func start(_ id: VMID) async throws(ProviderError) -> MicroVMState {
+    private func launch(_ id: VMID) async throws(ProviderError) -> MicroVMState {
         guard var metadata = try ownMetadata(id) else {
             throw ProviderError(.notFound, "vm not found: \(id)")
         }
@@ -134,7 +161,7 @@ public final class QEMUProvider: MicroVMProvider {
         return metadata.state
     }
 
-    public func stop(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
+    private func halt(_ id: VMID, gracePeriod: Double) async throws(ProviderError) -> MicroVMState {
         guard var metadata = try ownMetadata(id) else {
             throw ProviderError(.notFound, "vm not found: \(id)")
         }
@@ -156,7 +183,7 @@ public final class QEMUProvider: MicroVMProvider {
         return metadata.state
     }
 
-    public func delete(_ id: VMID) async throws(ProviderError) {
+    private func remove(_ id: VMID) async throws(ProviderError) {
         if var metadata = try ownMetadata(id), let process = metadata.process {
             await quit(process, metadata: metadata)
             metadata.process = nil
@@ -166,7 +193,9 @@ public final class QEMUProvider: MicroVMProvider {
         try await layout.delete(id)
     }
 
-    public func state(of id: VMID) async throws(ProviderError) -> MicroVMState? {
+    /// Checks the VM's QEMU and records what became of a QEMU that is gone or a guest that
+    /// is no longer running.
+    private func reconcile(_ id: VMID) async throws(ProviderError) -> MicroVMState? {
         guard var metadata = try VMMetadata.load(from: stateFile(id)) else {
             return nil
         }
