@@ -54,7 +54,21 @@ public struct ControlPlaneResponder: HTTPResponder {
         self.reflection = GRPCReflectionService(descriptors: ContractDescriptors.files.map { Array($0) })
     }
 
+    /// Answers `request` in a child task of the connection's task.
+    ///
+    /// A task keeps the memory of its deepest call chain (the slabs of its task allocator)
+    /// until it ends, and a connection's task lives as long as the connection: handled in
+    /// the connection's task, every idle kept-alive agent connection held the frames of its
+    /// last heartbeat, ~32 KiB (heaptrack: `swift::StackAllocator` was 32.8 MiB of the peak
+    /// heap with 1,000 agents). A child task's memory goes when the request is answered.
     public func respond(to request: Request, context: Context) async throws -> Response {
+        await withTaskGroup(of: Response.self) { group in
+            group.addTask { await handle(request, context: context) }
+            return await group.next()!  // one child: its answer
+        }
+    }
+
+    private func handle(_ request: Request, context: Context) async -> Response {
         let started = ContinuousClock.now
         let requestID = Self.requestID(from: request.headers[.xRequestID])
         var logger = self.logger
