@@ -81,10 +81,7 @@ public final class CloudHypervisorProvider: MicroVMProvider {
     /// The VM's true state; while a lifecycle operation holds the VM, its state as recorded
     /// (the operation records what it does to the VMM).
     public func state(of id: VMID) async throws(ProviderError) -> MicroVMState? {
-        guard let checked = try await gate.ifFree(id, { () async throws(ProviderError) in try await reconcile(id) }) else {
-            return try VMMetadata.load(from: stateFile(id))?.state
-        }
-        return checked
+        try await gate.state(of: id, recordedIn: stateFile(id)) { () async throws(ProviderError) in try await reconcile(id) }
     }
 
     // MARK: Create

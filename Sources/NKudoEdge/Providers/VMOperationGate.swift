@@ -32,6 +32,16 @@ final class VMOperationGate: Sendable {
         return try await body()
     }
 
+    /// VM `id`'s state: `check`ed (holding the VM) when no operation holds it, else as
+    /// recorded in its metadata at `metadataPath`, without touching its VMM.
+    func state(of id: VMID, recordedIn metadataPath: String,
+               checking check: () async throws(ProviderError) -> MicroVMState?) async throws(ProviderError) -> MicroVMState? {
+        guard let checked = try await ifFree(id, check) else {
+            return try VMMetadata.load(from: metadataPath)?.state
+        }
+        return checked
+    }
+
     private func acquire(_ id: VMID) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let free = holders.withLock { holders in
