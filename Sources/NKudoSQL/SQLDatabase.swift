@@ -65,6 +65,22 @@ public protocol SQLConnection {
     func execute(_ statement: SQLStatement) throws(StoreError) -> Int
     /// Runs several `;`-separated statements without parameters (migrations).
     func executeScript(_ sql: String) throws(StoreError)
+    /// Runs statements that do not need one another's results, in order, and returns the
+    /// rows of each; the first failure is thrown and the statements after it do not run.
+    /// PostgreSQL sends them in one round trip (pipeline mode); the default runs them one
+    /// by one.
+    func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]]
+}
+
+extension SQLConnection {
+    public func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]] {
+        var results: [[SQLRow]] = []
+        results.reserveCapacity(statements.count)
+        for statement in statements {
+            results.append(try query(statement))
+        }
+        return results
+    }
 }
 
 /// A database: a bounded set of connections of one dialect.

@@ -44,9 +44,6 @@ extension SQLStore {
                     }
                 }
             }
-            if !ingested.stale {
-                try Self.recordFacts(heartbeat, agent: agent, now: now, on: connection)
-            }
             ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
             let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now, on: connection,
                                                           dialect: dialect)
@@ -54,13 +51,24 @@ extension SQLStore {
             for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
                 ingested.rejections.append(rejection)
             }
+            // The host's facts, the reported VMs as stored and the plans to lease need
+            // nothing of one another: one round trip on PostgreSQL (README, Performance).
+            // Facts and VM reports change nothing the lease query reads but the host's
+            // images, which are written before it.
+            let facts = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
+            let storedVMsQuery = ingested.stale ? nil : Self.storedVMsPrefetch(of: heartbeat.microVMs)
+            var batch = facts
+            if let storedVMsQuery { batch.append(storedVMsQuery) }
+            batch.append(Self.leaseCandidates(of: agent, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
+                                              dialect: dialect))
+            let results = try connection.queries(batch)
             if !ingested.stale {
-                let reports = try Self.recordVMReports(heartbeat.microVMs, agent: agent, now: now, on: connection, dialect: dialect)
+                let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMsQuery.map { _ in results[facts.count] },
+                                                       agent: agent, now: now, on: connection, dialect: dialect)
                 ingested.vmTransitions += reports.transitions
                 ingested.foreignVMs = reports.foreign
             }
-            ingested.leased = try Self.leasePlans(to: agent, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
-                                                  on: connection, dialect: dialect)
+            ingested.leased = try Self.grantLeases(results[results.count - 1], to: agent, lease: lease, now: now, on: connection)
             return ingested
         }
         var metadata: Logger.Metadata = [StoreLogKey.agentID: "\(heartbeat.agentID)"]
@@ -233,9 +241,10 @@ extension SQLStore {
         }
     }
 
-    /// Host facts and NetBird status, with one statement. The reported OS host name is a
-    /// fact (`os_hostname`, nil keeps the stored one); the host's name stays the enrolled one.
-    private static func recordFacts(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date, on connection: any SQLConnection) throws(StoreError) {
+    /// Host facts and NetBird status (one statement), the hypervisors and the image
+    /// catalog when reported. The reported OS host name is a fact (`os_hostname`, nil keeps
+    /// the stored one); the host's name stays the enrolled one.
+    private static func factsStatements(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date) -> [SQLStatement] {
         var assignments = """
             os_hostname = COALESCE(CAST($1 AS TEXT), os_hostname),
             cpu_cores_total = $2, memory_bytes_total = $3, storage_bytes_total = $4, kvm_available = $5,
@@ -260,9 +269,9 @@ extension SQLStore {
                 .flag(netbird.signalConnected), .int(Int64(netbird.peersConnected)), .int(Int64(netbird.peersTotal)),
             ]
         }
-        try connection.execute(SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8", bindings))
+        var statements = [SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8", bindings)]
         if heartbeat.hypervisors != nil || heartbeat.hypervisor != nil {
-            try connection.execute(
+            statements.append(
                 SQLStatement(
                     raw: "UPDATE hosts SET hypervisors = COALESCE(CAST($1 AS TEXT), hypervisors), hypervisor = COALESCE(CAST($2 AS TEXT), hypervisor) WHERE id = $3",
                     [heartbeat.hypervisors.map { .text($0.joined(separator: ",")) } ?? .null, heartbeat.hypervisor.map(SQLValue.text) ?? .null,
@@ -271,20 +280,21 @@ extension SQLStore {
             )
         }
         if let catalog = heartbeat.imageCatalog {
-            try recordImageCatalog(catalog, agent: agent, now: now, on: connection)
+            statements += imageCatalogStatements(catalog, agent: agent, now: now)
         }
+        return statements
     }
 
-    /// Replaces the host's image catalog with the one its agent reported (at most 1,000
+    /// Replace the host's image catalog with the one its agent reported (at most 1,000
     /// images; entries without a name, or named twice, are skipped).
-    private static func recordImageCatalog(
-        _ catalog: HeartbeatRequest.ImageCatalog, agent: AgentRecord, now: Date, on connection: any SQLConnection
-    ) throws(StoreError) {
-        try connection.execute(SQLStatement(raw: "DELETE FROM host_images WHERE host_id = $1", [.text(agent.hostID)]))
+    private static func imageCatalogStatements(
+        _ catalog: HeartbeatRequest.ImageCatalog, agent: AgentRecord, now: Date
+    ) -> [SQLStatement] {
+        var statements = [SQLStatement(raw: "DELETE FROM host_images WHERE host_id = $1", [.text(agent.hostID)])]
         var names: Set<String> = []
         for image in catalog.images.prefix(1000) where !image.name.isEmpty && names.insert(image.name).inserted {
             guard let kind = image.kind.storedName else { continue }
-            try connection.execute(
+            statements.append(
                 SQLStatement(
                     raw: """
                         INSERT INTO host_images (host_id, tenant_id, site_id, name, digest, size_bytes, kind)
@@ -296,12 +306,13 @@ extension SQLStore {
             )
         }
         let keys = catalog.kernelArgKeys.filter { !$0.isEmpty && !$0.contains(",") }.prefix(200)
-        try connection.execute(
+        statements.append(
             SQLStatement(
                 raw: "UPDATE hosts SET kernel_arg_keys = $1, images_updated_at = $2 WHERE id = $3",
                 [.text(keys.joined(separator: ",")), .timestamp(now), .text(agent.hostID)]
             )
         )
+        return statements
     }
 
     /// Execution updates for executions of the agent's tenant and site, following the same
@@ -375,8 +386,10 @@ extension SQLStore {
     /// one more, whatever their number: a heartbeat reports every VM of its host each time,
     /// and one round trip per VM was most of the heartbeat's cost (README, Performance).
     /// A report that names an id twice is applied one VM at a time, in order, as before.
+    /// `stored` is what ``storedVMsPrefetch(of:)`` read, when the caller sent it.
     private static func recordVMReports(
-        _ reports: [HeartbeatIngest.ReportedVM], agent: AgentRecord, now: Date, on connection: any SQLConnection, dialect: SQLDialect
+        _ reports: [HeartbeatIngest.ReportedVM], stored: [SQLRow]?, agent: AgentRecord, now: Date, on connection: any SQLConnection,
+        dialect: SQLDialect
     ) throws(StoreError) -> (transitions: Int, foreign: [String]) {
         let ids = reports.map(\.id)
         guard !ids.isEmpty else { return (0, []) }
@@ -384,13 +397,21 @@ extension SQLStore {
             var transitions = 0
             var foreign: [String] = []
             for report in reports {
-                let result = try recordVMReportsBatch([report], agent: agent, now: now, on: connection, dialect: dialect)
+                let result = try recordVMReportsBatch([report], stored: nil, agent: agent, now: now, on: connection, dialect: dialect)
                 transitions += result.transitions
                 foreign += result.foreign
             }
             return (transitions, foreign)
         }
-        return try recordVMReportsBatch(reports, agent: agent, now: now, on: connection, dialect: dialect)
+        return try recordVMReportsBatch(reports, stored: stored, agent: agent, now: now, on: connection, dialect: dialect)
+    }
+
+    /// The unlocked read of the reported VMs that ``recordVMReports(_:stored:agent:now:on:dialect:)``
+    /// starts with, for reports with distinct ids (nil otherwise: those are read one VM at a time).
+    private static func storedVMsPrefetch(of reports: [HeartbeatIngest.ReportedVM]) -> SQLStatement? {
+        let ids = reports.map(\.id)
+        guard !ids.isEmpty, Set(ids).count == ids.count else { return nil }
+        return storedVMsQuery(ids: ids, lockClause: "")
     }
 
     /// ``recordVMReports(_:agent:now:on:dialect:)`` for reports with distinct ids.
@@ -401,9 +422,16 @@ extension SQLStore {
     /// host changed are read again under their row locks, in id order, and updated, with
     /// `updated_at`; so `updated_at` tells when a VM last changed.
     private static func recordVMReportsBatch(
-        _ reports: [HeartbeatIngest.ReportedVM], agent: AgentRecord, now: Date, on connection: any SQLConnection, dialect: SQLDialect
+        _ reports: [HeartbeatIngest.ReportedVM], stored: [SQLRow]?, agent: AgentRecord, now: Date, on connection: any SQLConnection,
+        dialect: SQLDialect
     ) throws(StoreError) -> (transitions: Int, foreign: [String]) {
-        var classified = try classify(reports, stored: storedVMs(of: reports, lockClause: "", on: connection), agent: agent)
+        let unlocked: [String: SQLRow]
+        if let stored {
+            unlocked = try byID(stored)
+        } else {
+            unlocked = try storedVMs(of: reports, lockClause: "", on: connection)
+        }
+        var classified = try classify(reports, stored: unlocked, agent: agent)
         let lockClause = dialect.lockClause(.update)
         if !classified.changed.isEmpty && !lockClause.isEmpty {
             let changed = classified.changed.map(\.report)
@@ -467,16 +495,23 @@ extension SQLStore {
     ) throws(StoreError) -> [String: SQLRow] {
         let ids = reports.map(\.id)
         guard !ids.isEmpty else { return [:] }
+        return try byID(connection.query(storedVMsQuery(ids: ids, lockClause: lockClause)))
+    }
+
+    /// The query of the stored VMs with these (one or more) ids.
+    private static func storedVMsQuery(ids: [String], lockClause: String) -> SQLStatement {
         let placeholders = (1...ids.count).map { "$\($0)" }.joined(separator: ", ")
-        let rows = try connection.query(
-            SQLStatement(
-                raw: """
-                    SELECT id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib, state_reason, hypervisor FROM microvms
-                    WHERE id IN (\(placeholders)) ORDER BY id \(lockClause)
-                    """,
-                ids.map(SQLValue.text)
-            )
+        return SQLStatement(
+            raw: """
+                SELECT id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib, state_reason, hypervisor FROM microvms
+                WHERE id IN (\(placeholders)) ORDER BY id \(lockClause)
+                """,
+            ids.map(SQLValue.text)
         )
+    }
+
+    /// Rows by their `id` column.
+    private static func byID(_ rows: [SQLRow]) throws(StoreError) -> [String: SQLRow] {
         var stored: [String: SQLRow] = [:]
         for row in rows { stored[try row.text("id")] = row }
         return stored

@@ -41,8 +41,17 @@ extension SQLStore {
     static func leasePlans(
         to agent: AgentRecord, lease: LeaseOptions, held: Set<String>?, now: Date, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> [LeasedPlanRecord] {
+        let candidates = try connection.query(leaseCandidates(of: agent, lease: lease, held: held, now: now, dialect: dialect))
+        return try grantLeases(candidates, to: agent, lease: lease, now: now, on: connection)
+    }
+
+    /// The query of ``leasePlans(to:lease:held:now:on:dialect:)`` that selects (and, on
+    /// PostgreSQL, locks) the plans to lease, for a caller that sends it with other
+    /// statements (a heartbeat).
+    static func leaseCandidates(
+        of agent: AgentRecord, lease: LeaseOptions, held: Set<String>?, now: Date, dialect: SQLDialect
+    ) -> SQLStatement {
         let limit = max(lease.limit, 1)
-        let expiresAt = leaseEnd(lease, now: now)
         var bindings: [SQLValue] = [.text(agent.tenantID), .text(agent.siteID), .timestamp(now), .int(Int64(limit)), .text(agent.hostID)]
         var redelivery = ""
         if let held {
@@ -53,32 +62,37 @@ extension SQLStore {
             }
             redelivery = placeholders.isEmpty ? "OR p.lease_agent_id = $6" : "OR (p.lease_agent_id = $6 AND p.id NOT IN (\(placeholders.joined(separator: ", "))))"
         }
-        let candidates = try connection.query(
-            SQLStatement(
-                raw: """
-                    SELECT p.id, p.status, p.lease_agent_id, p.lease_token, p.lease_token_agent_id FROM plans p
-                    WHERE p.tenant_id = $1 AND p.site_id = $2 AND p.status IN ('PENDING', 'IN_PROGRESS')
-                      AND (p.lease_agent_id IS NULL OR p.lease_expires_at <= $3 \(redelivery))
-                      AND EXISTS (SELECT 1 FROM executions e WHERE e.plan_id = p.id AND e.state IN ('PENDING', 'IN_PROGRESS'))
-                      AND NOT EXISTS (
-                          SELECT 1 FROM executions e JOIN microvms v ON v.id = e.vm_id
-                          WHERE e.plan_id = p.id AND e.state IN ('PENDING', 'IN_PROGRESS')
-                            AND v.host_id IS NOT NULL AND v.host_id <> $5
-                      )
-                      AND NOT EXISTS (
-                          SELECT 1 FROM executions e JOIN microvms v ON v.id = e.vm_id
-                          WHERE e.plan_id = p.id AND e.state = 'PENDING' AND e.operation_type = 'CREATE'
-                            AND ((v.image <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.image OR i.digest = v.image)))
-                                 OR (v.kernel <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.kernel OR i.digest = v.kernel)))
-                                 OR (v.initrd <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.initrd OR i.digest = v.initrd))))
-                      )
-                    ORDER BY p.plan_version
-                    LIMIT $4
-                    \(dialect.lockClause(.updateSkipLocked))
-                    """,
-                bindings
-            )
+        return SQLStatement(
+            raw: """
+                SELECT p.id, p.status, p.lease_agent_id, p.lease_token, p.lease_token_agent_id FROM plans p
+                WHERE p.tenant_id = $1 AND p.site_id = $2 AND p.status IN ('PENDING', 'IN_PROGRESS')
+                  AND (p.lease_agent_id IS NULL OR p.lease_expires_at <= $3 \(redelivery))
+                  AND EXISTS (SELECT 1 FROM executions e WHERE e.plan_id = p.id AND e.state IN ('PENDING', 'IN_PROGRESS'))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM executions e JOIN microvms v ON v.id = e.vm_id
+                      WHERE e.plan_id = p.id AND e.state IN ('PENDING', 'IN_PROGRESS')
+                        AND v.host_id IS NOT NULL AND v.host_id <> $5
+                  )
+                  AND NOT EXISTS (
+                      SELECT 1 FROM executions e JOIN microvms v ON v.id = e.vm_id
+                      WHERE e.plan_id = p.id AND e.state = 'PENDING' AND e.operation_type = 'CREATE'
+                        AND ((v.image <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.image OR i.digest = v.image)))
+                             OR (v.kernel <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.kernel OR i.digest = v.kernel)))
+                             OR (v.initrd <> '' AND NOT EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = $5 AND (i.name = v.initrd OR i.digest = v.initrd))))
+                  )
+                ORDER BY p.plan_version
+                LIMIT $4
+                \(dialect.lockClause(.updateSkipLocked))
+                """,
+            bindings
         )
+    }
+
+    /// Leases the plans ``leaseCandidates(of:lease:held:now:dialect:)`` selected to `agent`.
+    static func grantLeases(
+        _ candidates: [SQLRow], to agent: AgentRecord, lease: LeaseOptions, now: Date, on connection: any SQLConnection
+    ) throws(StoreError) -> [LeasedPlanRecord] {
+        let expiresAt = leaseEnd(lease, now: now)
         var leased: [LeasedPlanRecord] = []
         for candidate in candidates {
             let planID = try candidate.text("id")

@@ -113,6 +113,30 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
         return result.affectedRows
     }
 
+    /// The statements in one round trip (libpq pipeline mode), with a pending `BEGIN` in
+    /// front; the first failure is thrown, as if they had run one by one (the statements
+    /// after it do not run). Outside a transaction they run one by one: a pipeline would
+    /// make them one implicit transaction, and a failure would undo the ones before it.
+    func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]] {
+        guard beginPending || isInTransaction else {
+            var results: [[SQLRow]] = []
+            for statement in statements {
+                results.append(try query(statement))
+            }
+            return results
+        }
+        var calls: [PreparedCall] = []
+        calls.reserveCapacity(statements.count)
+        for statement in statements {
+            calls.append(try prepare(statement))
+        }
+        let begin = beginPending
+        beginPending = false
+        let results = try pipeline(calls, begin: begin)
+        succeededStatements += results.count
+        return results.map { $0.rows() }
+    }
+
     func executeScript(_ sql: String) throws(StoreError) {
         try sendPendingBegin()
         try check(PQexec(handle, sql))
@@ -159,11 +183,31 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     // MARK: Internals
 
+    /// A statement ready to send: its prepared name (nil: sent with its SQL text), with
+    /// its parameters as text.
+    private struct PreparedCall {
+        let name: String?
+        let sql: String
+        let types: [Oid]
+        let values: PostgresCStrings
+    }
+
     /// The statement, prepared once per session (`PQprepare`, then `PQexecPrepared`), with
     /// text parameters and text results; the server infers each parameter's type except
     /// bytea's. A statement seen again with other parameter types runs unprepared
     /// (`PQexecParams`).
     private func run(_ statement: SQLStatement) throws(StoreError) -> PostgresResult {
+        let call = try prepare(statement)
+        if beginPending {
+            beginPending = false
+            return try pipeline([call], begin: true)[0]
+        }
+        return try check(execute(call))
+    }
+
+    /// The statement's parameters as text, and its prepared name, preparing it when this
+    /// session has not yet.
+    private func prepare(_ statement: SQLStatement) throws(StoreError) -> PreparedCall {
         var types: [Oid] = []
         var texts: [String?] = []
         types.reserveCapacity(statement.bindings.count)
@@ -173,7 +217,6 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             types.append(type)
             texts.append(text)
         }
-        let values = PostgresCStrings(texts)
         var name = prepared[statement.sql].flatMap { $0.types == types ? $0.name : nil }
         if name == nil, prepared[statement.sql] == nil, prepared.count < Self.preparedLimit {
             let newName = "nkudo_\(prepared.count)"
@@ -181,11 +224,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             prepared[statement.sql] = (newName, types)
             name = newName
         }
-        if beginPending {
-            beginPending = false
-            return try beginAndExecute(prepared: name, sql: statement.sql, types: types, values: values)
-        }
-        return try check(execute(prepared: name, sql: statement.sql, types: types, values: values))
+        return PreparedCall(name: name, sql: statement.sql, types: types, values: PostgresCStrings(texts))
     }
 
     /// Sends the pending `BEGIN` on its own (before a script, which pipeline mode refuses).
@@ -195,39 +234,62 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
         try check(PQexec(handle, "BEGIN"))
     }
 
-    /// `BEGIN` and the transaction's first statement in one round trip: both queued in
-    /// pipeline mode, one sync, then their results in order. A failed `BEGIN` is the error
-    /// reported; a connection that cannot leave pipeline mode is no longer healthy.
-    private func beginAndExecute(prepared name: String?, sql: String, types: [Oid], values: PostgresCStrings) throws(StoreError) -> PostgresResult {
+    /// The calls (after `BEGIN` when `begin`) in one round trip: all queued in pipeline
+    /// mode, one sync, then their results in order; the first failure is thrown (a failed
+    /// `BEGIN` first). A connection that cannot leave pipeline mode is no longer healthy.
+    private func pipeline(_ calls: [PreparedCall], begin: Bool) throws(StoreError) -> [PostgresResult] {
         guard PQenterPipelineMode(handle) == 1 else {
-            try check(PQexec(handle, "BEGIN"))
-            return try check(execute(prepared: name, sql: sql, types: types, values: values))
+            if begin { try check(PQexec(handle, "BEGIN")) }
+            var results: [PostgresResult] = []
+            for call in calls {
+                results.append(try check(execute(call)))
+            }
+            return results
         }
-        let sentBegin = PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
-        let sentStatement = sentBegin && values.withPointers { values in
-            (name.map { PQsendQueryPrepared(handle, $0, Int32(types.count), values, nil, nil, 0) }
-                ?? PQsendQueryParams(handle, sql, Int32(types.count), types, values, nil, nil, 0)) == 1
+        let sentBegin = begin && PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
+        var sent = 0
+        if sentBegin || !begin {
+            for call in calls {
+                guard send(call) else { break }
+                sent += 1
+            }
         }
         // libpq refuses to send (e.g. too many parameters) before anything of the statement
         // is queued; what was queued still runs, so that the pipeline ends cleanly.
-        let refusal = sentStatement ? nil : errorMessage
+        let refusal = sent < calls.count ? errorMessage : nil
         let synced = PQpipelineSync(handle) == 1
-        let begin = synced && sentBegin ? nextPipelineResult() : nil
-        let statement = synced && sentStatement ? nextPipelineResult() : nil
+        // Owned at once: every result is cleared, whichever of them is thrown.
+        let beginResult = synced && sentBegin ? nextPipelineResult().map(PostgresResult.init(takingOwnership:)) : nil
+        var results: [PostgresResult?] = []
+        for _ in 0..<sent {
+            results.append(synced ? nextPipelineResult().map(PostgresResult.init(takingOwnership:)) : nil)
+        }
         if synced, let sync = PQgetResult(handle) { PQclear(sync) }
         PQexitPipelineMode(handle)
         if let refusal, isHealthy {
-            // A BEGIN that ran is rolled back with the body's failure.
-            if let begin { PQclear(begin) }
+            // What ran is rolled back with the body's failure.
             throw StoreError(.database, "the statement could not be sent", underlying: refusal)
         }
-        guard let begin, PQresultStatus(begin) == PGRES_COMMAND_OK else {
-            if let statement { PQclear(statement) }
-            try check(begin)
-            throw StoreError(.database, "BEGIN failed")
+        if begin {
+            guard let beginResult, beginResult.status == PGRES_COMMAND_OK else {
+                try check(beginResult)
+                throw StoreError(.database, "BEGIN failed")
+            }
         }
-        PQclear(begin)
-        return try check(statement)
+        var checked: [PostgresResult] = []
+        checked.reserveCapacity(results.count)
+        for result in results {
+            checked.append(try check(result))
+        }
+        return checked
+    }
+
+    /// Queues the call in the pipeline; false when libpq refused it.
+    private func send(_ call: PreparedCall) -> Bool {
+        call.values.withPointers { values in
+            (call.name.map { PQsendQueryPrepared(handle, $0, Int32(call.types.count), values, nil, nil, 0) }
+                ?? PQsendQueryParams(handle, call.sql, Int32(call.types.count), call.types, values, nil, nil, 0)) == 1
+        }
     }
 
     /// The next query's result in a pipeline, its other results (and the null that ends
@@ -238,13 +300,13 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
         return first
     }
 
-    /// The statement run synchronously: prepared by `name`, or with its SQL text.
-    private func execute(prepared name: String?, sql: String, types: [Oid], values: PostgresCStrings) -> OpaquePointer? {
-        values.withPointers { values in
-            if let name {
-                PQexecPrepared(handle, name, Int32(types.count), values, nil, nil, 0)
+    /// The call run synchronously: prepared by its name, or with its SQL text.
+    private func execute(_ call: PreparedCall) -> OpaquePointer? {
+        call.values.withPointers { values in
+            if let name = call.name {
+                PQexecPrepared(handle, name, Int32(call.types.count), values, nil, nil, 0)
             } else {
-                PQexecParams(handle, sql, Int32(types.count), types, values, nil, nil, 0)
+                PQexecParams(handle, call.sql, Int32(call.types.count), call.types, values, nil, nil, 0)
             }
         }
     }
@@ -287,13 +349,18 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// anything else becomes a `StoreError`, its kind recorded in `failure`.
     @discardableResult
     private func check(_ handle: OpaquePointer?) throws(StoreError) -> PostgresResult {
-        guard let handle else {
+        try check(handle.map(PostgresResult.init(takingOwnership:)))
+    }
+
+    /// ``check(_:)-(OpaquePointer?)`` of a result already adopted.
+    @discardableResult
+    private func check(_ result: PostgresResult?) throws(StoreError) -> PostgresResult {
+        guard let result else {
             // libpq could not even produce a result (out of memory, connection gone).
             let error = PostgresErrorMapping.error(sqlState: nil, connectionLost: !isHealthy, underlying: errorMessage)
             record(error.failure)
             throw error.error
         }
-        let result = PostgresResult(takingOwnership: handle)
         switch result.status {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
             return result

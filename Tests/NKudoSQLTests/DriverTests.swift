@@ -121,6 +121,45 @@ struct DriverTests {
         }
     }
 
+    @Test("queries runs statements in order and returns each one's rows; a failure stops there (PostgreSQL: one round trip in a transaction)",
+          arguments: testedDialects)
+    func queriesRunInOrder(dialect: SQLDialect) async throws {
+        try await withTestDatabase(dialect, maxConnections: 1) { _, database in
+            try await database.withConnection { connection throws(StoreError) in
+                try connection.executeScript("CREATE TABLE batched (id INTEGER PRIMARY KEY)")
+            }
+            @Sendable func insert(_ id: Int64) -> SQLStatement { SQLStatement(raw: "INSERT INTO batched (id) VALUES ($1) RETURNING id", [.int(id)]) }
+            let all = SQLStatement(raw: "SELECT id FROM batched ORDER BY id")
+            let ids: @Sendable ([SQLRow]) -> [SQLValue] = { $0.map { $0["id"] } }
+            // The first statements of a transaction (BEGIN goes with them), then more in it.
+            let results = try await database.withTransaction { connection throws(StoreError) in
+                let first = try connection.queries([insert(1), all, insert(2), all])
+                let second = try connection.queries([insert(3), all])
+                return (first + second).map(ids)
+            }
+            #expect(results == [[.int(1)], [.int(1)], [.int(2)], [.int(1), .int(2)], [.int(3)], [.int(1), .int(2), .int(3)]])
+            // A failure in a transaction: the error of the failing statement, nothing kept.
+            let conflict = await storeError {
+                try await database.withTransaction { connection throws(StoreError) in
+                    _ = try connection.queries([insert(4), insert(1), insert(5)])
+                }
+            }
+            #expect(conflict?.code == .conflict)
+            // Outside a transaction, as one by one: what ran before the failure stays.
+            let outside = await storeError {
+                try await database.withConnection { connection throws(StoreError) in
+                    _ = try connection.queries([insert(6), insert(2), insert(7)])
+                }
+            }
+            #expect(outside?.code == .conflict)
+            // The connection is usable afterwards, its statements prepared or not.
+            let after = try await database.withTransaction { connection throws(StoreError) in
+                try connection.queries([all, insert(8)]).map(ids)
+            }
+            #expect(after == [[.int(1), .int(2), .int(3), .int(6)], [.int(8)]])
+        }
+    }
+
     @Test("constraint violations map to store error codes", arguments: testedDialects)
     func constraintViolationsMapToCodes(dialect: SQLDialect) async throws {
         try await withTestDatabase(dialect) { _, database in
