@@ -7,24 +7,33 @@ enum RequestMessageBuilder {
     static func build(method: RPCMethod, body: [UInt8]?, format: WireFormat, pathParameters: [String: String],
                       query: [(String, String)], limits: WireLimits) throws -> any ProtoMessage {
         let schema = method.requestType.protoMessageSchema
-        var fields: ProtoFields
+        let decoded: (any ProtoMessage)?
         if let body, !body.isEmpty {
             switch format {
             case .json:
-                fields = try method.requestType.init(jsonBytes: body, options: method.jsonDecodingOptions, limits: limits).protoFields
+                decoded = try method.requestType.init(jsonBytes: body, options: method.jsonDecodingOptions, limits: limits)
             case .binary:
-                fields = try method.requestType.init(serializedBytes: body, limits: limits).protoFields
+                decoded = try method.requestType.init(serializedBytes: body, limits: limits)
             }
         } else {
-            fields = ProtoFields(schema: schema)
+            decoded = nil
         }
+        var assignments: [(index: Int, value: ProtoValue)] = []
         for (name, value) in query {
             guard let index = schema.fieldIndex(named: name) else { continue }
-            fields[index] = try queryValue(value, field: schema.fields[index])
+            assignments.append((index, try queryValue(value, field: schema.fields[index])))
         }
         for (name, value) in pathParameters {
             guard let index = schema.fieldIndex(named: name) else { continue }
-            fields[index] = .string(value)
+            assignments.append((index, .string(value)))
+        }
+        // A body alone (a heartbeat, most writes) is the message as decoded: going through
+        // the dynamic fields and back cost as much as the decoding (3 % of the control
+        // plane's CPU at 500 heartbeats/s).
+        if let decoded, assignments.isEmpty { return decoded }
+        var fields = decoded?.protoFields ?? ProtoFields(schema: schema)
+        for (index, value) in assignments {
+            fields[index] = value
         }
         return try method.requestType.init(protoFields: fields)
     }
