@@ -34,13 +34,33 @@ struct ServiceEnvironment: Sendable {
 
 /// Canonical ids.
 enum Identifiers {
-    /// The canonical lowercase form of a UUID string, or nil when it is not a UUID.
+    /// The canonical lowercase form of a UUID string (8-4-4-4-12 hexadecimal digits, either
+    /// case, blanks around it ignored), or nil when it is not a UUID.
+    ///
+    /// Checked byte by byte, without Foundation: every reported VM id of every heartbeat
+    /// passes here, and `UUID(uuidString:)` with `uuidString` parsed and printed each one
+    /// through `sscanf` and `sprintf` (2 % of the control plane at 500 heartbeats/s; README,
+    /// Performance).
     static func canonicalUUID(_ text: String) -> String? {
-        // Trimmed without bridging to NSString: every reported VM id of every heartbeat
-        // passes here (README, Performance).
-        let trimmed = text.trimmedBlanks
-        guard trimmed.utf8.count == 36, let uuid = UUID(uuidString: String(trimmed)) else { return nil }
-        return uuid.uuidString.lowercased()
+        let trimmed = text.trimmedBlanks.utf8
+        guard trimmed.count == 36 else { return nil }
+        var canonical: [UInt8] = []
+        canonical.reserveCapacity(36)
+        for (offset, byte) in trimmed.enumerated() {
+            switch (offset, byte) {
+            case (8, UInt8(ascii: "-")), (13, UInt8(ascii: "-")), (18, UInt8(ascii: "-")), (23, UInt8(ascii: "-")):
+                canonical.append(byte)
+            case (8, _), (13, _), (18, _), (23, _):
+                return nil
+            case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")):
+                canonical.append(byte)
+            case (_, UInt8(ascii: "A")...UInt8(ascii: "F")):
+                canonical.append(byte | 0x20)
+            default:
+                return nil
+            }
+        }
+        return String(decoding: canonical, as: UTF8.self)
     }
 
     /// A canonical UUID or the given API error.
