@@ -21,7 +21,9 @@ struct GRPCKind: Sendable {
     /// other content types (REST and Connect).
     init?(contentType: String?) {
         guard let contentType else { return nil }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        // Without NSString's trimming: every request passes here (1.6 % of the control
+        // plane at 500 heartbeats/s).
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmedBlanks.lowercased() } ?? ""
         let subtype: Substring
         if mediaType.hasPrefix("application/grpc-web") {
             web = true
