@@ -44,26 +44,31 @@ extension SQLStore {
                     }
                 }
             }
-            ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
-            let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now, on: connection,
-                                                          dialect: dialect)
-            ingested.vmTransitions += updates.transitions
-            for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
-                ingested.rejections.append(rejection)
-            }
             // The host's facts, the reported VMs as stored and the plans to lease need
             // nothing of one another: one round trip on PostgreSQL (README, Performance).
             // Facts and VM reports change nothing the lease query reads but the host's
-            // images, which are written before it.
-            let facts = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
+            // images, which are written before it. Held leases and execution updates (which
+            // lock plans, after the host) come between the facts and the lease query.
+            var batch = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
+            if !heartbeat.heldLeases.isEmpty || !heartbeat.executionUpdates.isEmpty {
+                _ = try connection.queries(batch)
+                batch = []
+                ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
+                let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now,
+                                                              on: connection, dialect: dialect)
+                ingested.vmTransitions += updates.transitions
+                for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
+                    ingested.rejections.append(rejection)
+                }
+            }
+            let storedVMsIndex = batch.count
             let storedVMsQuery = ingested.stale ? nil : Self.storedVMsPrefetch(of: heartbeat.microVMs)
-            var batch = facts
             if let storedVMsQuery { batch.append(storedVMsQuery) }
             batch.append(Self.leaseCandidates(of: agent, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
                                               dialect: dialect))
             let results = try connection.queries(batch)
             if !ingested.stale {
-                let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMsQuery.map { _ in results[facts.count] },
+                let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMsQuery.map { _ in results[storedVMsIndex] },
                                                        agent: agent, now: now, on: connection, dialect: dialect)
                 ingested.vmTransitions += reports.transitions
                 ingested.foreignVMs = reports.foreign
