@@ -74,6 +74,12 @@ public protocol SQLConnection {
 
 extension SQLConnection {
     public func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]] {
+        try queriesOneByOne(statements)
+    }
+
+    /// ``queries(_:)`` as separate `query` calls, in order: the default, and what a driver
+    /// does where it cannot send them together.
+    public func queriesOneByOne(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]] {
         var results: [[SQLRow]] = []
         results.reserveCapacity(statements.count)
         for statement in statements {

@@ -118,13 +118,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// after it do not run). Outside a transaction they run one by one: a pipeline would
     /// make them one implicit transaction, and a failure would undo the ones before it.
     func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]] {
-        guard beginPending || isInTransaction else {
-            var results: [[SQLRow]] = []
-            for statement in statements {
-                results.append(try query(statement))
-            }
-            return results
-        }
+        guard beginPending || isInTransaction else { return try queriesOneByOne(statements) }
         var calls: [PreparedCall] = []
         calls.reserveCapacity(statements.count)
         for statement in statements {
