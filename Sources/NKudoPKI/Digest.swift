@@ -4,22 +4,12 @@ internal import COpenSSL
 public enum Digest {
     /// The SHA-256 of `bytes` as lowercase hex (64 characters).
     ///
-    /// Stops the process with `fatalError` if OpenSSL cannot compute SHA-256: the digest
-    /// is built into OpenSSL's default provider, so failing means OpenSSL is unusable
-    /// (out of memory or a broken installation), and a wrong fingerprint must never be
-    /// returned in its place.
+    /// Stops the process with `fatalError` if OpenSSL cannot compute SHA-256: failing means
+    /// OpenSSL is unusable, and a wrong fingerprint must never be returned in its place.
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        let computed = bytes.withUnsafeBytes { input in
-            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil) == 1
-        }
-        do {
-            try OpenSSLCall.check(computed, .openssl, "cannot compute SHA-256")
-        } catch {
-            fatalError("\(error)")
-        }
-        return Hex.lowercase(digest.prefix(Int(length)))
+        var state = SHA256State()
+        bytes.withUnsafeBytes { state.update($0) }
+        return Hex.lowercase(state.finish())
     }
 
     /// The SHA-256 of the UTF-8 bytes of `text` as lowercase hex (64 characters).
@@ -64,46 +54,51 @@ enum Hex {
 /// Like ``Digest/sha256Hex(_:)-(bytes)`` it stops the process if OpenSSL cannot compute
 /// SHA-256 at all: a wrong digest must never be returned.
 public final class SHA256Hasher {
-    private let context: OpaquePointer
+    private var state = SHA256State()
 
     /// A hasher with no input yet.
-    public init() {
-        guard let context = EVP_MD_CTX_new() else { fatalError("cannot allocate an OpenSSL digest context") }
-        self.context = context
-        do {
-            try OpenSSLCall.check(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, .openssl, "cannot start SHA-256")
-        } catch {
-            fatalError("\(error)")
-        }
-    }
-
-    deinit {
-        EVP_MD_CTX_free(context)
-    }
+    public init() {}
 
     /// Adds bytes to the input.
     public func update(_ bytes: some Collection<UInt8>) {
-        let updated = bytes.withContiguousStorageIfAvailable { buffer in
-            EVP_DigestUpdate(context, buffer.baseAddress, buffer.count) == 1
-        } ?? Array(bytes).withUnsafeBytes { buffer in
-            EVP_DigestUpdate(context, buffer.baseAddress, buffer.count) == 1
-        }
-        do {
-            try OpenSSLCall.check(updated, .openssl, "cannot update SHA-256")
-        } catch {
-            fatalError("\(error)")
+        if bytes.withContiguousStorageIfAvailable({ state.update(UnsafeRawBufferPointer($0)) }) == nil {
+            Array(bytes).withUnsafeBytes { state.update($0) }
         }
     }
 
     /// The digest of everything added, as lowercase hex; the hasher is spent afterwards.
     public func finalizeHex() -> String {
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
+        Hex.lowercase(state.finish())
+    }
+}
+
+/// The state of OpenSSL's `SHA256_*` functions, which compute SHA-256 without EVP's provider
+/// fetch (see `shim.h`: the edge agent keeps ~2 MiB less of libcrypto resident). A failing
+/// call stops the process.
+struct SHA256State {
+    private var context = SHA256_CTX()
+
+    init() {
+        Self.check(nkudo_SHA256_Init(&context), "start")
+    }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        Self.check(nkudo_SHA256_Update(&context, bytes.baseAddress, bytes.count), "update")
+    }
+
+    /// The 32-byte digest; the state is spent afterwards.
+    mutating func finish() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        let finished = digest.withUnsafeMutableBufferPointer { nkudo_SHA256_Final($0.baseAddress, &context) }
+        Self.check(finished, "finish")
+        return digest
+    }
+
+    private static func check(_ result: Int32, _ step: String) {
         do {
-            try OpenSSLCall.check(EVP_DigestFinal_ex(context, &digest, &length) == 1, .openssl, "cannot finish SHA-256")
+            try OpenSSLCall.check(result == 1, .openssl, "cannot \(step) SHA-256")
         } catch {
             fatalError("\(error)")
         }
-        return Hex.lowercase(digest.prefix(Int(length)))
     }
 }
