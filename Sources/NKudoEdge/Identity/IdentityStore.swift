@@ -21,7 +21,7 @@ public struct IdentityStore: Sendable {
         guard FileManager.default.fileExists(atPath: bundlePath) else { return nil }
         let text = try PEMFiles.read(bundlePath)
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = UTCTimestamp.decodingStrategy
         do {
             return try decoder.decode(AgentIdentity.self, from: Data(text.utf8))
         } catch {
@@ -33,7 +33,7 @@ public struct IdentityStore: Sendable {
     public func save(_ identity: AgentIdentity) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = UTCTimestamp.encodingStrategy
         let json = String(decoding: try encoder.encode(identity), as: UTF8.self)
         try PEMFiles.writeSecret(json + "\n", to: bundlePath)
         try PEMFiles.writeSecret(identity.privateKeyPEM, to: (directory as NSString).appendingPathComponent("client.key"))

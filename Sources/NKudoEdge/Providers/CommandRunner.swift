@@ -75,9 +75,8 @@ struct CommandRunner: Sendable {
 
     /// Appends `<UTC time> <line>` to `commandsLog` (reference §6.12).
     static func trace(_ line: String, to commandsLog: String) {
-        // FoundationEssentials' format style: ISO8601DateFormatter builds an ICU date formatter
-        // (locale, calendar and time-zone data) on every call, which stays mapped afterwards.
-        let stamp = Date().formatted(Date.ISO8601FormatStyle())
+        // Not ISO8601DateFormatter or Date.ISO8601FormatStyle: both reach ICU (see UTCTimestamp).
+        let stamp = UTCTimestamp.string(from: Date())
         let entry = Data("\(stamp) \(line)\n".utf8)
         if let handle = FileHandle(forWritingAtPath: commandsLog) {
             _ = try? handle.seekToEnd()

@@ -53,7 +53,7 @@ struct VMMetadata: Codable, Sendable, Hashable {
         }
         do {
             let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
+            decoder.dateDecodingStrategy = UTCTimestamp.decodingStrategy
             return try decoder.decode(VMMetadata.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
             throw ProviderError(.io, "read vm metadata \(path): \(error)")
@@ -64,7 +64,7 @@ struct VMMetadata: Codable, Sendable, Hashable {
         updatedAt = Date()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = UTCTimestamp.encodingStrategy
         let data: Data
         do {
             data = try encoder.encode(self)
