@@ -37,7 +37,7 @@ static inline int nkudo_sk_GENERAL_NAME_push(GENERAL_NAMES *names, GENERAL_NAME 
 /*
  * SHA-256 through OpenSSL's SHA256_* functions, not EVP. EVP's first digest fetches the
  * algorithm from the default provider, which initialises OpenSSL's provider, name-map and
- * property machinery: about 2 MiB of libcrypto's pages resident in a process that needs
+ * property machinery: 1.8 MiB more of libcrypto's pages resident in a process that needs
  * nothing else of OpenSSL (the edge agent at run time), and a method-store lookup on every
  * EVP_Digest. OpenSSL 3 marks these functions deprecated in favour of EVP; they compute the
  * same SHA-256 and stay in the 3.x library.

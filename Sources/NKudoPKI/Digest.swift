@@ -73,7 +73,7 @@ public final class SHA256Hasher {
 }
 
 /// The state of OpenSSL's `SHA256_*` functions, which compute SHA-256 without EVP's provider
-/// fetch (see `shim.h`: the edge agent keeps ~2 MiB less of libcrypto resident). A failing
+/// fetch (see `shim.h`: the edge agent keeps 1.8 MiB less of libcrypto resident). A failing
 /// call stops the process.
 struct SHA256State {
     private var context = SHA256_CTX()
