@@ -77,13 +77,7 @@ struct LegacyStateImport {
     static func decode(_ bytes: [UInt8], path: String) throws -> EdgeStateDocument {
         let data = Data(bytes)
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) {
-                return date
-            }
-            return try Date.ISO8601FormatStyle().parse(text)
-        }
+        decoder.dateDecodingStrategy = UTCTimestamp.decodingStrategy
         let version: Int
         do {
             version = try decoder.decode(EdgeStateDocument.Version.self, from: data).schemaVersion

@@ -35,13 +35,13 @@ enum UTCTimestamp {
             return nil
         }
         var index = 19
-        var fraction = 0.0
+        var nanoseconds = 0
         if bytes[index] == UInt8(ascii: ".") {
-            var scale = 0.1
             index += 1
             let start = index
+            var scale = 100_000_000
             while index < bytes.count, let digit = digit(bytes[index]) {
-                fraction += Double(digit) * scale
+                nanoseconds += digit * scale
                 scale /= 10
                 index += 1
             }
@@ -50,7 +50,7 @@ enum UTCTimestamp {
         guard index < bytes.count, let offset = offsetSeconds(bytes[index...]) else { return nil }
         let days = daysSinceEpoch(year: year, month: month, day: day)
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - offset
-        return Date(timeIntervalSince1970: Double(seconds) + fraction)
+        return Date(timeIntervalSince1970: Double(seconds) + Double(nanoseconds) / 1e9)
     }
 
     /// Decodes a date with ``date(from:)``; the JSON decoders of the agent's state files use it.
