@@ -4,8 +4,7 @@ import Logging
 import NKudoContract
 import NKudoEdge
 
-/// `nkudo-edge`: the edge agent of n-kudo.
-@main
+/// `nkudo-edge`: the edge agent of n-kudo (started by `main.swift`).
 struct NKudoEdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nkudo-edge",
