@@ -143,12 +143,16 @@ struct WireFormatTests {
         ("application/json", WireFormat.json), ("application/json; charset=utf-8", .json),
         ("application/x-protobuf", .binary), ("application/protobuf", .binary),
         ("application/proto", .binary), ("Application/JSON", .json),
+        (" \tAPPLICATION/X-PROTOBUF \t;proto=nkudo.v1.HeartbeatRequest", .binary), ("application/json;", .json),
     ])
     func known(contentType: String, format: WireFormat) {
         #expect(WireFormat(contentType: contentType) == format)
     }
 
-    @Test("content types we refuse", arguments: ["text/plain", "", "application/xml", "multipart/form-data"])
+    @Test("content types we refuse", arguments: [
+        "text/plain", "", "application/xml", "multipart/form-data", ";application/json", "application/json5",
+        "application/jso", "application/json\u{212A}", "application /json", "*/*", "application/*",
+    ])
     func unknown(contentType: String) {
         #expect(WireFormat(contentType: contentType) == nil)
     }
@@ -160,5 +164,9 @@ struct WireFormatTests {
         #expect(WireFormat.preferred(accept: "text/html, application/x-protobuf;q=0.9", fallback: .json) == .binary)
         #expect(WireFormat.preferred(accept: "*/*", fallback: .json) == .json)
         #expect(WireFormat.preferred(accept: "text/html", fallback: .json) == .json)
+        #expect(WireFormat.preferred(accept: "", fallback: .binary) == .binary)
+        #expect(WireFormat.preferred(accept: ",, text/html ,Application/Protobuf", fallback: .json) == .binary)
+        #expect(WireFormat.preferred(accept: "text/html, application/*;q=0.5, application/json", fallback: .binary) == .binary)
+        #expect(WireFormat.preferred(accept: "application/json;q=1,application/x-protobuf", fallback: .binary) == .json)
     }
 }
