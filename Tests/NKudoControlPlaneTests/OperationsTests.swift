@@ -30,6 +30,13 @@ struct OperationsTests {
             #expect(ready.status == 200)
             #expect(try await harness.send(client, .GET, "/metrics").status == 401)
             #expect(try await harness.send(client, .GET, "/metrics", headers: [("Authorization", "Bearer wrong")]).status == 401)
+            // Paths a client makes up are no route label: each would be a series kept for good.
+            for index in 0..<3 {
+                let made = try await harness.send(client, .POST, "/made.Up/Method\(index)", body: [0, 0, 0, 0, 0],
+                                                  headers: [("Content-Type", "application/grpc-web+proto")])
+                let status = made.headers.first(name: "grpc-status") ?? String(decoding: made.body, as: UTF8.self)
+                #expect(made.status == 200 && status.contains("12"))
+            }
             let metrics = try await harness.send(client, .GET, "/metrics", headers: [("Authorization", "Bearer \(token)")])
             #expect(metrics.status == 200)
             let plain = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -39,6 +46,8 @@ struct OperationsTests {
             #expect(String(buffer: try await listener.body.collect(upTo: 1 << 20)).contains("nkudo_agents"))
             let text = String(decoding: metrics.body, as: UTF8.self)
             #expect(text.contains("nkudo_http_requests_total{route=\"GET /healthz\",status=\"200\"}"))
+            #expect(text.contains("nkudo_http_requests_total{route=\"gRPC unmatched\",status=\"200\"} 3"))
+            #expect(!text.contains("made.Up"))
             #expect(text.contains("nkudo_agents"))
             #expect(text.contains("nkudo_plans"))
             #expect(text.contains("nkudo_store_connections"))

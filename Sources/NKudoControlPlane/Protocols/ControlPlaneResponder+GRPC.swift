@@ -54,7 +54,16 @@ extension ControlPlaneResponder {
     func serveGRPC(_ kind: GRPCKind, request: Request, context: Context, requestID: String,
                    logger: Logger) async -> (route: String, response: Response) {
         let path = String(request.uri.path)
-        let routeName = "gRPC \(path.prefix(200))"
+        let reflection = GRPCReflectionService.serviceNames.first { path == "/\($0)/\(GRPCReflectionService.methodName)" }
+        let endpoint: ContractRouter<CallContext>.Endpoint?
+        if case .found(let found, _) = router.match(method: .post, path: path), found.binding == nil {
+            endpoint = found
+        } else {
+            endpoint = nil
+        }
+        // The metrics' route label: a method we serve, never a path the client made up
+        // (each distinct label is a series the registry keeps for good).
+        let routeName = reflection != nil || endpoint != nil ? "gRPC \(path)" : "gRPC unmatched"
         guard let format = kind.format else {
             let error = APIError.unsupportedMediaType(request.headers[.contentType])
             return (routeName, grpcResponse(kind, message: nil, error: error, status: .unsupportedMediaType))
@@ -65,10 +74,10 @@ extension ControlPlaneResponder {
             response.headers[.allow] = "POST"
             return (routeName, response)
         }
-        if let service = GRPCReflectionService.serviceNames.first(where: { path == "/\($0)/\(GRPCReflectionService.methodName)" }) {
-            return ("gRPC /\(service)/\(GRPCReflectionService.methodName)", serveReflection(kind, format: format, request: request))
+        if reflection != nil {
+            return (routeName, serveReflection(kind, format: format, request: request))
         }
-        guard case .found(let endpoint, _) = router.match(method: .post, path: path), endpoint.binding == nil else {
+        guard let endpoint else {
             return (routeName, grpcResponse(kind, message: nil, error: .unimplemented("unknown method \(path.prefix(200))")))
         }
         let route = endpoint.route
