@@ -211,8 +211,10 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             types.append(type)
             texts.append(text)
         }
-        var name = prepared[statement.sql].flatMap { $0.types == types ? $0.name : nil }
-        if name == nil, prepared[statement.sql] == nil, prepared.count < Self.preparedLimit {
+        // One look-up of the (long) SQL text per call: hashing it is most of this function.
+        let known = prepared[statement.sql]
+        var name = known.flatMap { $0.types == types ? $0.name : nil }
+        if known == nil, prepared.count < Self.preparedLimit {
             let newName = "nkudo_\(prepared.count)"
             try check(PQprepare(handle, newName, statement.sql, Int32(types.count), types))
             prepared[statement.sql] = (newName, types)

@@ -59,6 +59,45 @@ struct OperationsTests {
         await harness.shutdown()
     }
 
+    @Test("the client certificate of an agent connection is kept while it is open and forgotten when it closes")
+    func peerCertificatesFollowConnections() async throws {
+        let token = "metrics-\(UUID().uuidString)"
+        let harness = try await ControlPlaneHarness { $0.metricsToken = token }
+        do {
+            let observer = try harness.client()
+            defer { _ = observer.shutdown() }
+            func channelsOpen() async throws -> Int? {
+                let metrics = try await harness.send(observer, .GET, "/metrics", headers: [("Authorization", "Bearer \(token)")])
+                let line = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
+                    .first { $0.hasPrefix("nkudo_http_channels_open ") }
+                return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+            }
+            let fleet = try await Fleet.create(harness, format: .binary)
+            let agent = try await fleet.enrollAgent()
+            for round in 1...3 {
+                // The observer's connection and those the fleet's clients keep alive.
+                let idle = try #require(try await channelsOpen())
+                let http = try harness.client(certificatePEM: agent.response.clientCertificatePem, keyPEM: agent.keyPEM)
+                let client = AgentServiceClient(transport: TestTransport(harness: harness, client: http, format: .binary))
+                // Authenticated by the certificate recorded for this connection, request after request.
+                _ = try await client.heartbeat(HeartbeatRequest(heartbeatSeq: Int64(2 * round - 1)))
+                _ = try await client.heartbeat(HeartbeatRequest(heartbeatSeq: Int64(2 * round)))
+                #expect(try await channelsOpen() == idle + 1)
+                try await http.shutdown()
+                var open = try await channelsOpen()
+                for _ in 0..<50 where open != idle {
+                    try await Task.sleep(for: .milliseconds(100))
+                    open = try await channelsOpen()
+                }
+                #expect(open == idle, "round \(round): the closed connection's certificate is still recorded")
+            }
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
+    }
+
     @Test("issue 11: without METRICS_TOKEN the API port does not serve /metrics")
     func metricsNotOnAPIPort() async throws {
         let harness = try await ControlPlaneHarness()
@@ -69,6 +108,21 @@ struct OperationsTests {
             throw error
         }
         await harness.shutdown()
+    }
+
+    @Test("the request log's duration reads as printf's %.2f milliseconds")
+    func requestLogDuration() {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [Duration] = [.zero, .nanoseconds(4_999), .nanoseconds(5_001), .microseconds(1_234), .milliseconds(999),
+                                 .nanoseconds(999_995_001), .seconds(86_400), .nanoseconds(1_999_999_999)]
+        let random = (0..<2_000).map { _ in Duration.nanoseconds(Int64.random(in: 0...120_000_000_000, using: &generator)) }
+        for duration in edges + random {
+            let milliseconds = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+            // Away from a tie at the third decimal, where binary doubles and exact integers may round apart.
+            let third = (milliseconds * 1000).truncatingRemainder(dividingBy: 10)
+            guard abs(third - 5) > 0.01 else { continue }
+            #expect(ControlPlaneResponder.milliseconds(duration) == String(format: "%.2f", milliseconds), "\(duration)")
+        }
     }
 
     @Test("a request body that does not arrive within HTTP_READ_TIMEOUT is a 408")

@@ -6,5 +6,5 @@ public import NKudoContract
 /// when the credentials are missing or wrong (the responder answers 401, counts and
 /// audits it).
 public protocol CallerAuthenticator: Sendable {
-    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?) async throws -> Caller
+    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () -> [UInt8]?) async throws -> Caller
 }

@@ -38,7 +38,7 @@ struct ControlPlaneAuthenticator: CallerAuthenticator {
         self.now = now
     }
 
-    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () async -> [UInt8]?) async throws -> Caller {
+    func authenticate(method: RPCMethod, headers: HTTPFields, peerCertificate: @Sendable () -> [UInt8]?) async throws -> Caller {
         switch method.caller {
         case .none, .enrollmentToken:
             return .anonymous
@@ -56,7 +56,7 @@ struct ControlPlaneAuthenticator: CallerAuthenticator {
             }
             return .tenant(record)
         case .agent:
-            return try await authenticateAgent(check: method.agentCertificateCheck, der: await peerCertificate())
+            return try await authenticateAgent(check: method.agentCertificateCheck, der: peerCertificate())
         }
     }
 

@@ -31,7 +31,7 @@ extension ControlPlaneResponder {
                 throw APIError.tooManyRequests("too many failed authentications from this address; retry in \(seconds) s", retryAfter: seconds)
             }
             let authenticated = try await authenticator.authenticate(
-                method: method, headers: request.headers, peerCertificate: { await Self.peerCertificate(context.channel) })
+                method: method, headers: request.headers, peerCertificate: { peerCertificates.der(of: context.channel) })
             caller = authenticated
             let message = try await decode()
             let channel = context.channel

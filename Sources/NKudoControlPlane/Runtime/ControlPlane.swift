@@ -122,7 +122,8 @@ public enum ControlPlane {
         let responder = ControlPlaneResponder(
             routes: routes(services, now: now),
             authenticator: authenticator, authFailures: authFailures, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
-            metrics: HTTPMetrics(registry: registry), logger: logger, plainEndpoints: plainEndpoints, console: console)
+            metrics: HTTPMetrics(registry: registry), peerCertificates: PeerCertificates(registry: registry), logger: logger,
+            plainEndpoints: plainEndpoints, console: console)
         return (responder, authFailures, metrics)
     }
 
@@ -157,7 +158,7 @@ public enum ControlPlane {
         let writeTimeout = TimeAmount.nanoseconds(Int64(configuration.httpWriteTimeout.timeInterval * 1_000_000_000))
         let idleTimeout = TimeAmount.seconds(configuration.httpIdleTimeout.components.seconds)
         let streams = HTTP1Channel.Configuration(additionalChannelHandlers: [ResponseWriteTimeoutHandler(timeout: writeTimeout),
-                                                                                     ClientInputObserver()],
+                                                                                     ClientInputObserver(), responder.peerCertificates.recorder()],
                                                  idleTimeout: idleTimeout)
         // One port for every protocol: ALPN offers h2 (gRPC, and REST/Connect for clients
         // that prefer it) and http/1.1; each HTTP/2 stream gets the same handlers as an

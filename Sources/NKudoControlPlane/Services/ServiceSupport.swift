@@ -42,25 +42,28 @@ enum Identifiers {
     /// through `sscanf` and `sprintf` (2 % of the control plane at 500 heartbeats/s; README,
     /// Performance).
     static func canonicalUUID(_ text: String) -> String? {
-        let trimmed = text.trimmedBlanks.utf8
-        guard trimmed.count == 36 else { return nil }
-        var canonical: [UInt8] = []
-        canonical.reserveCapacity(36)
-        for (offset, byte) in trimmed.enumerated() {
+        // 36 bytes with a blank in them are no UUID either way: only shorter or longer
+        // texts are trimmed (scalar by scalar).
+        let trimmed = text.utf8.count == 36 ? text[...] : text.trimmedBlanks
+        guard trimmed.utf8.count == 36 else { return nil }
+        var hasUppercase = false
+        for (offset, byte) in trimmed.utf8.enumerated() {
             switch (offset, byte) {
             case (8, UInt8(ascii: "-")), (13, UInt8(ascii: "-")), (18, UInt8(ascii: "-")), (23, UInt8(ascii: "-")):
-                canonical.append(byte)
+                continue
             case (8, _), (13, _), (18, _), (23, _):
                 return nil
             case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")):
-                canonical.append(byte)
+                continue
             case (_, UInt8(ascii: "A")...UInt8(ascii: "F")):
-                canonical.append(byte | 0x20)
+                hasUppercase = true
             default:
                 return nil
             }
         }
-        return String(decoding: canonical, as: UTF8.self)
+        // The common case, a canonical id as sent, is returned as it is, without a copy.
+        if !hasUppercase && trimmed.utf8.count == text.utf8.count { return text }
+        return String(decoding: trimmed.utf8.map { (UInt8(ascii: "A")...UInt8(ascii: "F")) ~= $0 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// A canonical UUID or the given API error.
