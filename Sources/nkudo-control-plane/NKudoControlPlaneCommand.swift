@@ -70,7 +70,7 @@ struct SettingFlags: ParsableArguments {
 /// Bootstraps logging once, for the executable.
 func makeLogger(level: Logger.Level) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = RequestLogHandler(writingTo: StreamLogHandler.standardError(label: label))
         handler.logLevel = level
         return handler
     }
