@@ -17,8 +17,8 @@ struct GoldenFixtureTests {
     }
 
     @Test("the binary fixture is what protoc --encode makes of the text fixture (not stale)", arguments: Fixture.all)
-    func binaryFixtureIsFresh(fixture: Fixture) throws {
-        #expect(try Protoc.encode(fixture.textFormat, as: fixture.messageName) == fixture.binary)
+    func binaryFixtureIsFresh(fixture: Fixture) async throws {
+        #expect(try await Protoc.encode(fixture.textFormat, as: fixture.messageName) == fixture.binary)
     }
 
     @Test("our binary encoding equals protoc's bytes", arguments: Fixture.all)
@@ -29,11 +29,11 @@ struct GoldenFixtureTests {
     }
 
     @Test("protoc --decode of our bytes gives the text fixture back", arguments: Fixture.all)
-    func protocDecodesOurBytes(fixture: Fixture) throws {
+    func protocDecodesOurBytes(fixture: Fixture) async throws {
         let type = try #require(fixture.messageType)
         let ours = try type.init(jsonBytes: fixture.json).serializedBytes()
-        let expected = try Protoc.decode(fixture.binary, as: fixture.messageName)
-        #expect(try Protoc.decode(ours, as: fixture.messageName) == expected)
+        let expected = try await Protoc.decode(fixture.binary, as: fixture.messageName)
+        #expect(try await Protoc.decode(ours, as: fixture.messageName) == expected)
     }
 
     @Test("JSON decoding of the fixture equals binary decoding of protoc's bytes", arguments: Fixture.all)

@@ -62,10 +62,10 @@ struct FuzzRegressionTests {
         // freed as a pointer.
         [0x92, 0x02, 0x04, 0x01, 0x02, 0x03, 0x04, 0xFA, 0x01, 0x01, 0x41, 0x8A, 0x02, 0x00],
     ] as [[UInt8]])
-    func oneofSwitchingMembers(bytes: [UInt8]) throws {
+    func oneofSwitchingMembers(bytes: [UInt8]) async throws {
         let ours = try KitchenSink(serializedBytes: bytes).serializedBytes()
-        let text = try KitchenSinkProtoc.run(["--decode=nkudo.test.KitchenSink"], input: bytes)
-        let protoc = try KitchenSinkProtoc.run(["--encode=nkudo.test.KitchenSink"], input: text)
+        let text = try await KitchenSinkProtoc.run(["--decode=nkudo.test.KitchenSink"], input: bytes)
+        let protoc = try await KitchenSinkProtoc.run(["--encode=nkudo.test.KitchenSink"], input: text)
         #expect(ours == protoc)
     }
 }

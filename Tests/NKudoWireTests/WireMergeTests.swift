@@ -9,9 +9,9 @@ import Testing
 struct WireMergeTests {
     /// Our decoding and protoc's, both re-encoded by us with map entries in key order
     /// (protoc's text format sorts them; we keep them in wire order).
-    func decodings(_ bytes: [UInt8]) throws -> (ours: [UInt8], protoc: [UInt8]) {
-        let text = try KitchenSinkProtoc.run(["--decode=nkudo.test.KitchenSink"], input: bytes)
-        let protoc = try KitchenSinkProtoc.run(["--encode=nkudo.test.KitchenSink"], input: text)
+    func decodings(_ bytes: [UInt8]) async throws -> (ours: [UInt8], protoc: [UInt8]) {
+        let text = try await KitchenSinkProtoc.run(["--decode=nkudo.test.KitchenSink"], input: bytes)
+        let protoc = try await KitchenSinkProtoc.run(["--encode=nkudo.test.KitchenSink"], input: text)
         let ours = try KitchenSink(serializedBytes: bytes)
         let theirs = try KitchenSink(serializedBytes: protoc)
         return (try KitchenSink(fields: Self.sortingMaps(ours.fields)).serializedBytes(),
@@ -36,16 +36,16 @@ struct WireMergeTests {
         // children (repeated) twice, each with child {} twice inside
         [0xEA, 0x01, 0x06, 0xE2, 0x01, 0x00, 0xE2, 0x01, 0x00, 0xEA, 0x01, 0x06, 0xE2, 0x01, 0x00, 0xE2, 0x01, 0x00],
     ] as [[UInt8]])
-    func repeatedOccurrences(bytes: [UInt8]) throws {
-        let (ours, protoc) = try decodings(bytes)
+    func repeatedOccurrences(bytes: [UInt8]) async throws {
+        let (ours, protoc) = try await decodings(bytes)
         #expect(ours == protoc)
     }
 
     @Test("concatenated random messages merge as in protoc", arguments: Array(PropertyTests.seeds.prefix(40)))
-    func concatenatedMessages(seed: UInt64) throws {
+    func concatenatedMessages(seed: UInt64) async throws {
         var random = RandomMessages(seed: seed)
         let bytes = try random.message().serializedBytes() + random.message().serializedBytes()
-        let (ours, protoc) = try decodings(bytes)
+        let (ours, protoc) = try await decodings(bytes)
         #expect(ours == protoc, "seed \(seed)")
     }
 
