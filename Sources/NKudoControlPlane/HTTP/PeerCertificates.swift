@@ -36,20 +36,19 @@ final class PeerCertificates: Sendable {
         Recorder(certificates: self)
     }
 
+    // The gauge is set under the lock, so that it ends at the last count.
     private func record(_ der: [UInt8]?, for channel: ObjectIdentifier) {
-        let count = certificates.withLock { certificates in
+        certificates.withLock { certificates in
             certificates[channel] = .some(der)
-            return certificates.count
+            open.set(Int64(certificates.count))
         }
-        open.set(Int64(count))
     }
 
     private func remove(_ channel: ObjectIdentifier) {
-        let count = certificates.withLock { certificates in
+        certificates.withLock { certificates in
             certificates.removeValue(forKey: channel)
-            return certificates.count
+            open.set(Int64(certificates.count))
         }
-        open.set(Int64(count))
     }
 
     /// Records its channel's client certificate when it is added to the pipeline (the
