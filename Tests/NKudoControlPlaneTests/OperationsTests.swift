@@ -9,6 +9,7 @@ import NKudoContract
 @testable import NKudoControlPlane
 import NKudoStore
 import NKudoSQL
+import Synchronization
 import Testing
 
 /// Health, readiness, metrics and the schema gate of `serve`.
@@ -137,6 +138,22 @@ struct OperationsTests {
             #expect(error.status == .requestTimeout)
         }
         #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
+    @Test("a body read past its deadline is cancelled once; one that ended in time is not")
+    func bodyReadDeadlines() async throws {
+        let deadlines = BodyReadDeadlines(resolution: .milliseconds(20))
+        let cancelled = Mutex<[String]>([])
+        let ended = deadlines.register(deadline: .now() + .milliseconds(50)) { cancelled.withLock { $0.append("ended") } }
+        deadlines.end(ended)
+        _ = deadlines.register(deadline: .now() + .milliseconds(50)) { cancelled.withLock { $0.append("overdue") } }
+        _ = deadlines.register(deadline: .now() + .seconds(3600)) { cancelled.withLock { $0.append("far") } }
+        let started = ContinuousClock.now
+        while cancelled.withLock({ $0.isEmpty }) && ContinuousClock.now - started < .seconds(20) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(200))  // more sweeps: nothing is cancelled twice
+        #expect(cancelled.withLock { $0 } == ["overdue"])
     }
 
     @Test("serve refuses a PostgreSQL schema that is behind and says to run migrate")

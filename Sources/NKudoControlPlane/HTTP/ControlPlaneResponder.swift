@@ -3,7 +3,6 @@ public import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
-import NIOPosix
 import NKudoContract
 import NKudoSQL
 
@@ -182,14 +181,15 @@ public struct ControlPlaneResponder: HTTPResponder {
     /// The request body, at most `limit` bytes, within `timeout` (`HTTP_READ_TIMEOUT`): a
     /// client that trickles its body gets 408 instead of holding the request open.
     ///
-    /// The body is read by a task of its own, which a timer of the event loops cancels at
-    /// the deadline. (A task group with a task sleeping beside the reader cost two child
-    /// tasks and a Dispatch timer per request, ~3 % of the control plane at 500
-    /// heartbeats/s; README, Performance.)
-    static func collect(_ body: RequestBody, limit: Int, timeout: Duration) async throws -> ByteBuffer {
+    /// The body is read by a task of its own, which ``BodyReadDeadlines`` cancels at the
+    /// deadline. (A task group with a task sleeping beside the reader cost two child tasks
+    /// and a Dispatch timer per request, ~3 % of the control plane at 500 heartbeats/s, and
+    /// an event-loop timer per request ~3 % again; README, Performance.)
+    static func collect(_ body: RequestBody, limit: Int, timeout: Duration,
+                        deadlines: BodyReadDeadlines = .shared) async throws -> ByteBuffer {
         let reading = Task { try await body.collect(upTo: limit) }
-        let deadline = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) { reading.cancel() }
-        defer { deadline.cancel() }
+        let deadline = deadlines.register(deadline: .now() + TimeAmount(timeout)) { reading.cancel() }
+        defer { deadlines.end(deadline) }
         let result = await withTaskCancellationHandler {
             await reading.result
         } onCancel: {
