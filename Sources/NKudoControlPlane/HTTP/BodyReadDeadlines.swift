@@ -43,7 +43,9 @@ final class BodyReadDeadlines: Sendable {
             return (state.nextKey, !state.sweeping)
         }
         if startSweeping {
-            MultiThreadedEventLoopGroup.singleton.any().scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
+            // Ends with the table (the shared one lives as long as the process).
+            MultiThreadedEventLoopGroup.singleton.any().scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { [weak self] repeated in
+                guard let self else { return repeated.cancel() }
                 self.cancelOverdue()
             }
         }
