@@ -20,6 +20,13 @@ struct NKudoControlPlaneCommand: AsyncParsableCommand {
         subcommands: [Serve.self, Migrate.self, Routes.self, Version.self],
         defaultSubcommand: Serve.self
     )
+
+    /// Runs the command with NIO's event loops as Swift Concurrency's executor
+    /// (``ControlPlane/runTasksOnEventLoops()``), installed before any task starts.
+    static func main() async {
+        ControlPlane.runTasksOnEventLoops()
+        await main(nil)
+    }
 }
 
 /// Settings given as `--flag value` / `--flag=value`, one per environment variable of
