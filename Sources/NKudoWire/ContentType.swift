@@ -70,14 +70,32 @@ private enum MediaRange {
     ]
 
     init(_ text: Substring.UTF8View) {
-        var type = text[..<(text.firstIndex(of: UInt8(ascii: ";")) ?? text.endIndex)]
+        let type = text.mediaType
+        self = Self.names.first { type.equals(caseInsensitive: $0.name) }?.range ?? .other
+    }
+}
+
+extension Substring.UTF8View {
+    /// The media type of a `Content-Type` header or of one member of an `Accept` list: the
+    /// bytes before the first `;`, spaces and tabs trimmed.
+    package var mediaType: Substring.UTF8View {
+        var type = self[..<(firstIndex(of: UInt8(ascii: ";")) ?? endIndex)]
         while let first = type.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { type.removeFirst() }
         while let last = type.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { type.removeLast() }
-        self = Self.names.first { entry in
-            entry.name.count == type.count
-                && zip(entry.name, type).allSatisfy { name, byte in
-                    name == (UInt8(ascii: "A")...UInt8(ascii: "Z") ~= byte ? byte | 0x20 : byte)
-                }
-        }?.range ?? .other
+        return type
+    }
+
+    /// Whether the bytes start with `prefix` (lower-case ASCII), ASCII letters compared
+    /// case-insensitively.
+    package func hasPrefix(caseInsensitive prefix: [UInt8]) -> Bool {
+        count >= prefix.count && zip(prefix, self).allSatisfy { expected, byte in
+            expected == (UInt8(ascii: "A")...UInt8(ascii: "Z") ~= byte ? byte | 0x20 : byte)
+        }
+    }
+
+    /// Whether the bytes are `other` (lower-case ASCII), ASCII letters compared
+    /// case-insensitively.
+    package func equals(caseInsensitive other: [UInt8]) -> Bool {
+        count == other.count && hasPrefix(caseInsensitive: other)
     }
 }
