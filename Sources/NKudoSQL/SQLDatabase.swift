@@ -70,11 +70,20 @@ public protocol SQLConnection {
     /// PostgreSQL sends them in one round trip (pipeline mode); the default runs them one
     /// by one.
     func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]]
+    /// Runs statements whose results nobody needs as the last of the transaction, in
+    /// order; a failure of one of them fails the transaction. PostgreSQL sends them with
+    /// its `COMMIT`, in one round trip (a statement run after them sends them first); the
+    /// default runs them at once. Outside a transaction they run at once.
+    func executeAtCommit(_ statements: [SQLStatement]) throws(StoreError)
 }
 
 extension SQLConnection {
     public func queries(_ statements: [SQLStatement]) throws(StoreError) -> [[SQLRow]] {
         try queriesOneByOne(statements)
+    }
+
+    public func executeAtCommit(_ statements: [SQLStatement]) throws(StoreError) {
+        _ = try queriesOneByOne(statements)
     }
 
     /// ``queries(_:)`` as separate `query` calls, in order: the default, and what a driver

@@ -38,6 +38,8 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// statement, in the same round trip (libpq pipeline mode). A heartbeat is a handful of
     /// round trips; this saves one on every transaction (README, Performance).
     private var beginPending = false
+    /// Statements of the body to send with `COMMIT` (``executeAtCommit(_:)``).
+    private var atCommit: [PreparedCall] = []
 
     /// Adopts a `PGconn*`; it is closed when this object goes away. The server's notices
     /// go to `logger`.
@@ -96,6 +98,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
         failure = nil
         succeededStatements = 0
         commitSent = false
+        atCommit = []
     }
 
     // MARK: SQLConnection
@@ -124,14 +127,25 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
         for statement in statements {
             calls.append(try prepare(statement))
         }
-        let begin = beginPending
-        beginPending = false
-        let results = try pipeline(calls, begin: begin)
+        let results = try pipelineAfterPending(calls)
         succeededStatements += results.count
         return results.map { $0.rows() }
     }
 
+    /// Kept for ``commit()``, which sends them in its round trip; outside a transaction
+    /// they run at once.
+    func executeAtCommit(_ statements: [SQLStatement]) throws(StoreError) {
+        guard beginPending || isInTransaction else {
+            _ = try queriesOneByOne(statements)
+            return
+        }
+        for statement in statements {
+            atCommit.append(try prepare(statement))
+        }
+    }
+
     func executeScript(_ sql: String) throws(StoreError) {
+        try sendAtCommitStatements()
         try sendPendingBegin()
         try check(PQexec(handle, sql))
         succeededStatements += 1
@@ -149,7 +163,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// reported, never committed silently. A transaction that ran no statement was never
     /// sent and has nothing to commit.
     func commit() throws(StoreError) {
-        if beginPending {
+        if beginPending && atCommit.isEmpty {
             beginPending = false
             return
         }
@@ -157,7 +171,12 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             throw StoreError(.database, "the transaction was aborted by an earlier error")
         }
         commitSent = true
-        let result = try check(PQexec(handle, "COMMIT"))
+        let result: PostgresResult
+        if atCommit.isEmpty {
+            result = try check(PQexec(handle, "COMMIT"))
+        } else {
+            result = try pipelineAfterPending([Self.commitCall])[0]
+        }
         guard result.commandStatus == "COMMIT" else {
             throw StoreError(.database, "the transaction was rolled back", underlying: result.commandStatus)
         }
@@ -166,6 +185,7 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// `ROLLBACK` of an open transaction; `false` when the connection cannot roll back.
     func rollback() -> Bool {
         beginPending = false
+        atCommit = []
         guard isInTransaction else { return true }
         do throws(StoreError) {
             try check(PQexec(handle, "ROLLBACK"))
@@ -192,9 +212,8 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// (`PQexecParams`).
     private func run(_ statement: SQLStatement) throws(StoreError) -> PostgresResult {
         let call = try prepare(statement)
-        if beginPending {
-            beginPending = false
-            return try pipeline([call], begin: true)[0]
+        if beginPending || !atCommit.isEmpty {
+            return try pipelineAfterPending([call])[0]
         }
         return try check(execute(call))
     }
@@ -221,6 +240,30 @@ final class PostgresConnection: SQLConnection, @unchecked Sendable {
             name = newName
         }
         return PreparedCall(name: name, sql: statement.sql, types: types, values: PostgresCStrings(texts))
+    }
+
+    /// `COMMIT` as a call of a pipeline.
+    private static var commitCall: PreparedCall {
+        PreparedCall(name: nil, sql: "COMMIT", types: [], values: PostgresCStrings([]))
+    }
+
+    /// `calls` in one round trip, after a pending `BEGIN` and the statements kept for
+    /// `COMMIT`; the results of `calls`.
+    private func pipelineAfterPending(_ calls: [PreparedCall]) throws(StoreError) -> [PostgresResult] {
+        let deferred = atCommit
+        atCommit = []
+        let begin = beginPending
+        beginPending = false
+        let results = try pipeline(deferred + calls, begin: begin)
+        succeededStatements += deferred.count
+        return Array(results.dropFirst(deferred.count))
+    }
+
+    /// Sends the statements kept for `COMMIT` (and a pending `BEGIN`) on their own, before
+    /// a script, which pipeline mode refuses.
+    private func sendAtCommitStatements() throws(StoreError) {
+        guard !atCommit.isEmpty else { return }
+        _ = try pipelineAfterPending([])
     }
 
     /// Sends the pending `BEGIN` on its own (before a script, which pipeline mode refuses).

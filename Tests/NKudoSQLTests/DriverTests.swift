@@ -160,6 +160,66 @@ struct DriverTests {
         }
     }
 
+    @Test("executeAtCommit runs its statements last, committed with the transaction or not at all (PostgreSQL: with COMMIT)",
+          arguments: testedDialects)
+    func executeAtCommitEndsTheTransaction(dialect: SQLDialect) async throws {
+        try await withTestDatabase(dialect, maxConnections: 1) { _, database in
+            try await database.withConnection { connection throws(StoreError) in
+                try connection.executeScript("CREATE TABLE deferred (id INTEGER PRIMARY KEY)")
+            }
+            @Sendable func insert(_ id: Int64) -> SQLStatement { SQLStatement(raw: "INSERT INTO deferred (id) VALUES ($1)", [.int(id)]) }
+            let all = SQLStatement(raw: "SELECT id FROM deferred ORDER BY id")
+            @Sendable func ids(_ connection: any SQLConnection) throws(StoreError) -> [Int64] {
+                try connection.query(all).map { row throws(StoreError) in try row.int64("id") }
+            }
+            // After other statements, and as the body's only statements (BEGIN, them, COMMIT).
+            try await database.withTransaction { connection throws(StoreError) in
+                try connection.execute(insert(1))
+                try connection.executeAtCommit([insert(2), insert(3)])
+            }
+            try await database.withTransaction { connection throws(StoreError) in
+                try connection.executeAtCommit([insert(4)])
+            }
+            #expect(try await database.withConnection(ids) == [1, 2, 3, 4])
+            // A failing one fails the transaction: nothing of it is kept, its error is thrown.
+            let conflict = await storeError {
+                try await database.withTransaction { connection throws(StoreError) in
+                    try connection.execute(insert(5))
+                    try connection.executeAtCommit([insert(6), insert(1), insert(7)])
+                }
+            }
+            #expect(conflict?.code == .conflict)
+            // A body that throws after keeping them: rolled back, they never run.
+            let thrown = await storeError {
+                try await database.withTransaction { connection throws(StoreError) in
+                    try connection.executeAtCommit([insert(8)])
+                    throw StoreError(.invalid, "changed its mind")
+                }
+            }
+            #expect(thrown?.code == .invalid)
+            #expect(try await database.withConnection(ids) == [1, 2, 3, 4])
+            // Statements after them see them: they are sent first, in order.
+            let seen = try await database.withTransaction { connection throws(StoreError) in
+                try connection.executeAtCommit([insert(9)])
+                let afterQuery = try ids(connection)
+                try connection.executeAtCommit([insert(10)])
+                let afterQueries = try connection.queries([all]).map { rows throws(StoreError) in
+                    try rows.map { row throws(StoreError) in try row.int64("id") }
+                }
+                try connection.executeAtCommit([insert(11)])
+                try connection.executeScript("INSERT INTO deferred (id) VALUES (12)")
+                return (afterQuery, afterQueries)
+            }
+            #expect(seen.0 == [1, 2, 3, 4, 9])
+            #expect(seen.1 == [[1, 2, 3, 4, 9, 10]])
+            // Outside a transaction they run at once.
+            try await database.withConnection { connection throws(StoreError) in
+                try connection.executeAtCommit([insert(13)])
+            }
+            #expect(try await database.withConnection(ids) == [1, 2, 3, 4, 9, 10, 11, 12, 13])
+        }
+    }
+
     @Test("constraint violations map to store error codes", arguments: testedDialects)
     func constraintViolationsMapToCodes(dialect: SQLDialect) async throws {
         try await withTestDatabase(dialect) { _, database in
