@@ -19,63 +19,93 @@ extension SQLStore {
     public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome {
         let dialect = self.dialect
         let siteClock = self.siteHeartbeatClock
-        let ingested = try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
-            // Locks order: agent, site, host, plans, executions, VMs, as in every other
-            // operation that takes several of them.
-            let agent: AgentRecord
-            var ingested: IngestedHeartbeat
-            if let online = try Self.recordLiveness(heartbeat, now: now, ifOnline: true, on: connection) {
-                agent = online
-                ingested = IngestedHeartbeat(storedSeq: online.heartbeatSeq)
-                if siteClock.shouldAdvance(agent.siteID, to: now) {
-                    try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
+        let placement = Self.mayReadAhead(heartbeat) ? agentPlacements.placement(of: heartbeat.agentID) : nil
+        let ingested: IngestedHeartbeat
+        do throws(StoreError) {
+            ingested = try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
+                // Locks order: agent, site, host, plans, executions, VMs, as in every other
+                // operation that takes several of them.
+                let online: AgentRecord?
+                var storedVMs: [SQLRow]?
+                if let placement {
+                    let first = try Self.livenessReadingAhead(heartbeat, placement: placement, lease: lease, now: now, on: connection,
+                                                              dialect: dialect)
+                    online = first.agent
+                    storedVMs = first.storedVMs
+                    if let agent = first.agent, agent.placement == placement, first.leaseCandidates.isEmpty,
+                       let foreign = try Self.foreignIfUnchanged(heartbeat.microVMs, stored: first.storedVMs, agent: agent) {
+                        // Nothing to lock, write or lease but the agent's site and host:
+                        // they go with the COMMIT, in one more round trip.
+                        var statements: [SQLStatement] = []
+                        if siteClock.shouldAdvance(agent.siteID, to: now) { statements.append(Self.siteHeartbeatAdvance(agent.siteID, now: now)) }
+                        try connection.executeAtCommit(statements + Self.factsStatements(heartbeat, agent: agent, now: now))
+                        var ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: placement)
+                        ingested.foreignVMs = foreign
+                        return ingested
+                    }
+                } else {
+                    online = try Self.recordLiveness(heartbeat, now: now, ifOnline: true, on: connection)
                 }
-            } else {
-                agent = try Self.requireAgent(heartbeat, now: now, on: connection, lockClause: dialect.lockClause(.update))
-                ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq)
-                ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
-                if !ingested.stale {
-                    ingested.storedSeq = max(agent.heartbeatSeq, heartbeat.heartbeatSeq)
-                    try Self.recordLiveness(heartbeat, now: now, ifOnline: false, on: connection)
-                    if agent.state == .online {
-                        try Self.advanceSiteHeartbeat(agent.siteID, now: now, on: connection)
-                    } else {
-                        try Self.rollUpSite(ofReturningAgent: agent, now: now, on: connection, dialect: dialect)
+                let agent: AgentRecord
+                var ingested: IngestedHeartbeat
+                if let online {
+                    agent = online
+                    ingested = IngestedHeartbeat(storedSeq: online.heartbeatSeq, placement: online.placement)
+                    if siteClock.shouldAdvance(agent.siteID, to: now) {
+                        try connection.execute(Self.siteHeartbeatAdvance(agent.siteID, now: now))
+                    }
+                } else {
+                    agent = try Self.requireAgent(heartbeat, now: now, on: connection, lockClause: dialect.lockClause(.update))
+                    ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: agent.placement)
+                    ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
+                    if !ingested.stale {
+                        ingested.storedSeq = max(agent.heartbeatSeq, heartbeat.heartbeatSeq)
+                        try Self.recordLiveness(heartbeat, now: now, ifOnline: false, on: connection)
+                        if agent.state == .online {
+                            try connection.execute(Self.siteHeartbeatAdvance(agent.siteID, now: now))
+                        } else {
+                            try Self.rollUpSite(ofReturningAgent: agent, now: now, on: connection, dialect: dialect)
+                        }
                     }
                 }
-            }
-            // The host's facts, the reported VMs as stored and the plans to lease need
-            // nothing of one another: one round trip on PostgreSQL (README, Performance).
-            // Facts and VM reports change nothing the lease query reads but the host's
-            // images, which are written before it. Held leases and execution updates (which
-            // lock plans, after the host) come between the facts and the lease query.
-            var batch = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
-            if !heartbeat.heldLeases.isEmpty || !heartbeat.executionUpdates.isEmpty {
-                _ = try connection.queries(batch)
-                batch = []
-                ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
-                let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now,
-                                                              on: connection, dialect: dialect)
-                ingested.vmTransitions += updates.transitions
-                for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
-                    ingested.rejections.append(rejection)
+                // The host's facts, the reported VMs as stored and the plans to lease need
+                // nothing of one another: one round trip on PostgreSQL (README, Performance).
+                // Facts and VM reports change nothing the lease query reads but the host's
+                // images, which are written before it. Held leases and execution updates (which
+                // lock plans, after the host) come between the facts and the lease query.
+                var batch = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
+                if !heartbeat.heldLeases.isEmpty || !heartbeat.executionUpdates.isEmpty {
+                    _ = try connection.queries(batch)
+                    batch = []
+                    ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
+                    let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now,
+                                                                  on: connection, dialect: dialect)
+                    ingested.vmTransitions += updates.transitions
+                    for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
+                        ingested.rejections.append(rejection)
+                    }
                 }
+                let storedVMsIndex = batch.count
+                let storedVMsQuery = ingested.stale || storedVMs != nil ? nil : Self.storedVMsPrefetch(of: heartbeat.microVMs)
+                if let storedVMsQuery { batch.append(storedVMsQuery) }
+                batch.append(Self.leaseCandidates(of: agent.placement, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
+                                                  dialect: dialect))
+                let results = try connection.queries(batch)
+                if !ingested.stale {
+                    if storedVMsQuery != nil { storedVMs = results[storedVMsIndex] }
+                    let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMs, agent: agent, now: now, on: connection,
+                                                           dialect: dialect)
+                    ingested.vmTransitions += reports.transitions
+                    ingested.foreignVMs = reports.foreign
+                }
+                ingested.leased = try Self.grantLeases(results[results.count - 1], to: agent, lease: lease, now: now, on: connection)
+                return ingested
             }
-            let storedVMsIndex = batch.count
-            let storedVMsQuery = ingested.stale ? nil : Self.storedVMsPrefetch(of: heartbeat.microVMs)
-            if let storedVMsQuery { batch.append(storedVMsQuery) }
-            batch.append(Self.leaseCandidates(of: agent, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
-                                              dialect: dialect))
-            let results = try connection.queries(batch)
-            if !ingested.stale {
-                let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMsQuery.map { _ in results[storedVMsIndex] },
-                                                       agent: agent, now: now, on: connection, dialect: dialect)
-                ingested.vmTransitions += reports.transitions
-                ingested.foreignVMs = reports.foreign
-            }
-            ingested.leased = try Self.grantLeases(results[results.count - 1], to: agent, lease: lease, now: now, on: connection)
-            return ingested
+        } catch {
+            agentPlacements.forget(heartbeat.agentID)
+            throw error
         }
+        agentPlacements.record(ingested.placement)
         var metadata: Logger.Metadata = [StoreLogKey.agentID: "\(heartbeat.agentID)"]
         if ingested.stale {
             metadata[StoreLogKey.heartbeatSeq] = "\(heartbeat.heartbeatSeq)"
@@ -105,6 +135,8 @@ extension SQLStore {
     private struct IngestedHeartbeat: Sendable {
         /// The highest sequence number stored for the agent after the heartbeat.
         var storedSeq: Int64
+        /// Where the agent is.
+        let placement: AgentPlacement
         var stale = false
         var foreignVMs: [String] = []
         var vmTransitions = 0
@@ -121,16 +153,14 @@ extension SQLStore {
     /// ``siteHeartbeatResolution`` behind. Before, every heartbeat locked the site row,
     /// counted the site's agents and wrote the row, so all heartbeats of a site queued on
     /// that one row until commit (README, Performance).
-    private static func advanceSiteHeartbeat(_ siteID: String, now: Date, on connection: any SQLConnection) throws(StoreError) {
+    private static func siteHeartbeatAdvance(_ siteID: String, now: Date) -> SQLStatement {
         let stamp = now.unixMicroseconds
-        try connection.execute(
-            SQLStatement(
-                raw: """
-                    UPDATE sites SET last_heartbeat_at = $1, updated_at = $2
-                    WHERE id = $3 AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= $4)
-                    """,
-                [.int(stamp), .timestamp(now), .text(siteID), .int(stamp - Int64(siteHeartbeatResolution * 1_000_000))]
-            )
+        return SQLStatement(
+            raw: """
+                UPDATE sites SET last_heartbeat_at = $1, updated_at = $2
+                WHERE id = $3 AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= $4)
+                """,
+            [.int(stamp), .timestamp(now), .text(siteID), .int(stamp - Int64(siteHeartbeatResolution * 1_000_000))]
         )
     }
 
@@ -184,34 +214,60 @@ extension SQLStore {
     private static func recordLiveness(
         _ heartbeat: HeartbeatIngest, now: Date, ifOnline: Bool, on connection: any SQLConnection
     ) throws(StoreError) -> AgentRecord? {
-        try connection.query(
-            SQLStatement(
-                raw: """
-                    UPDATE agents SET state = 'ONLINE', last_heartbeat_at = $1,
-                                      heartbeat_seq = CASE WHEN heartbeat_seq > CAST($2 AS BIGINT) THEN heartbeat_seq ELSE CAST($2 AS BIGINT) END,
-                                      agent_version = COALESCE(CAST($3 AS TEXT), agent_version),
-                                      os = COALESCE(CAST($4 AS TEXT), os),
-                                      arch = COALESCE(CAST($5 AS TEXT), arch),
-                                      kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
-                                      previous_cert_serial = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL ELSE previous_cert_serial END,
-                                      previous_refresh_token_hash = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
-                                                                         ELSE previous_refresh_token_hash END,
-                                      previous_credentials_expire_at = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
-                                                                            ELSE previous_credentials_expire_at END,
-                                      updated_at = $7
-                    WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "") AND retired_at IS NULL
-                      AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
-                      AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT)
-                           OR (previous_cert_serial = CAST($9 AS TEXT) AND previous_credentials_expire_at > $1))
-                    RETURNING \(StoreColumns.agent)
-                    """,
-                [
-                    .timestamp(now), .int(heartbeat.heartbeatSeq), .nonBlank(heartbeat.agentVersion), .nonBlank(heartbeat.os),
-                    .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), .timestamp(now), .text(heartbeat.agentID),
-                    heartbeat.certificateSerial.map(SQLValue.text) ?? .null,
-                ]
-            )
-        ).first.map(AgentRecord.init(row:))
+        try connection.query(liveness(heartbeat, now: now, ifOnline: ifOnline)).first.map(AgentRecord.init(row:))
+    }
+
+    /// The statement of ``recordLiveness(_:now:ifOnline:on:)``.
+    private static func liveness(_ heartbeat: HeartbeatIngest, now: Date, ifOnline: Bool) -> SQLStatement {
+        SQLStatement(
+            raw: """
+                UPDATE agents SET state = 'ONLINE', last_heartbeat_at = $1,
+                                  heartbeat_seq = CASE WHEN heartbeat_seq > CAST($2 AS BIGINT) THEN heartbeat_seq ELSE CAST($2 AS BIGINT) END,
+                                  agent_version = COALESCE(CAST($3 AS TEXT), agent_version),
+                                  os = COALESCE(CAST($4 AS TEXT), os),
+                                  arch = COALESCE(CAST($5 AS TEXT), arch),
+                                  kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
+                                  previous_cert_serial = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL ELSE previous_cert_serial END,
+                                  previous_refresh_token_hash = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
+                                                                     ELSE previous_refresh_token_hash END,
+                                  previous_credentials_expire_at = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
+                                                                        ELSE previous_credentials_expire_at END,
+                                  updated_at = $7
+                WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "") AND retired_at IS NULL
+                  AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
+                  AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT)
+                       OR (previous_cert_serial = CAST($9 AS TEXT) AND previous_credentials_expire_at > $1))
+                RETURNING \(StoreColumns.agent)
+                """,
+            [
+                .timestamp(now), .int(heartbeat.heartbeatSeq), .nonBlank(heartbeat.agentVersion), .nonBlank(heartbeat.os),
+                .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), .timestamp(now), .text(heartbeat.agentID),
+                heartbeat.certificateSerial.map(SQLValue.text) ?? .null,
+            ]
+        )
+    }
+
+    /// Whether a heartbeat may be ingested reading ahead (``livenessReadingAhead(_:placement:lease:now:on:dialect:)``):
+    /// it claims no leases, updates no execution and reports no image catalog, each of
+    /// which has to be written before the plans to lease are read.
+    private static func mayReadAhead(_ heartbeat: HeartbeatIngest) -> Bool {
+        heartbeat.heldLeases.isEmpty && heartbeat.executionUpdates.isEmpty && heartbeat.imageCatalog == nil
+    }
+
+    /// ``recordLiveness(_:now:ifOnline:on:)`` of an agent assumed ONLINE at `placement`,
+    /// in one round trip with what the rest of the heartbeat reads: the reported VMs as
+    /// stored (nil when their ids are not distinct) and, without locking them, the plans
+    /// the agent could lease there.
+    private static func livenessReadingAhead(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, on connection: any SQLConnection,
+        dialect: SQLDialect
+    ) throws(StoreError) -> (agent: AgentRecord?, storedVMs: [SQLRow]?, leaseCandidates: [SQLRow]) {
+        var statements = [liveness(heartbeat, now: now, ifOnline: true)]
+        let storedVMsQuery = storedVMsPrefetch(of: heartbeat.microVMs)
+        if let storedVMsQuery { statements.append(storedVMsQuery) }
+        statements.append(leaseCandidates(of: placement, lease: lease, held: [], now: now, dialect: dialect, locking: false))
+        let results = try connection.queries(statements)
+        return (try results[0].first.map(AgentRecord.init(row:)), storedVMsQuery.map { _ in results[1] }, results[results.count - 1])
     }
 
     /// The heartbeat's agent, its row locked; `.unauthorized` when the agent is retired or
@@ -540,6 +596,18 @@ extension SQLStore {
         var unknown: [HeartbeatIngest.ReportedVM] = []
         /// Ids of VMs not placed on the agent's host.
         var foreign: [String] = []
+    }
+
+    /// The ids of the reported VMs that are not on the agent's host, when the reports need
+    /// nothing written (each VM of the host as stored, or DELETED, and no VM new); nil when
+    /// some do, or when they were not read with one statement (`stored` nil).
+    private static func foreignIfUnchanged(
+        _ reports: [HeartbeatIngest.ReportedVM], stored: [SQLRow]?, agent: AgentRecord
+    ) throws(StoreError) -> [String]? {
+        guard !reports.isEmpty else { return [] }
+        guard let stored else { return nil }
+        let classified = try classify(reports, stored: byID(stored), agent: agent)
+        return classified.changed.isEmpty && classified.unknown.isEmpty ? classified.foreign : nil
     }
 
     /// Sorts the reports against the stored VMs: DELETED VMs and unchanged ones need nothing.

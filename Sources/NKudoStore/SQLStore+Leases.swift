@@ -41,21 +41,23 @@ extension SQLStore {
     static func leasePlans(
         to agent: AgentRecord, lease: LeaseOptions, held: Set<String>?, now: Date, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> [LeasedPlanRecord] {
-        let candidates = try connection.query(leaseCandidates(of: agent, lease: lease, held: held, now: now, dialect: dialect))
+        let candidates = try connection.query(leaseCandidates(of: agent.placement, lease: lease, held: held, now: now, dialect: dialect))
         return try grantLeases(candidates, to: agent, lease: lease, now: now, on: connection)
     }
 
     /// The query of ``leasePlans(to:lease:held:now:on:dialect:)`` that selects (and, on
     /// PostgreSQL, locks) the plans to lease, for a caller that sends it with other
     /// statements (a heartbeat).
+    /// `locking: false` selects the same plans without locking them: a look whether there
+    /// is anything to lease at all.
     static func leaseCandidates(
-        of agent: AgentRecord, lease: LeaseOptions, held: Set<String>?, now: Date, dialect: SQLDialect
+        of agent: AgentPlacement, lease: LeaseOptions, held: Set<String>?, now: Date, dialect: SQLDialect, locking: Bool = true
     ) -> SQLStatement {
         let limit = max(lease.limit, 1)
         var bindings: [SQLValue] = [.text(agent.tenantID), .text(agent.siteID), .timestamp(now), .int(Int64(limit)), .text(agent.hostID)]
         var redelivery = ""
         if let held {
-            bindings.append(.text(agent.id))
+            bindings.append(.text(agent.agentID))
             let placeholders = held.sorted().map { planID in
                 bindings.append(.text(planID))
                 return "$\(bindings.count)"
@@ -82,13 +84,13 @@ extension SQLStore {
                   )
                 ORDER BY p.plan_version
                 LIMIT $4
-                \(dialect.lockClause(.updateSkipLocked))
+                \(locking ? dialect.lockClause(.updateSkipLocked) : "")
                 """,
             bindings
         )
     }
 
-    /// Leases the plans ``leaseCandidates(of:lease:held:now:dialect:)`` selected to `agent`.
+    /// Leases the plans ``leaseCandidates(of:lease:held:now:dialect:locking:)`` selected to `agent`.
     static func grantLeases(
         _ candidates: [SQLRow], to agent: AgentRecord, lease: LeaseOptions, now: Date, on connection: any SQLConnection
     ) throws(StoreError) -> [LeasedPlanRecord] {

@@ -23,6 +23,8 @@ public final class SQLStore: Store {
     let logger: Logger
     /// Throttles the update of sites' `last_heartbeat_at` by heartbeats.
     let siteHeartbeatClock = SiteHeartbeatClock()
+    /// Where agents were at their last heartbeat.
+    let agentPlacements = AgentPlacements()
     /// The PostgreSQL notification channel of applied plans (payload: the site id).
     static let planChannel = "nkudo_plans"
     private let arrivals = PlanArrivals()

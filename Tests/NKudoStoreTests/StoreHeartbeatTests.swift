@@ -37,6 +37,58 @@ extension StoreTests {
         }
     }
 
+    @Test("""
+        a heartbeat reads ahead with the agent's placement it last saw and takes the general path when there are plans to lease, \
+        VMs to change, the agent moved to another host or is not ONLINE: the same rows as without reading ahead
+        """, arguments: testedDialects)
+    func readingAheadWritesWhatTheGeneralPathWrites(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agentID = world.agent.agentID
+            let vmID = StoreFixture.id()
+            func cpu(of hostID: String) async throws -> Int32? {
+                try await fixture.store.listHosts(tenantID: world.tenantID, siteID: world.siteID).first { $0.id == hostID }?.cpuCoresTotal
+            }
+            func beat(_ seconds: TimeInterval, cpu: Int32, _ state: MicroVM.State = .running) async throws -> HeartbeatOutcome {
+                try await fixture.store.ingestHeartbeat(
+                    fixture.heartbeat(agentID, seq: Int64(seconds), cpu: cpu, vms: [StoreFixture.vm(vmID, state, at: StoreFixture.at(1))]),
+                    lease: StoreFixture.lease, now: StoreFixture.at(seconds))
+            }
+            // The first heartbeat learns the placement; the second, with nothing to change
+            // but the facts, sends them with the commit.
+            #expect(try await beat(1, cpu: 2).leased.isEmpty)
+            #expect(try await beat(2, cpu: 3).leased.isEmpty)
+            #expect(try await cpu(of: world.agent.hostID) == 3)
+            #expect(try await fixture.store.agent(id: agentID)?.lastHeartbeatAt == StoreFixture.at(2))
+            let site = try await fixture.store.site(id: world.siteID, tenantID: world.tenantID)
+            #expect(site?.lastHeartbeatAt == ProtoTimestamp(date: StoreFixture.at(2)))
+            // A plan to lease.
+            let applied = try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())])
+            #expect(try await beat(3, cpu: 4).leased.map(\.planID) == [applied.planID])
+            #expect(try await cpu(of: world.agent.hostID) == 4)
+            // A VM that changed (the plan comes again: the heartbeat does not claim it).
+            #expect(try await beat(4, cpu: 4, .stopped).leased.map(\.planID) == [applied.planID])
+            #expect(try await fixture.microVM(vmID, world: world)?.state == .stopped)
+            #expect(try await fixture.transitions(of: vmID).count == 2)
+            // The agent's row says another host now: the facts go there.
+            let otherHostID = StoreFixture.id()
+            try await fixture.execute(
+                "INSERT INTO hosts (id, tenant_id, site_id, hostname, created_at, updated_at) VALUES ($1, $2, $3, 'moved-to', 0, 0)",
+                [.text(otherHostID), .text(world.tenantID), .text(world.siteID)])
+            try await fixture.execute("UPDATE agents SET host_id = $1 WHERE id = $2", [.text(otherHostID), .text(agentID)])
+            _ = try await beat(5, cpu: 12, .stopped)
+            #expect(try await cpu(of: otherHostID) == 12)
+            #expect(try await cpu(of: world.agent.hostID) == 4)
+            _ = try await beat(6, cpu: 14, .stopped)
+            #expect(try await cpu(of: otherHostID) == 14)
+            // Not ONLINE: back ONLINE, the site rolled up.
+            try await fixture.execute("UPDATE agents SET state = 'OFFLINE' WHERE id = $1", [.text(agentID)])
+            _ = try await beat(7, cpu: 16, .stopped)
+            #expect(try await fixture.store.agent(id: agentID)?.state == .online)
+            #expect(try await cpu(of: otherHostID) == 16)
+        }
+    }
+
     @Test("defect 43: the NetBird status is stored and listed with the host; a heartbeat without one keeps it", arguments: testedDialects)
     func netbirdStatusIsStored(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
