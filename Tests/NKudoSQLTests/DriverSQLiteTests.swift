@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import NKudoSQL
@@ -93,5 +94,73 @@ struct DriverSQLiteTests {
             await impatient.close()
             #expect(error?.code == .unavailable)
         }
+    }
+
+    @Test("transactions of one process queue for the write lock: each runs alone, and a wait past the busy timeout is .unavailable")
+    func transactionsOfOneProcessQueue() async throws {
+        try await withTestDatabase(.sqlite) { storage, _ in
+            try await queueForTheWriteLock(
+                SQLiteDatabase(path: storage.location, maxConnections: 4, busyTimeout: .milliseconds(200), logger: silentLogger))
+        }
+    }
+
+    private func queueForTheWriteLock(_ database: SQLiteDatabase) async throws {
+        try await database.withConnection { connection throws(StoreError) in
+            try connection.executeScript("CREATE TABLE counter (id INTEGER PRIMARY KEY, value INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0)")
+        }
+        let overlap = OverlapRecorder()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    try await database.withTransaction { connection throws(StoreError) in
+                        overlap.enter()
+                        defer { overlap.leave() }
+                        let value = try connection.query(SQLStatement(raw: "SELECT value FROM counter WHERE id = 1"))[0].int64("value")
+                        try connection.execute(SQLStatement(raw: "UPDATE counter SET value = $1 WHERE id = 1", [.int(value + 1)]))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(!overlap.overlapped)
+        let total = try await database.withConnection { connection throws(StoreError) in
+            try connection.query(SQLStatement(raw: "SELECT value FROM counter WHERE id = 1"))[0].int64("value")
+        }
+        #expect(total == 40)
+
+        let (started, signal) = AsyncStream<Void>.makeStream()
+        let release = DispatchSemaphore(value: 0)
+        async let holder: Void = database.withTransaction { _ throws(StoreError) in
+            signal.yield()
+            _ = release.wait(timeout: .now() + 60)
+        }
+        for await _ in started { break }
+        let error = await storeError {
+            try await database.withTransaction { _ throws(StoreError) in }
+        }
+        release.signal()
+        try await holder
+        #expect(error?.code == .unavailable)
+        // The lock is free again.
+        try await database.withTransaction { _ throws(StoreError) in }
+        await database.close()
+    }
+}
+
+/// Whether two transactions ever ran at once.
+private final class OverlapRecorder: Sendable {
+    private let state = Mutex((inside: 0, overlapped: false))
+
+    var overlapped: Bool { state.withLock { $0.overlapped } }
+
+    func enter() {
+        state.withLock { state in
+            state.inside += 1
+            if state.inside > 1 { state.overlapped = true }
+        }
+    }
+
+    func leave() {
+        state.withLock { $0.inside -= 1 }
     }
 }
