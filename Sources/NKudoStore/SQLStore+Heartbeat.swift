@@ -28,21 +28,11 @@ extension SQLStore {
                 let online: AgentRecord?
                 var storedVMs: [SQLRow]?
                 if let placement {
-                    let first = try Self.livenessReadingAhead(heartbeat, placement: placement, lease: lease, now: now, on: connection,
-                                                              dialect: dialect)
-                    online = first.agent
-                    storedVMs = first.storedVMs
-                    if let agent = first.agent, agent.placement == placement, first.leaseCandidates.isEmpty,
-                       let foreign = try Self.foreignIfUnchanged(heartbeat.microVMs, stored: first.storedVMs, agent: agent) {
-                        // Nothing to lock, write or lease but the agent's site and host:
-                        // they go with the COMMIT, in one more round trip.
-                        var statements: [SQLStatement] = []
-                        if siteClock.shouldAdvance(agent.siteID, to: now) { statements.append(Self.siteHeartbeatAdvance(agent.siteID, now: now)) }
-                        try connection.executeAtCommit(statements + Self.factsStatements(heartbeat, agent: agent, now: now))
-                        var ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: placement)
-                        ingested.foreignVMs = foreign
-                        return ingested
-                    }
+                    let ahead = try Self.ingestReadingAhead(heartbeat, placement: placement, lease: lease, now: now, siteClock: siteClock,
+                                                            on: connection, dialect: dialect)
+                    if let ingested = ahead.ingested { return ingested }
+                    online = ahead.agent
+                    storedVMs = ahead.storedVMs
                 } else {
                     online = try Self.recordLiveness(heartbeat, now: now, ifOnline: true, on: connection)
                 }
@@ -247,7 +237,7 @@ extension SQLStore {
         )
     }
 
-    /// Whether a heartbeat may be ingested reading ahead (``livenessReadingAhead(_:placement:lease:now:on:dialect:)``):
+    /// Whether a heartbeat may be ingested reading ahead (``ingestReadingAhead(_:placement:lease:now:siteClock:on:dialect:)``):
     /// it claims no leases, updates no execution and reports no image catalog, each of
     /// which has to be written before the plans to lease are read.
     private static func mayReadAhead(_ heartbeat: HeartbeatIngest) -> Bool {
@@ -257,17 +247,31 @@ extension SQLStore {
     /// ``recordLiveness(_:now:ifOnline:on:)`` of an agent assumed ONLINE at `placement`,
     /// in one round trip with what the rest of the heartbeat reads: the reported VMs as
     /// stored (nil when their ids are not distinct) and, without locking them, the plans
-    /// the agent could lease there.
-    private static func livenessReadingAhead(
-        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, on connection: any SQLConnection,
-        dialect: SQLDialect
-    ) throws(StoreError) -> (agent: AgentRecord?, storedVMs: [SQLRow]?, leaseCandidates: [SQLRow]) {
+    /// the agent could lease there. When the agent was ONLINE there, has nothing to lease
+    /// and no VM to change, the rest (the site's clock, the host's facts) is kept for
+    /// `COMMIT` and the heartbeat is done (`ingested`); otherwise the general path goes on
+    /// with the agent as updated (nil: it was not ONLINE) and the VMs as read.
+    private static func ingestReadingAhead(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, siteClock: SiteHeartbeatClock,
+        on connection: any SQLConnection, dialect: SQLDialect
+    ) throws(StoreError) -> (ingested: IngestedHeartbeat?, agent: AgentRecord?, storedVMs: [SQLRow]?) {
         var statements = [liveness(heartbeat, now: now, ifOnline: true)]
         let storedVMsQuery = storedVMsPrefetch(of: heartbeat.microVMs)
         if let storedVMsQuery { statements.append(storedVMsQuery) }
         statements.append(leaseCandidates(of: placement, lease: lease, held: [], now: now, dialect: dialect, locking: false))
         let results = try connection.queries(statements)
-        return (try results[0].first.map(AgentRecord.init(row:)), storedVMsQuery.map { _ in results[1] }, results[results.count - 1])
+        let agent = try results[0].first.map(AgentRecord.init(row:))
+        let storedVMs = storedVMsQuery.map { _ in results[1] }
+        guard let agent, agent.placement == placement, results[results.count - 1].isEmpty,
+              let foreign = try foreignIfUnchanged(heartbeat.microVMs, stored: storedVMs, agent: agent) else {
+            return (nil, agent, storedVMs)
+        }
+        var finishing: [SQLStatement] = []
+        if siteClock.shouldAdvance(agent.siteID, to: now) { finishing.append(siteHeartbeatAdvance(agent.siteID, now: now)) }
+        try connection.executeAtCommit(finishing + factsStatements(heartbeat, agent: agent, now: now))
+        var ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: placement)
+        ingested.foreignVMs = foreign
+        return (ingested, agent, storedVMs)
     }
 
     /// The heartbeat's agent, its row locked; `.unauthorized` when the agent is retired or

@@ -78,19 +78,7 @@ struct DriverSQLiteTests {
     func busyTimeoutIsUnavailable() async throws {
         try await withTestDatabase(.sqlite) { storage, database in
             let impatient = try SQLiteDatabase(path: storage.location, maxConnections: 1, busyTimeout: .milliseconds(50), logger: silentLogger)
-            let (started, signal) = AsyncStream<Void>.makeStream()
-            let release = DispatchSemaphore(value: 0)
-            async let holder: Void = database.withTransaction { _ throws(StoreError) in
-                signal.yield()
-                // Hold the write lock until the impatient writer has given up (at most 60 s).
-                _ = release.wait(timeout: .now() + 60)
-            }
-            for await _ in started { break }
-            let error = await storeError {
-                try await impatient.withTransaction { _ throws(StoreError) in }
-            }
-            release.signal()
-            try await holder
+            let error = try await transactionError(of: impatient, whileLockedBy: database)
             await impatient.close()
             #expect(error?.code == .unavailable)
         }
@@ -128,23 +116,29 @@ struct DriverSQLiteTests {
         }
         #expect(total == 40)
 
-        let (started, signal) = AsyncStream<Void>.makeStream()
-        let release = DispatchSemaphore(value: 0)
-        async let holder: Void = database.withTransaction { _ throws(StoreError) in
-            signal.yield()
-            _ = release.wait(timeout: .now() + 60)
-        }
-        for await _ in started { break }
-        let error = await storeError {
-            try await database.withTransaction { _ throws(StoreError) in }
-        }
-        release.signal()
-        try await holder
-        #expect(error?.code == .unavailable)
+        #expect(try await transactionError(of: database, whileLockedBy: database)?.code == .unavailable)
         // The lock is free again.
         try await database.withTransaction { _ throws(StoreError) in }
         await database.close()
     }
+}
+
+/// The error of an empty transaction on `waiter` while a transaction on `holder` holds the
+/// write lock (until the waiter has given up, at most 60 s); nil when it succeeded.
+private func transactionError(of waiter: any SQLDatabase, whileLockedBy holder: any SQLDatabase) async throws -> StoreError? {
+    let (started, signal) = AsyncStream<Void>.makeStream()
+    let release = DispatchSemaphore(value: 0)
+    async let holding: Void = holder.withTransaction { _ throws(StoreError) in
+        signal.yield()
+        _ = release.wait(timeout: .now() + 60)
+    }
+    for await _ in started { break }
+    let error = await storeError {
+        try await waiter.withTransaction { _ throws(StoreError) in }
+    }
+    release.signal()
+    try await holding
+    return error
 }
 
 /// Whether two transactions ever ran at once.
