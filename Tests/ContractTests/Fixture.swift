@@ -56,12 +56,21 @@ enum Protoc {
 
     /// protoc, run and waited for on a thread of its own: hundreds of runs (~50 ms each)
     /// waited for on the two threads of Swift's cooperative pool held back every other
-    /// test of the run meanwhile.
+    /// test of the run meanwhile. At most ``concurrentRuns`` at once: hundreds of
+    /// `Process.run()` at once crashed Foundation's spawn (NKudoWireTests' protoc runner,
+    /// once in a clean-clone run).
     private static func run(_ arguments: [String], input: [UInt8]) async throws -> [UInt8] {
         try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try runBlocking(arguments, input: input) }) }.start()
+            Thread {
+                runs.wait()
+                defer { runs.signal() }
+                continuation.resume(with: Result { try runBlocking(arguments, input: input) })
+            }.start()
         }
     }
+
+    private static let concurrentRuns = 2
+    private static let runs = DispatchSemaphore(value: concurrentRuns)
 
     private static func runBlocking(_ arguments: [String], input: [UInt8]) throws -> [UInt8] {
         let process = Process()

@@ -88,7 +88,12 @@ struct DriverSQLiteTests {
     func transactionsOfOneProcessQueue() async throws {
         try await withTestDatabase(.sqlite) { storage, _ in
             try await queueForTheWriteLock(
-                SQLiteDatabase(path: storage.location, maxConnections: 4, busyTimeout: .milliseconds(200), logger: silentLogger))
+                SQLiteDatabase(path: storage.location, maxConnections: 4, busyTimeout: .seconds(60), logger: silentLogger))
+            let impatient = try SQLiteDatabase(path: storage.location, maxConnections: 2, busyTimeout: .milliseconds(50), logger: silentLogger)
+            #expect(try await transactionError(of: impatient, whileLockedBy: impatient)?.code == .unavailable)
+            // The lock is free again.
+            try await impatient.withTransaction { _ throws(StoreError) in }
+            await impatient.close()
         }
     }
 
@@ -116,9 +121,6 @@ struct DriverSQLiteTests {
         }
         #expect(total == 40)
 
-        #expect(try await transactionError(of: database, whileLockedBy: database)?.code == .unavailable)
-        // The lock is free again.
-        try await database.withTransaction { _ throws(StoreError) in }
         await database.close()
     }
 }
