@@ -333,7 +333,7 @@ let package = Package(
         // Tests.
         .testTarget(
             name: "NKudoWireTests",
-            dependencies: ["NKudoWire"],
+            dependencies: ["NKudoWire", "ProtocTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
@@ -346,6 +346,12 @@ let package = Package(
         .testTarget(
             name: "NKudoPKITests",
             dependencies: ["NKudoPKI"],
+            swiftSettings: swiftSettings
+        ),
+        // Debian's protoc as the independent oracle of the wire and contract tests.
+        .target(
+            name: "ProtocTestSupport",
+            path: "Tests/ProtocTestSupport",
             swiftSettings: swiftSettings
         ),
         // Storage for the SQL and store tests: a SQLite file or a PostgreSQL schema of each test's own.
@@ -457,7 +463,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ContractTests",
-            dependencies: ["NKudoContract", "NKudoWire"],
+            dependencies: ["NKudoContract", "NKudoWire", "ProtocTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

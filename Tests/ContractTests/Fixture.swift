@@ -1,4 +1,5 @@
 import Foundation
+import ProtocTestSupport
 import NKudoContract
 
 /// One golden fixture of the contract: the text-format source, protoc's binary
@@ -29,10 +30,6 @@ struct Fixture: CustomStringConvertible, Sendable {
 
 /// Runs Debian's `protoc` (the oracle the fixtures were made with) on the contract.
 enum Protoc {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
     static var protoFiles: [String] {
         let enumerator = FileManager.default.enumerator(at: Fixture.protoRoot, includingPropertiesForKeys: nil)
         var files: [String] = []
@@ -54,46 +51,7 @@ enum Protoc {
         String(decoding: try await run(["--decode=\(message)"], input: bytes), as: UTF8.self)
     }
 
-    /// protoc, run and waited for on a thread of its own: hundreds of runs (~50 ms each)
-    /// waited for on the two threads of Swift's cooperative pool held back every other
-    /// test of the run meanwhile. At most ``concurrentRuns`` at once: hundreds of
-    /// `Process.run()` at once crashed Foundation's spawn (NKudoWireTests' protoc runner,
-    /// once in a clean-clone run).
     private static func run(_ arguments: [String], input: [UInt8]) async throws -> [UInt8] {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                runs.wait()
-                defer { runs.signal() }
-                continuation.resume(with: Result { try runBlocking(arguments, input: input) })
-            }.start()
-        }
-    }
-
-    private static let concurrentRuns = 2
-    private static let runs = DispatchSemaphore(value: concurrentRuns)
-
-    private static func runBlocking(_ arguments: [String], input: [UInt8]) throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["protoc", "--proto_path=\(Fixture.protoRoot.path)"] + arguments + protoFiles
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(Data(input))
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "protoc \(arguments.joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))")
-        }
-        return Array(output)
+        try await ProtocProcess.run(protoPath: Fixture.protoRoot.path, arguments: arguments, files: protoFiles, input: input)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProtocTestSupport
 import Testing
 @testable import NKudoWire
 
@@ -40,47 +41,8 @@ struct PropertyTests {
 
 /// protoc on `Fixtures/kitchen_sink.proto`.
 enum KitchenSinkProtoc {
-    struct Failure: Error, CustomStringConvertible { let description: String }
-
-    /// protoc, run and waited for on a thread of its own: blocking the two threads of
-    /// Swift's cooperative pool starved the tests of other suites that time a wait. At most
-    /// ``concurrentRuns`` at once, as many as the pool ran: with one thread per call,
-    /// hundreds of `Process.run()` at once crashed Foundation's spawn (a bad read in
-    /// `memcpy`, seen once in a clean-clone run).
     static func run(_ arguments: [String], input: [UInt8]) async throws -> [UInt8] {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                runs.wait()
-                defer { runs.signal() }
-                continuation.resume(with: Result { try runBlocking(arguments, input: input) })
-            }.start()
-        }
-    }
-
-    private static let concurrentRuns = 2
-    private static let runs = DispatchSemaphore(value: concurrentRuns)
-
-    private static func runBlocking(_ arguments: [String], input: [UInt8]) throws -> [UInt8] {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "Fixtures")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["protoc", "--proto_path=\(directory.path)"] + arguments + ["kitchen_sink.proto"]
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(Data(input))
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: String(decoding: errors, as: UTF8.self))
-        }
-        return Array(output)
+        return try await ProtocProcess.run(protoPath: directory.path, arguments: arguments, files: ["kitchen_sink.proto"], input: input)
     }
 }
