@@ -282,6 +282,7 @@ struct OperatorAPITests {
             let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "h",
                                                                                   actions: [.init(operation: .create, name: "h")]))
             let vmID = try #require(applied.executions.first?.vmId)
+            let logs = "/executions/\(try #require(applied.executions.first?.id))/logs"
             let client = try harness.client()
             let tenantKey = [("X-API-Key", fleet.apiKey)]
             let adminKey = [("X-Admin-Key", harness.configuration.adminKey!)]
@@ -323,6 +324,10 @@ struct OperatorAPITests {
                 (.GET, audit + "?cursor=abc", tenantKey, 400),
                 (.GET, audit + "?limit=-1&action=plan.", tenantKey, 200),
                 (.GET, "/tenants/not-a-tenant/audit-events", tenantKey, 403),
+                (.GET, logs + "?limit=abc", tenantKey, 400),
+                (.GET, logs + "?limit=-5", tenantKey, 200),
+                (.GET, logs + "?limit=100000", tenantKey, 200),
+                (.GET, logs + "?cursor=abc", tenantKey, 400),
                 (.GET, site + "/vms/not-a-vm", tenantKey, 404),
                 (.GET, site + "/vms/\(vmID)", tenantKey, 200),
                 (.GET, site + "/vms/\(vmID)/console", tenantKey, 200),

@@ -203,8 +203,7 @@ struct TenantServiceImplementation: TenantServiceHandler {
               try await environment.store.execution(id: executionID, tenantID: key.tenantID) != nil else {
             throw APIError.notFound("execution not found")
         }
-        guard request.limit >= 0 else { throw APIError.badRequest("limit must not be negative") }
-        let limit = request.limit == 0 ? 500 : min(Int(request.limit), 2000)
+        let limit = request.limit <= 0 ? 500 : min(Int(request.limit), 2000)
         let page = try await environment.store.listExecutionLogs(tenantID: key.tenantID, executionID: executionID, limit: limit,
                                               cursor: request.cursor.isEmpty ? nil : request.cursor)
         return ListExecutionLogsResponse(logs: page.logs, nextCursor: page.nextCursor)
