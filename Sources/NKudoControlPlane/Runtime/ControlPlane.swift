@@ -166,9 +166,7 @@ public enum ControlPlane {
         let http2 = HTTP2UpgradeChannel.Configuration(idleTimeout: configuration.httpIdleTimeout, streamConfiguration: streams)
         return Application(
             responder: responder,
-            server: try .http2Upgrade(tlsChannelConfiguration: TLSChannelConfiguration(
-                tlsConfiguration: tls,
-                customAsyncVerificationCallback: { _ in .certificateVerified }), configuration: http2),
+            server: HTTPServerBuilder { [tls] responder in try ControlPlaneServerChannel(tls: tls, configuration: http2, responder: responder) },
             configuration: ApplicationConfiguration(address: .hostname(configuration.listenHost, port: configuration.listenPort),
                                                     serverName: "n-kudo"),
             services: services,
