@@ -55,7 +55,7 @@ public struct ControlPlaneResponder: HTTPResponder {
         self.metrics = metrics
         self.logger = logger
         self.plainEndpoints = plainEndpoints
-        self.reflection = GRPCReflectionService(descriptors: ContractDescriptors.files.map { Array($0) })
+        self.reflection = GRPCReflectionService(descriptors: ContractDescriptors.files.map { Array($0) } + [GRPCHealthDescriptor.file])
     }
 
     /// Answers `request` in a child task of the connection's task.

@@ -1,8 +1,9 @@
 import NKudoContract
 
 /// gRPC server reflection (`grpc.reflection.v1` and `v1alpha`, the same messages): lists
-/// the contract's services and hands out the `FileDescriptorProto`s protoc made of
-/// `proto/` at build time (``ContractDescriptors``), so tools such as grpcurl and
+/// the services of the `FileDescriptorProto`s it is given (those protoc made of `proto/`
+/// at build time, ``ContractDescriptors``, and the standard health service's,
+/// ``GRPCHealthDescriptor``) and hands the files out, so tools such as grpcurl and
 /// `buf curl` need nothing but the address.
 struct GRPCReflectionService: Sendable {
     /// The full names of the reflection services, v1 first.
@@ -18,7 +19,7 @@ struct GRPCReflectionService: Sendable {
     private let symbols: [String: String]
     /// Extensions by extended type: number → file.
     private let extensions: [String: [Int32: String]]
-    /// The services listed: the contract's.
+    /// The services listed: those of every file.
     let services: [String]
 
     /// Indexes serialized `FileDescriptorProto`s.
@@ -52,7 +53,7 @@ struct GRPCReflectionService: Sendable {
                 let name = prefix + service.name
                 symbols[name] = file.name
                 service.methods.forEach { symbols[name + "." + $0.name] = file.name }
-                if file.package.hasPrefix("nkudo.") { services.append(name) }
+                services.append(name)
             }
         }
         self.files = files
