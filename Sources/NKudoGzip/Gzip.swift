@@ -25,7 +25,9 @@ public enum Gzip {
         }
     }
 
-    /// `bytes` decompressed, at most `limit` bytes of output.
+    /// `bytes` decompressed, at most `limit` bytes of output. Like gzip(1) and Go's reader,
+    /// every member of the data is decompressed, one after the other (RFC 1952 §2.2: a gzip
+    /// file is a series of members), and anything after the last member is an error.
     ///
     /// - Throws: ``TooLarge`` past the limit, ``Failure`` for data that is not gzip.
     public static func decompress(_ bytes: [UInt8], limit: Int) throws -> [UInt8] {
@@ -34,7 +36,13 @@ public enum Gzip {
         defer { inflateEnd(&stream) }
         return try pump(bytes, through: &stream, limit: limit) { stream in
             switch inflate(&stream, Z_NO_FLUSH) {
-            case Z_STREAM_END: return true
+            case Z_STREAM_END:
+                guard stream.avail_in > 0 else { return true }
+                guard stream.avail_in >= 2, stream.next_in[0] == 0x1F, stream.next_in[1] == 0x8B else {
+                    throw Failure(description: "data after the end of the gzip stream")
+                }
+                guard inflateReset(&stream) == Z_OK else { throw Failure(description: "inflateReset failed") }
+                return false
             case Z_OK: return false
             case Z_BUF_ERROR where stream.avail_in == 0: throw Failure(description: "truncated gzip data")
             default: throw Failure(description: "invalid gzip data")
