@@ -105,6 +105,15 @@ struct ConnectProtocolTests {
         }
     }
 
+    @Test("Accept-Encoding: gzip by name or by *, unless its weight is 0 in any spelling", arguments: [
+        ("gzip", true), ("GZIP", true), ("identity, gzip;q=0.5", true), ("x-gzip", true), ("*", true), ("br, *;q=0.1", true),
+        ("gzip;q=0", false), ("gzip; q=0.0", false), ("gzip;q=0.000", false), ("gzip;q=abc", false), ("*;q=0", false),
+        ("gzip;q=0, *", false), ("identity", false), ("", false), ("gzipx", false),
+    ])
+    func acceptEncoding(header: String, accepted: Bool) {
+        #expect(ControlPlaneResponder.accepts(gzip: header) == accepted)
+    }
+
     @Test("errors are Connect's JSON error with our nkudo.v1.Error as a detail; statuses per Connect's code mapping")
     func errors() async throws {
         try await RouterTests.withRouter { router in

@@ -102,13 +102,24 @@ extension ControlPlaneResponder {
         }
     }
 
-    /// Whether an `Accept-Encoding` (or `grpc-accept-encoding`) list names gzip.
+    /// Whether an `Accept-Encoding` list accepts gzip (RFC 9110 §12.5.3): `gzip` (or
+    /// `x-gzip`) with a weight above 0, else `*` with a weight above 0. A weight that is
+    /// not a number counts as 0, so nothing is compressed on a guess.
     static func accepts(gzip header: String?) -> Bool {
         guard let header else { return false }
-        return header.split(separator: ",").contains { entry in
+        var gzip: Bool?
+        var anyCoding: Bool?
+        for entry in header.split(separator: ",") {
             let parts = entry.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            return parts.first == "gzip" && !parts.dropFirst().contains("q=0")
+            guard let coding = parts.first else { continue }
+            let weight = parts.dropFirst().first { $0.hasPrefix("q=") }.map { Double($0.dropFirst(2)) ?? 0 } ?? 1
+            switch coding {
+            case "gzip", "x-gzip": gzip = weight > 0
+            case "*": anyCoding = weight > 0
+            default: break
+            }
         }
+        return gzip ?? anyCoding ?? false
     }
 }
 
