@@ -114,7 +114,7 @@ struct ConnectProtocolTests {
         #expect(ControlPlaneResponder.accepts(gzip: header) == accepted)
     }
 
-    @Test("errors are Connect's JSON error with our nkudo.v1.Error as a detail; statuses per Connect's code mapping")
+    @Test("errors are Connect's JSON error with our nkudo.v1.Error as a detail; statuses per Connect's code mapping; a missing tenant_id is invalid_argument")
     func errors() async throws {
         try await RouterTests.withRouter { router in
             let response = try await router.json(.post, "/nkudo.v1.TenantService/ListSites", #"{"tenant_id": "x"}"#,
@@ -124,6 +124,14 @@ struct ConnectProtocolTests {
             #expect(error.code == "unauthenticated" && error.message == "invalid api key")
             #expect(error.detail?.requestId == "req-connect-1", "\(response.text)")
             #expect(error.detail?.code == "unauthenticated")
+        }
+        try await RouterTests.withRouter { router in
+            let tenant = try await router.tenant()
+            for body in [#"{}"#, #"{"tenant_id": ""}"#, #"{"tenant_id": "  "}"#] {
+                let response = try await router.json(.post, "/nkudo.v1.TenantService/ListSites", body, headers: [("X-API-Key", tenant.apiKey)])
+                #expect(response.status == .badRequest, "\(body): \(response.text)")
+                #expect(try Self.error(response).code == "invalid_argument")
+            }
         }
         #expect(APIError.connectStatus(for: "deadline_exceeded") == .gatewayTimeout)
         #expect(APIError.connectStatus(for: "canceled").code == 499)

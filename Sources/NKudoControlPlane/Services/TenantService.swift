@@ -16,6 +16,7 @@ struct TenantServiceImplementation: TenantServiceHandler {
     /// The caller's tenant; the path's tenant id must be exactly it.
     private func tenant(_ context: CallContext, matching pathTenantID: String) throws -> APIKeyRecord {
         let key = try context.caller.tenantKey()
+        guard !pathTenantID.isBlank else { throw APIError.badRequest("tenant_id is required") }
         guard pathTenantID == key.tenantID else { throw APIError.forbidden("tenant mismatch") }
         return key
     }
