@@ -22,8 +22,8 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Sites the agents are spread over (one tenant).") var sites = 1
     @Option(help: "MicroVMs reported in each heartbeat.") var vms = 10
     @Option(help: "Wire format: binary or json.") var format = "binary"
-    @Option(help: "Protocol of the heartbeats: rest (HTTP/1.1, one connection per agent) or grpc (HTTP/2, binary, one connection per agent).")
-    var transport = "rest"
+    @Option(help: "Protocol of the agents: rest (the REST routes over HTTP/1.1), connect (the Connect paths over HTTP/1.1) or grpc (HTTP/2, binary); one connection per agent.")
+    var transport: LoadProtocol = .rest
     @Option(help: "Aggregate heartbeat rates per second, one measured step each (comma-separated); 0 = as fast as the agents can (one request in flight per agent).")
     var rate = "0"
     @Option(help: "Seconds of warm-up before each step (connections, caches).") var warmup = 5.0
@@ -46,13 +46,21 @@ struct LoadgenCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard ["binary", "json"].contains(format) else { throw ValidationError("--format must be binary or json") }
-        guard ["rest", "grpc"].contains(transport) else { throw ValidationError("--transport must be rest or grpc") }
-        guard transport == "rest" || format == "binary" else { throw ValidationError("--transport grpc sends binary protobuf: leave --format binary") }
+        guard transport != .grpc || format == "binary" else { throw ValidationError("--transport grpc sends binary protobuf: leave --format binary") }
         guard agents > 0, sites > 0, sites <= agents else { throw ValidationError("need agents ≥ sites ≥ 1") }
         guard planWait >= 0, planWait <= 60 else { throw ValidationError("--plan-wait: 0 to 60 seconds") }
         guard planInterval.map({ $0 > 0 }) ?? true else { throw ValidationError("--plan-interval must be positive") }
         guard rates != nil else { throw ValidationError("--rate: comma-separated numbers") }
         guard URLComponents(string: url)?.host != nil else { throw ValidationError("--url: https://host:port") }
+    }
+
+    /// The wire the report names: the format over REST, `grpc`, or `connect-<format>`.
+    private var reportedFormat: String {
+        switch transport {
+        case .rest: format
+        case .connect: "connect-\(format)"
+        case .grpc: "grpc"
+        }
     }
 
     private var rates: [Double]? {
@@ -89,13 +97,13 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         let simulated = try setup.agents.prefix(agents).map {
             try SimulatedAgent(identity: $0, format: wireFormat, vms: vms, host: host, port: port, caPEM: caPEM, timeout: .seconds(Int64(timeout)),
-                               overGRPC: transport == "grpc", planWait: plans > 0 ? .milliseconds(Int64(planWait * 1000)) : .zero)
+                               over: transport, planWait: plans > 0 ? .milliseconds(Int64(planWait * 1000)) : .zero)
         }
         // Every agent's connection up front, 32 handshakes at a time, so that no step pays
         // for a storm of first handshakes (the agents of a real fleet connect over minutes).
         let connectStart = ContinuousClock.now
         // (gRPC connections open with the first heartbeat, below.)
-        let failedConnects = transport == "grpc" ? 0 : await Self.forEach(of: simulated) { agent in try await agent.connection.open() }
+        let failedConnects = transport == .grpc ? 0 : await Self.forEach(of: simulated) { agent in try await agent.connection.open() }
         log(String(format: "connected %d agents in %.1f s (%d failed)", simulated.count, (ContinuousClock.now - connectStart).seconds,
                    failedConnects))
         // Every agent's first heartbeat up front: it reports the agent's VMs for the first
@@ -130,7 +138,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         let sustained = steps.filter(\.sustained).map(\.throughput).max()
         let report = RunReport(
-            date: ISO8601DateFormatter().string(from: Date()), url: url, format: transport == "grpc" ? "grpc" : format, agents: agents, enrollSeconds: enrollSeconds,
+            date: ISO8601DateFormatter().string(from: Date()), url: url, format: reportedFormat, agents: agents, enrollSeconds: enrollSeconds,
             heartbeatBytes: bytes, steps: steps, maxSustainedRate: sustained, referenceTPS: referenceTps, plans: planReport,
             serverPeakRSSMiB: serverPid.flatMap(ProcessSample.read(pid:)).map { Double($0.peakRSSBytes) / 1_048_576 })
         for agent in simulated { await agent.connection.close() }
@@ -262,7 +270,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         let errorCount = total.errors.values.reduce(0, +)
         let sustained = (latency["p99"] ?? .infinity) < 100 && errorCount == 0 && total.ok > 0 && (target.map { throughput >= 0.98 * $0 } ?? true)
         return StepReport(
-            format: transport == "grpc" ? "grpc" : format, agents: agents.count, vmsPerHeartbeat: vms, targetRate: target, seconds: window, heartbeats: total.ok,
+            format: reportedFormat, agents: agents.count, vmsPerHeartbeat: vms, targetRate: target, seconds: window, heartbeats: total.ok,
             throughput: throughput, latencyMs: latency, errors: total.errors,
             requestBytesAverage: total.ok > 0 ? Double(total.requestBytes) / Double(total.ok) : 0,
             connectionsOpened: connectsAtEnd - connectsAtStart,

@@ -26,6 +26,8 @@ struct AgentIdentity: Codable, Sendable {
 final class SimulatedAgent: Sendable {
     let identity: AgentIdentity
     let format: WireFormat
+    /// How it talks to the control plane.
+    let transport: LoadProtocol
     let connection: HTTPSConnection
     let client: AgentServiceClient<LoadTransport>
     /// The agent's gRPC connection, when the load runs over gRPC (heartbeats only).
@@ -38,8 +40,10 @@ final class SimulatedAgent: Sendable {
     private let template: [UInt8]
 
     init(identity: AgentIdentity, format: WireFormat, vms: Int, host: String, port: Int, caPEM: String, timeout: TimeAmount,
-         overGRPC: Bool = false, planWait: Duration = .zero) throws {
+         over transport: LoadProtocol = .rest, planWait: Duration = .zero) throws {
         self.identity = identity
+        self.transport = transport
+        let overGRPC = transport == .grpc
         let wire: WireFormat = overGRPC ? .binary : format
         self.format = wire
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -50,7 +54,7 @@ final class SimulatedAgent: Sendable {
         tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.keyPEM.utf8), format: .pem))
         let context = try NIOSSLContext(configuration: tls)
         connection = HTTPSConnection(host: host, port: port, tls: context, timeout: timeout)
-        client = AgentServiceClient(transport: LoadTransport(connection: connection, format: wire))
+        client = AgentServiceClient(transport: LoadTransport(connection: connection, format: wire, connect: transport == .connect))
         let grpcTLS = GRPCTLS(trustRootsPEM: caPEM, verification: .chainOnly, certificateChainPEM: identity.certificatePEM,
                               privateKeyPEM: identity.keyPEM)
         if overGRPC {
@@ -64,7 +68,7 @@ final class SimulatedAgent: Sendable {
                 ? .grpc(AgentServiceClient(transport: try GRPCContractTransport(host: host, port: port, tls: grpcTLS, timeout: pollTimeout)))
                 : .rest(AgentServiceClient(transport: LoadTransport(
                     connection: HTTPSConnection(host: host, port: port, tls: context, timeout: .nanoseconds(Int64(pollTimeout / .nanoseconds(1)))),
-                    format: wire)))
+                    format: wire, connect: transport == .connect)))
         } else {
             poller = nil
         }
@@ -150,6 +154,11 @@ final class SimulatedAgent: Sendable {
                 throw HTTPSConnection.Failure(kind: "grpc \(failure.code)", message: failure.message)
             }
         }
+        if transport == .connect {
+            let response = try await connection.request(method: .POST, path: AgentService.Method.heartbeat.connectPath,
+                                                        headers: LoadTransport.connectHeaders(format), body: body)
+            return (try LoadTransport.decodeConnect(response, as: HeartbeatResponse.self, format: format), size)
+        }
         let response = try await connection.request(
             method: .POST, path: "/v1/heartbeat",
             headers: [("Content-Type", format.contentType), ("Accept", format.contentType)], body: body)
@@ -167,7 +176,7 @@ final class SimulatedAgent: Sendable {
 }
 
 /// A simulated agent's long poll for plans and the reports of the plans it brings, over
-/// the poll's own connection (REST or gRPC, as the agent's heartbeats).
+/// the poll's own connection (REST or Connect over HTTP/1.1, or gRPC, as the agent's heartbeats).
 enum PlanPoller: Sendable {
     case rest(AgentServiceClient<LoadTransport>)
     case grpc(AgentServiceClient<GRPCContractTransport>)
