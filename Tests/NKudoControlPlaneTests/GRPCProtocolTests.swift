@@ -180,7 +180,7 @@ struct GRPCProtocolTests {
         }
     }
 
-    @Test("server reflection lists the contract's services and the health service, and serves their files with their imports")
+    @Test("server reflection lists the contract's services and the health service, and serves their files with their imports, once per stream")
     func reflection() async throws {
         try await RouterTests.withRouter { router in
             func ask(_ index: Int, _ value: String) throws -> [UInt8] {
@@ -190,11 +190,11 @@ struct GRPCProtocolTests {
             }
             for service in GRPCReflectionService.serviceNames {
                 let body = try ask(5, "") + ask(2, "nkudo.v1.TenantService") + ask(2, "nkudo.v1.Nope") + ask(1, "nkudo/v1/agent.proto")
-                    + ask(2, "grpc.health.v1.Health.Check")
+                    + ask(2, "grpc.health.v1.Health.Check") + ask(2, "nkudo.v1.TenantService.CreateSite")
                 let call = try await Self.call(router, "/\(service)/ServerReflectionInfo", body: body)
                 #expect(call.status == "0", "\(call.message ?? "")")
                 let answers = try call.messages.map { try ServerReflectionResponse(serializedBytes: $0) }
-                #expect(answers.count == 5)
+                #expect(answers.count == 6)
                 #expect(answers[0].listServicesResponse?.names == [
                     "grpc.health.v1.Health", "nkudo.v1.AdminService", "nkudo.v1.AgentService", "nkudo.v1.HealthService", "nkudo.v1.TenantService",
                 ])
@@ -207,6 +207,8 @@ struct GRPCProtocolTests {
                 #expect(health.map(\.name) == ["grpc/health/v1/health.proto"])
                 #expect(health.first?.services.map(\.name) == ["Health"])
                 #expect(health.first?.messages.map(\.name) == ["HealthCheckRequest", "HealthCheckResponse"])
+                let again = try (answers[5].fileDescriptorResponse?.files ?? []).map { try FileSymbols(serializedBytes: $0).name }
+                #expect(again == ["nkudo/v1/tenant.proto"], "imports go once per stream, the file asked for every time")
             }
         }
     }

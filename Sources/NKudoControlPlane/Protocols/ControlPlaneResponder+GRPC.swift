@@ -206,12 +206,13 @@ extension ControlPlaneResponder {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var reader = GRPCFrameReader(request.body, limit: limit)
             var status: APIError?
+            var sent: Set<String> = []
             do {
                 while let frame = try await reader.next() {
                     let payload = try self.payload(of: frame, encoding: encoding)
                     let question = format == .json ? try ServerReflectionRequest(jsonBytes: payload, limits: limits)
                                                    : try ServerReflectionRequest(serializedBytes: payload, limits: limits)
-                    let answer = reflection.answer(question)
+                    let answer = reflection.answer(question, sent: &sent)
                     let bytes = format == .json ? try answer.jsonBytes() : try answer.serializedBytes()
                     try await writer.write(ByteBuffer(bytes: GRPCFraming.frame(bytes)))
                 }

@@ -63,23 +63,26 @@ struct GRPCReflectionService: Sendable {
         self.services = services.sorted()
     }
 
-    /// The answer to one request of the stream.
-    func answer(_ request: ServerReflectionRequest) -> ServerReflectionResponse {
+    /// The answer to one request of the stream. `sent` holds the files the stream has
+    /// carried so far: as grpc-go's reflection server does, a file's imports are sent once
+    /// per stream (the client keeps them), the file asked for every time. So asking again
+    /// and again does not return the whole import graph again and again.
+    func answer(_ request: ServerReflectionRequest, sent: inout Set<String>) -> ServerReflectionResponse {
         var response = ServerReflectionResponse(answering: request, host: "")
         func notFound(_ what: String) {
             response.errorResponse = ReflectionErrorResponse(code: 5, message: "\(what.prefix(200)) not found")
         }
         if let name = request.fileByFilename {
-            if let answer = fileWithDependencies(name) { response.fileDescriptorResponse = answer } else { notFound("file \(name)") }
+            if let answer = fileWithDependencies(name, sent: &sent) { response.fileDescriptorResponse = answer } else { notFound("file \(name)") }
         } else if let symbol = request.fileContainingSymbol {
             let trimmed = symbol.hasPrefix(".") ? String(symbol.dropFirst()) : symbol
-            if let file = symbols[trimmed], let answer = fileWithDependencies(file) {
+            if let file = symbols[trimmed], let answer = fileWithDependencies(file, sent: &sent) {
                 response.fileDescriptorResponse = answer
             } else {
                 notFound("symbol \(symbol)")
             }
         } else if let request = request.fileContainingExtension {
-            if let file = extensions[request.containingType]?[request.extensionNumber], let answer = fileWithDependencies(file) {
+            if let file = extensions[request.containingType]?[request.extensionNumber], let answer = fileWithDependencies(file, sent: &sent) {
                 response.fileDescriptorResponse = answer
             } else {
                 notFound("extension \(request.extensionNumber) of \(request.containingType)")
@@ -100,16 +103,17 @@ struct GRPCReflectionService: Sendable {
         return response
     }
 
-    /// The file and every file it imports, transitively, the file first.
-    private func fileWithDependencies(_ name: String) -> FileDescriptorResponse? {
+    /// The file, then those of its transitive imports the stream has not carried yet.
+    private func fileWithDependencies(_ name: String, sent: inout Set<String>) -> FileDescriptorResponse? {
         guard files[name] != nil else { return nil }
-        var order: [String] = []
-        var seen: Set<String> = []
-        var pending = [name]
+        var order = [name]
+        var seen: Set<String> = [name]
+        sent.insert(name)
+        var pending = (dependencies[name] ?? []).reversed() as [String]
         while let next = pending.popLast() {
             guard !seen.contains(next), files[next] != nil else { continue }
             seen.insert(next)
-            order.append(next)
+            if sent.insert(next).inserted { order.append(next) }
             pending.append(contentsOf: (dependencies[next] ?? []).reversed())
         }
         return FileDescriptorResponse(files: order.compactMap { files[$0] })
