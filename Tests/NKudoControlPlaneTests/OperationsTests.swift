@@ -38,6 +38,14 @@ struct OperationsTests {
                 let status = made.headers.first(name: "grpc-status") ?? String(decoding: made.body, as: UTF8.self)
                 #expect(made.status == 200 && status.contains("12"))
             }
+            // A method we serve is labelled by its protocol: gRPC apart from Connect.
+            let healthCheck = GRPCFraming.frame([])
+            let viaGRPC = try await harness.send(client, .POST, "/grpc.health.v1.Health/Check", body: healthCheck,
+                                                 headers: [("Content-Type", "application/grpc-web+proto")])
+            #expect(viaGRPC.status == 200)
+            let viaConnect = try await harness.send(client, .POST, "/grpc.health.v1.Health/Check", body: Array("{}".utf8),
+                                                    headers: [("Content-Type", "application/json")])
+            #expect(viaConnect.status == 200)
             let metrics = try await harness.send(client, .GET, "/metrics", headers: [("Authorization", "Bearer \(token)")])
             #expect(metrics.status == 200)
             let plain = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -49,6 +57,8 @@ struct OperationsTests {
             #expect(text.contains("nkudo_http_requests_total{route=\"GET /healthz\",status=\"200\"}"))
             #expect(text.contains("nkudo_http_requests_total{route=\"gRPC unmatched\",status=\"200\"} 3"))
             #expect(!text.contains("made.Up"))
+            #expect(text.contains("nkudo_http_requests_total{route=\"gRPC /grpc.health.v1.Health/Check\",status=\"200\"} 1"), "\(text)")
+            #expect(text.contains("nkudo_http_requests_total{route=\"POST /grpc.health.v1.Health/Check\",status=\"200\"} 1"))
             #expect(text.contains("nkudo_agents"))
             #expect(text.contains("nkudo_plans"))
             #expect(text.contains("nkudo_store_connections"))

@@ -64,8 +64,9 @@ extension ControlPlaneResponder {
         } else {
             endpoint = nil
         }
-        // The metrics' route label: a method we serve, never a path the client made up
-        // (each distinct label is a series the registry keeps for good).
+        // The metrics' route label: a method we serve, by protocol (`gRPC <path>` beside
+        // Connect's `POST <path>`), never a path the client made up (each distinct label is a
+        // series the registry keeps for good).
         let routeName = reflection != nil || endpoint != nil ? "gRPC \(path)" : "gRPC unmatched"
         guard let format = kind.format else {
             let error = APIError.unsupportedMediaType(request.headers[.contentType])
@@ -103,13 +104,13 @@ extension ControlPlaneResponder {
         case .success(let result):
             do {
                 let bytes = format == .json ? try result.jsonBytes() : try result.serializedBytes()
-                return (endpoint.name, grpcResponse(kind, message: bytes, error: nil))
+                return (routeName, grpcResponse(kind, message: bytes, error: nil))
             } catch {
                 let failure = failure(error, method: route.method, caller: nil, requestID: requestID, logger: logger)
-                return (endpoint.name, grpcResponse(kind, message: nil, error: failure.error))
+                return (routeName, grpcResponse(kind, message: nil, error: failure.error))
             }
         case .failure(let failure):
-            return (endpoint.name, grpcResponse(kind, message: nil, error: failure.error))
+            return (routeName, grpcResponse(kind, message: nil, error: failure.error))
         }
     }
 
