@@ -410,10 +410,11 @@ public struct JSONFieldReader {
         var value: Int64 = 0
         var digits = 0
         while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
+            // A 19th digit could overflow Int64 (a trap): such a number goes the long way.
+            if digits == 18 { return nil }
             value = value * 10 + Int64(bytes[position] - UInt8(ascii: "0"))
             digits += 1
             position += 1
-            if digits > 18 { return nil }
         }
         guard digits > 0 else { return nil }
         if quoted {

@@ -235,8 +235,9 @@ enum ProtoJSONDecoder {
         private func int64(_ json: JSONValue, path: String) throws(WireError) -> Int64 {
             let text = try numberText(json, path: path, type: "int64")
             if let value = Int64(text) { return value }
+            // Past ±2^63 a Double is not exact: -9223372036854775809 would round to Int64.min.
             guard let value = Double(text), value.isFinite, value.rounded() == value,
-                  value >= -9.223372036854775808e18, value < 9.223372036854775808e18 else {
+                  value > -9.223372036854775808e18, value < 9.223372036854775808e18 else {
                 throw fail(path, "expected int64, found \"\(text.prefix(32))\"")
             }
             return Int64(value)

@@ -112,6 +112,22 @@ struct GeneratedCodecTests {
         }
     }
 
+    @Test("integers of 19 and more digits decode alike: the limits exactly, past them an error, never a trap", arguments: [
+        "9223372036854775807", "-9223372036854775808", "9223372036854775808", "9999999999999999999", "-9999999999999999999",
+        "\"9999999999999999999\"", "\"-9223372036854775809\"", "18446744073709551615", "99999999999999999999999",
+        "1000000000000000000", "2147483648", "-2147483649",
+    ])
+    func longIntegers(number: String) {
+        for field in ["heartbeat_seq", "cpu_cores_total", "memory_bytes_total"] {
+            let bytes = Array("{\"\(field)\": \(number)}".utf8)
+            let options = JSONDecodingOptions(ignoreUnknownFields: false)
+            let generated = Self.generatedJSON(HeartbeatRequest.self, bytes, options)
+            #expect(generated == Self.dynamicJSON(HeartbeatRequest.self, bytes, options), "\(field): \(number)")
+        }
+        let maximum = try? HeartbeatRequest(jsonBytes: Array("{\"heartbeat_seq\": \(number)}".utf8))
+        #expect((maximum?.heartbeatSeq).map(String.init) == (Int64(number) != nil ? number : nil))
+    }
+
     /// The document with one to three values replaced, duplicated or renamed.
     static func mutate(_ document: JSONValue, _ generator: inout MutationRandom) -> JSONValue {
         var result = document
@@ -123,7 +139,8 @@ struct GeneratedCodecTests {
 
     static let replacements: [JSONValue] = [
         .null, .bool(true), .number("0"), .number("7"), .number("-3"), .number("2.5"), .number("1e3"),
-        .number("4294967296"), .number("-2147483649"), .number("123456789012345678901"), .string(""), .string("x"),
+        .number("4294967296"), .number("-2147483649"), .number("123456789012345678901"), .number("9999999999999999999"),
+        .string("-9223372036854775809"), .string(""), .string("x"),
         .string("12"), .string("-0"), .string("+5"), .string("1.0"), .string("SUCCEEDED"), .string("BOGUS"),
         .string("a\u{0}b"), .string("caf\u{E9}"), .string("2026-02-06T12:00:01.5Z"), .string("2026-13-01T00:00:00Z"),
         .array([]), .array([.null]), .array([.string("a"), .number("1")]), .object([]),

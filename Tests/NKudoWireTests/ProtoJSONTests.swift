@@ -42,6 +42,29 @@ struct ProtoJSONTests {
         #expect(!json.contains("c_string"))
     }
 
+    @Test("integers of 19 and more digits: the limits read exactly, past them an error, never a trap", arguments: [
+        (#"{"f_int64": 9223372036854775807}"#, ProtoValue?.some(.int64(.max))),
+        (#"{"f_int64": "-9223372036854775808"}"#, .int64(.min)),
+        (#"{"f_int64": 1000000000000000000}"#, .int64(1_000_000_000_000_000_000)),
+        (#"{"f_int64": 9999999999999999999}"#, nil),
+        (#"{"f_int64": "99999999999999999999999999"}"#, nil),
+        (#"{"f_int64": -9999999999999999999}"#, nil),
+        (#"{"f_int64": "-9223372036854775809"}"#, nil),
+        (#"{"f_int64": -9223372036854775809}"#, nil),
+        (#"{"f_uint64": 18446744073709551615}"#, .uint64(.max)),
+        (#"{"f_uint64": "99999999999999999999"}"#, nil),
+        (#"{"f_int32": 9999999999999999999}"#, nil),
+        (#"{"f_int32": "-99999999999999999999"}"#, nil),
+    ])
+    func longIntegers(json: String, expected: ProtoValue?) throws {
+        let field = json.contains("f_int64") ? 1 : json.contains("f_uint64") ? 3 : 0
+        if let expected {
+            #expect(try decode(json)[field] == expected)
+        } else {
+            #expect(jsonError(json) != nil, "\(json) is out of range")
+        }
+    }
+
     @Test("unknown enum numbers survive and print as numbers")
     func unknownEnumNumber() throws {
         let fields = try decode(#"{"f_enum": 42}"#)
