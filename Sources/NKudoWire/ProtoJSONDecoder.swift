@@ -149,7 +149,12 @@ enum ProtoJSONDecoder {
 
         func mapKey(_ key: String, type: FieldType, path: String) throws(WireError) -> ProtoValue {
             switch type {
-            case .string: return .string(key)
+            case .string:
+                // As for string values: protobuf-c (the binary encoding) cannot carry a NUL.
+                if key.utf8.contains(0) {
+                    throw fail(path, "map key contains a NUL character", code: .invalidString)
+                }
+                return .string(key)
             case .bool:
                 if key == "true" { return .bool(true) }
                 if key == "false" { return .bool(false) }

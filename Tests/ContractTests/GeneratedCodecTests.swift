@@ -128,6 +128,21 @@ struct GeneratedCodecTests {
         #expect((maximum?.heartbeatSeq).map(String.init) == (Int64(number) != nil ? number : nil))
     }
 
+    @Test("a NUL in a map key is refused by both, as in a value: the message could not be encoded to binary")
+    func nulInMapKey() {
+        let options = JSONDecodingOptions(ignoreUnknownFields: false)
+        for labels in [#"{"c\u0000": "v"}"#, #"{"c": "v\u0000"}"#] {
+            let bytes = Array(#"{"hostname": "h", "labels": \#(labels)}"#.utf8)
+            #expect(Self.generatedJSON(EnrollRequest.self, bytes, options) == Self.dynamicJSON(EnrollRequest.self, bytes, options))
+            do {
+                _ = try EnrollRequest(jsonBytes: bytes)
+                Issue.record("\(labels) decoded")
+            } catch {
+                #expect(error.code == .invalidString && error.description.contains("$.labels"), "\(error)")
+            }
+        }
+    }
+
     /// The document with one to three values replaced, duplicated or renamed.
     static func mutate(_ document: JSONValue, _ generator: inout MutationRandom) -> JSONValue {
         var result = document

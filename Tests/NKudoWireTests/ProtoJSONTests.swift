@@ -65,6 +65,13 @@ struct ProtoJSONTests {
         }
     }
 
+    @Test("a NUL in a string map key is refused as in a string value: protobuf-c cannot carry it")
+    func nulInMapKey() throws {
+        #expect(jsonError(#"{"m_string": {"a\u0000b": "x"}}"#)?.code == .invalidString)
+        #expect(jsonError(#"{"m_string": {"a": "x\u0000"}}"#)?.code == .invalidString)
+        #expect(try decode(#"{"m_string": {"a": "x"}}"#)[25] != nil)
+    }
+
     @Test("unknown enum numbers survive and print as numbers")
     func unknownEnumNumber() throws {
         let fields = try decode(#"{"f_enum": 42}"#)
