@@ -1,4 +1,5 @@
 public import HTTPTypes
+import NIOHTTP1
 import NKudoContract
 import NKudoSQL
 
@@ -93,6 +94,9 @@ extension APIError {
             return (.unauthorized(failure.reason), nil)
         case let error as WireError:
             return (.badRequest("malformed request: \(error.description)"), nil)
+        case let error as HTTPParserError:
+            // The body's framing (chunk sizes, lengths) broke off while it was read.
+            return (.badRequest("malformed HTTP request: \(error)"), nil)
         case let error as StoreError:
             switch error.code {
             case .notFound: return (.notFound(error.message), nil)
