@@ -10,6 +10,17 @@ import Testing
 struct HeartbeatNormalizerTests {
     static let now = Date(timeIntervalSince1970: 1_770_379_200)
 
+    static let storageCases: [([Int64], Int64)] = [
+        ([.max, 1], .max), ([.min, -1], 0), ([100, 200], 300), ([.max - 5, 3, .min], .max - 2), ([], 0),
+    ]
+
+    @Test("storage from nested disks: negative sizes count as none, the sum stops at Int64.max instead of trapping",
+          arguments: storageCases)
+    func storageTotals(sizes: [Int64], expected: Int64) {
+        let facts = HostFacts(disks: sizes.map { HostFacts.Disk(mountpoint: "/", totalBytes: $0) })
+        #expect(HeartbeatNormalizer.normalize(HeartbeatRequest(hostFacts: facts), agentID: "a", now: Self.now).storageBytesTotal == expected)
+    }
+
     @Test("VM reports: canonical ids only, blank names become the id, unknown states CREATING, sizes at least 1 vCPU and 128 MiB")
     func vmReports() {
         let id = "7C9E2F4A-6B8D-4C1E-A3F5-0B2D4E6F8A9C"
