@@ -59,7 +59,17 @@ public struct ProtoTimestamp: ProtoMessage, Comparable, CustomStringConvertible 
         wellKnownType: .timestamp)
 
     public init(protoFields: ProtoFields) throws(WireError) {
-        self.init(seconds: try protoFields.scalar(0), nanos: try protoFields.scalar(1))
+        try self.init(checking: protoFields.scalar(0), nanos: protoFields.scalar(1))
+    }
+
+    /// A decoded timestamp, refused outside 0001-01-01 ... 9999-12-31 or with nanoseconds
+    /// outside 0 ..< 10^9, as JSON refuses them: binary input would otherwise bring dates
+    /// that no `Date` arithmetic downstream is ready for (microseconds past Int64).
+    private init(checking seconds: Int64, nanos: Int32) throws(WireError) {
+        guard seconds >= Self.minSeconds, seconds <= Self.maxSeconds, nanos >= 0, nanos < 1_000_000_000 else {
+            throw Self.outOfRange(seconds, nanos)
+        }
+        self.init(seconds: seconds, nanos: nanos)
     }
 
     public var protoFields: ProtoFields {
@@ -74,7 +84,7 @@ public struct ProtoTimestamp: ProtoMessage, Comparable, CustomStringConvertible 
     }
 
     public init(binaryFields reader: BinaryFieldReader) throws(WireError) {
-        self.init(seconds: try reader.scalar(0), nanos: try reader.scalar(1))
+        try self.init(checking: reader.scalar(0), nanos: reader.scalar(1))
     }
 
     public func writeJSON(to writer: inout JSONFieldWriter) throws(WireError) {

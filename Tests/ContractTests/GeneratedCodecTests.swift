@@ -143,6 +143,28 @@ struct GeneratedCodecTests {
         }
     }
 
+    @Test("binary timestamps outside 0001 ... 9999 or with nanoseconds past a second are refused by both; the limits decode",
+          arguments: [
+              (Int64.max, Int32(0), false), (ProtoTimestamp.maxSeconds + 1, 0, false), (ProtoTimestamp.minSeconds - 1, 0, false),
+              (Int64.min, 0, false), (0, -1, false), (0, 1_000_000_000, false),
+              (ProtoTimestamp.maxSeconds, 999_999_999, true), (ProtoTimestamp.minSeconds, 0, true), (1_770_379_201, 5, true),
+          ])
+    func binaryTimestampRange(seconds: Int64, nanos: Int32, valid: Bool) throws {
+        var fields = ProtoFields(schema: ProtoTimestamp.protoMessageSchema)
+        fields.values = [.int64(seconds), .int32(nanos)]
+        var heartbeat = ProtoFields(schema: HeartbeatRequest.protoMessageSchema)
+        let sentAt = try #require(HeartbeatRequest.protoMessageSchema.fields.firstIndex { $0.name == "sent_at" })
+        heartbeat[sentAt] = .message(fields)
+        let bytes = try BinaryCodec.encode(heartbeat)
+        let generated = Self.generatedBinary(HeartbeatRequest.self, bytes)
+        #expect(generated == Self.dynamicBinary(HeartbeatRequest.self, bytes))
+        if valid {
+            #expect(try HeartbeatRequest(serializedBytes: bytes).sentAt == ProtoTimestamp(seconds: seconds, nanos: nanos))
+        } else {
+            #expect(throws: WireError.self) { try HeartbeatRequest(serializedBytes: bytes) }
+        }
+    }
+
     /// The document with one to three values replaced, duplicated or renamed.
     static func mutate(_ document: JSONValue, _ generator: inout MutationRandom) -> JSONValue {
         var result = document
