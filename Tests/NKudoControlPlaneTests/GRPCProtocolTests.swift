@@ -24,7 +24,8 @@ struct GRPCProtocolTests {
     static func call(_ router: Router, _ path: String, body: [UInt8], contentType: String = "application/grpc+proto",
                      headers: [(String, String)] = []) async throws -> Call {
         let response = try await router.send(.post, path, body: body, headers: [("Content-Type", contentType)] + headers)
-        var frames = try GRPCFraming.frames(response.bytes, limit: 1 << 24)
+        let text = contentType.lowercased().hasPrefix("application/grpc-web-text")
+        var frames = try GRPCFraming.frames(text ? GRPCWebText.decode(response.bytes) : response.bytes, limit: 1 << 24)
         var trailers = response.trailerHeaders ?? HTTPFields()
         if contentType.hasPrefix("application/grpc-web"), let last = frames.last, last.flags == GRPCFraming.trailersFlag {
             frames.removeLast()
@@ -157,6 +158,51 @@ struct GRPCProtocolTests {
                                              contentType: "application/grpc-web", headers: [("x-api-key", "nk_wrong")])
             #expect(denied.status == "16")
             #expect(denied.messages.isEmpty)
+        }
+    }
+
+    @Test("gRPC-Web text mode (grpc-web's default in browsers): base64 bodies both ways, padding inside a body, bad base64 refused")
+    func grpcWebText() async throws {
+        try await RouterTests.withRouter { router in
+            let tenant = try await router.tenant()
+            let framed = GRPCFraming.frame(try ListSitesRequest(tenantId: tenant.id).serializedBytes())
+            // Sent as two chunks encoded one by one, the first padded: a streaming sender's body.
+            let body = GRPCWebText.encode(Array(framed.prefix(4))) + GRPCWebText.encode(Array(framed.dropFirst(4)))
+            let call = try await Self.call(router, "/nkudo.v1.TenantService/ListSites", body: body,
+                                           contentType: "application/grpc-web-text", headers: [("x-api-key", tenant.apiKey)])
+            #expect(call.response.status == .ok)
+            #expect(call.response.headers[.contentType] == "application/grpc-web-text+proto")
+            #expect(call.status == "0", "\(call.message ?? "")")
+            #expect(try ListSitesResponse(serializedBytes: try #require(call.messages.first)).sites.map(\.id) == [tenant.siteID])
+
+            let denied = try await Self.call(router, "/nkudo.v1.TenantService/ListSites", body: GRPCWebText.encode(framed),
+                                             contentType: "application/grpc-web-text+proto", headers: [("x-api-key", "nk_wrong")])
+            #expect(denied.status == "16")
+
+            for bad in [Array(framed), Array("AAAA\nAAAA".utf8), GRPCWebText.encode(framed).dropLast()] {
+                let malformed = try await Self.call(router, "/nkudo.v1.TenantService/ListSites", body: Array(bad),
+                                                    contentType: "application/grpc-web-text", headers: [("x-api-key", tenant.apiKey)])
+                #expect(malformed.status == "3")
+                #expect(malformed.message?.hasPrefix("malformed gRPC-Web text body") == true, "\(malformed.message ?? "")")
+                #expect(malformed.messages.isEmpty)
+            }
+
+            var question = ServerReflectionRequest()
+            question.fields.setScalar(5, "")
+            let reflection = try await Self.call(router, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                                 body: GRPCWebText.encode(GRPCFraming.frame(try question.serializedBytes())),
+                                                 contentType: "application/grpc-web-text")
+            #expect(reflection.status == "0", "\(reflection.message ?? "")")
+            #expect(try ServerReflectionResponse(serializedBytes: try #require(reflection.messages.first)).listServicesResponse?.names.count == 5)
+        }
+    }
+
+    @Test("an unknown gRPC codec is refused by naming the codecs gRPC speaks")
+    func unknownCodec() async throws {
+        try await RouterTests.withRouter { router in
+            let call = try await Self.call(router, "/nkudo.v1.HealthService/Check", body: GRPCFraming.frame([]), contentType: "application/grpc+thrift")
+            #expect(call.response.status == .unsupportedMediaType)
+            #expect(call.message == "unsupported gRPC codec in content type \"application/grpc+thrift\"; use +proto or +json")
         }
     }
 

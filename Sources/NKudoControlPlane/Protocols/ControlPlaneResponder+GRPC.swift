@@ -11,15 +11,18 @@ import NKudoWire
 struct GRPCKind: Sendable {
     /// gRPC-Web: trailers travel in the body; HTTP/1.1 is fine.
     let web: Bool
+    /// gRPC-Web's text mode (`application/grpc-web-text`): bodies in base64
+    /// (``GRPCWebText``).
+    let text: Bool
     /// The message codec: `proto` (default) or `json`; nil for a codec we do not speak.
     let format: WireFormat?
     /// The content type of the response.
     var responseContentType: String {
-        (web ? "application/grpc-web" : "application/grpc") + (format == .json ? "+json" : "+proto")
+        (web ? (text ? "application/grpc-web-text" : "application/grpc-web") : "application/grpc") + (format == .json ? "+json" : "+proto")
     }
 
-    /// The kind of `application/grpc[+codec]` or `application/grpc-web[+codec]`; nil for
-    /// other content types (REST and Connect).
+    /// The kind of `application/grpc[+codec]`, `application/grpc-web[+codec]` or
+    /// `application/grpc-web-text[+codec]`; nil for other content types (REST and Connect).
     ///
     /// Read byte by byte in place, like ``WireFormat/init(contentType:)``: every request
     /// passes here, and splitting, trimming and lowercasing the header as `String`s cost
@@ -31,12 +34,14 @@ struct GRPCKind: Sendable {
         subtype.removeFirst(Self.grpc.count)
         web = subtype.hasPrefix(caseInsensitive: Self.web)
         if web { subtype.removeFirst(Self.web.count) }
+        text = web && subtype.hasPrefix(caseInsensitive: Self.text)
+        if text { subtype.removeFirst(Self.text.count) }
         if subtype.isEmpty || subtype.equals(caseInsensitive: Self.proto) {
             format = .binary
         } else if subtype.equals(caseInsensitive: Self.json) {
             format = .json
         } else {
-            // `-text` (base64 gRPC-Web) and codecs we do not have.
+            // Codecs we do not have.
             guard subtype.first == UInt8(ascii: "+") || subtype.first == UInt8(ascii: "-") else { return nil }
             format = nil
         }
@@ -44,6 +49,7 @@ struct GRPCKind: Sendable {
 
     private static let grpc = Array("application/grpc".utf8)
     private static let web = Array("-web".utf8)
+    private static let text = Array("-text".utf8)
     private static let proto = Array("+proto".utf8)
     private static let json = Array("+json".utf8)
 }
@@ -69,7 +75,9 @@ extension ControlPlaneResponder {
         // series the registry keeps for good).
         let routeName = reflection != nil || endpoint != nil ? "gRPC \(path)" : "gRPC unmatched"
         guard let format = kind.format else {
-            let error = APIError.unsupportedMediaType(request.headers[.contentType])
+            let named = request.headers[.contentType].map { "\"\($0.prefix(64))\"" } ?? "(none)"
+            let error = APIError(status: .unsupportedMediaType, code: "invalid_argument",
+                                 message: "unsupported gRPC codec in content type \(named); use +proto or +json")
             return (routeName, grpcResponse(kind, message: nil, error: error, status: .unsupportedMediaType))
         }
         guard request.method == .post else {
@@ -96,7 +104,7 @@ extension ControlPlaneResponder {
             }
             return ContinuousClock.now + duration
         } decode: {
-            let payload = try await readMessage(request, encoding: encoding)
+            let payload = try await readMessage(request, encoding: encoding, text: kind.text)
             return try RequestMessageBuilder.build(method: route.method, body: payload, format: format, pathParameters: [:], query: [],
                                                    limits: limits)
         }
@@ -114,16 +122,25 @@ extension ControlPlaneResponder {
         }
     }
 
-    /// The one message of a unary call's body, decompressed.
-    func readMessage(_ request: Request, encoding: String?) async throws -> [UInt8] {
-        let body: [UInt8]
+    /// The one message of a unary call's body (base64 in gRPC-Web's text mode),
+    /// decompressed.
+    func readMessage(_ request: Request, encoding: String?, text: Bool) async throws -> [UInt8] {
+        var body: [UInt8]
         do {
-            let buffer = try await Self.collect(request.body, limit: maxBodyBytes + 5, timeout: readTimeout)
+            let limit = text ? (maxBodyBytes + 5 + 2) / 3 * 4 : maxBodyBytes + 5
+            let buffer = try await Self.collect(request.body, limit: limit, timeout: readTimeout)
             body = Array(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge(maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError.payloadTooLarge(maxBodyBytes)
+        }
+        if text {
+            do {
+                body = try GRPCWebText.decode(body)
+            } catch {
+                throw Self.apiError(error)
+            }
         }
         let frames: [GRPCFraming.Frame]
         do {
@@ -159,6 +176,16 @@ extension ControlPlaneResponder {
         }
     }
 
+    /// A gRPC-Web text body that is not base64, as the client sees it.
+    static func apiError(_ failure: GRPCWebText.Failure) -> APIError {
+        switch failure {
+        case .invalidCharacter(let offset):
+            return .badRequest("malformed gRPC-Web text body: byte \(offset) is not base64")
+        case .truncated:
+            return .badRequest("malformed gRPC-Web text body: its length is not a multiple of 4")
+        }
+    }
+
     /// A unary gRPC response: the message (when the call succeeded), then the status as
     /// trailers (gRPC) or as a trailers frame (gRPC-Web).
     func grpcResponse(_ kind: GRPCKind, message: [UInt8]?, error: APIError?, status: HTTPResponse.Status = .ok) -> Response {
@@ -168,10 +195,11 @@ extension ControlPlaneResponder {
         headers[.grpcAcceptEncoding] = "gzip,identity"
         if let seconds = error?.retryAfter { headers[.retryAfter] = String(seconds) }
         let web = kind.web
+        let text = kind.text
         return Response(status: status, headers: headers, body: ResponseBody { writer in
-            if let message { try await writer.write(ByteBuffer(bytes: GRPCFraming.frame(message))) }
+            if let message { try await writer.write(Self.chunk(GRPCFraming.frame(message), text: text)) }
             if web {
-                try await writer.write(ByteBuffer(bytes: Self.webTrailersFrame(trailers)))
+                try await writer.write(Self.chunk(Self.webTrailersFrame(trailers), text: text))
                 try await writer.finish(nil)
             } else {
                 try await writer.finish(trailers)
@@ -185,6 +213,12 @@ extension ControlPlaneResponder {
         trailers[.grpcStatus] = String(error.map { RPCStatusCodes.grpcStatus($0.code) } ?? 0)
         if let error { trailers[.grpcMessage] = RPCStatusCodes.percentEncoded(error.message) }
         return trailers
+    }
+
+    /// One chunk of a response body: framed bytes, in base64 in gRPC-Web's text mode (each
+    /// chunk padded on its own, as the protocol allows).
+    static func chunk(_ framed: [UInt8], text: Bool) -> ByteBuffer {
+        ByteBuffer(bytes: text ? GRPCWebText.encode(framed) : framed)
     }
 
     /// gRPC-Web's trailers frame: the trailers as HTTP/1 header lines, flag 0x80.
@@ -204,8 +238,9 @@ extension ControlPlaneResponder {
         let limits = self.limits
         let encoding = request.headers[.grpcEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
         let web = kind.web
+        let text = kind.text
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var reader = GRPCFrameReader(request.body, limit: limit)
+            var reader = GRPCFrameReader(request.body, limit: limit, text: text)
             var status: APIError?
             var sent: Set<String> = []
             do {
@@ -215,9 +250,11 @@ extension ControlPlaneResponder {
                                                    : try ServerReflectionRequest(serializedBytes: payload, limits: limits)
                     let answer = reflection.answer(question, sent: &sent)
                     let bytes = format == .json ? try answer.jsonBytes() : try answer.serializedBytes()
-                    try await writer.write(ByteBuffer(bytes: GRPCFraming.frame(bytes)))
+                    try await writer.write(Self.chunk(GRPCFraming.frame(bytes), text: text))
                 }
             } catch let failure as GRPCFraming.Failure {
+                status = Self.apiError(failure)
+            } catch let failure as GRPCWebText.Failure {
                 status = Self.apiError(failure)
             } catch let failure as APIError {
                 status = failure
@@ -228,7 +265,7 @@ extension ControlPlaneResponder {
             }
             let trailers = Self.grpcTrailers(status)
             if web {
-                try await writer.write(ByteBuffer(bytes: Self.webTrailersFrame(trailers)))
+                try await writer.write(Self.chunk(Self.webTrailersFrame(trailers), text: text))
                 try await writer.finish(nil)
             } else {
                 try await writer.finish(trailers)

@@ -64,11 +64,15 @@ enum GRPCFraming {
 struct GRPCFrameReader {
     private var iterator: RequestBody.AsyncIterator
     private var buffer: [UInt8] = []
+    /// gRPC-Web's text mode: base64 characters of an incomplete group, kept for the next chunk.
+    private var pendingText: [UInt8]?
     private let limit: Int
 
-    init(_ body: RequestBody, limit: Int) {
+    /// A reader of `body`; `text`: the body is in base64 (``GRPCWebText``).
+    init(_ body: RequestBody, limit: Int, text: Bool = false) {
         self.iterator = body.makeAsyncIterator()
         self.limit = limit
+        self.pendingText = text ? [] : nil
     }
 
     /// The next frame; nil at the end of the body.
@@ -83,10 +87,18 @@ struct GRPCFrameReader {
                 }
             }
             guard let chunk = try await iterator.next() else {
+                if pendingText?.isEmpty == false { throw GRPCWebText.Failure.truncated }
                 if buffer.isEmpty { return nil }
                 throw GRPCFraming.Failure.truncated
             }
-            buffer.append(contentsOf: chunk.readableBytesView)
+            if var text = pendingText {
+                text.append(contentsOf: chunk.readableBytesView)
+                let decoded = try GRPCWebText.decodeGroups(text[...])
+                buffer.append(contentsOf: decoded.bytes)
+                pendingText = Array(text[decoded.consumed...])
+            } else {
+                buffer.append(contentsOf: chunk.readableBytesView)
+            }
         }
     }
 }
