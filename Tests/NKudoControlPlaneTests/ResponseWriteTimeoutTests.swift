@@ -29,6 +29,35 @@ struct ResponseWriteTimeoutTests {
         _ = try channel.finish()
     }
 
+    @Test("a streamed response quiet between its messages keeps the connection; the clock runs only while a write waits")
+    func quietStream() throws {
+        let (channel, loop) = try Self.activeChannel()
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        for _ in 0..<4 {
+            loop.advanceTime(by: .seconds(20))
+            #expect(channel.isActive)
+            try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "message")))
+        }
+        channel.write(HTTPResponsePart.body(ByteBuffer(string: "stalled")), promise: nil)
+        loop.advanceTime(by: .seconds(4))
+        #expect(channel.isActive, "not before the timeout")
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
+    @Test("a write that gets through starts the clock again for the writes still waiting")
+    func progress() throws {
+        let (channel, loop) = try Self.activeChannel()
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        loop.advanceTime(by: .seconds(4))
+        channel.flush()
+        channel.write(HTTPResponsePart.end(nil), promise: nil)
+        loop.advanceTime(by: .seconds(4))
+        #expect(channel.isActive, "4 s since the last write got through")
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
     @Test("a response the client does not take within the timeout closes the connection")
     func stalledResponse() throws {
         let (channel, loop) = try Self.activeChannel()

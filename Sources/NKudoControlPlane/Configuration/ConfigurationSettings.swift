@@ -68,7 +68,7 @@ extension ControlPlaneConfiguration {
         setting("HTTP_READ_TIMEOUT", "10s", "time allowed to receive a request body (408 after it)") { config, value throws(ConfigurationError) in
             config.httpReadTimeout = try parsePositiveDuration(value, setting: "HTTP_READ_TIMEOUT")
         },
-        setting("HTTP_WRITE_TIMEOUT", "15s", "time to write a response; a client that does not read it in time is disconnected") { config, value throws(ConfigurationError) in
+        setting("HTTP_WRITE_TIMEOUT", "15s", "time a response write may wait for the client to read; a client that stops reading is disconnected") { config, value throws(ConfigurationError) in
             config.httpWriteTimeout = try parsePositiveDuration(value, setting: "HTTP_WRITE_TIMEOUT")
         },
         setting("HTTP_IDLE_TIMEOUT", "60s", "keep-alive idle timeout") { config, value throws(ConfigurationError) in

@@ -36,9 +36,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var requirePersistentPKI: Bool = false
     /// `HTTP_READ_TIMEOUT`: time to read a whole request. Default 10 s.
     public var httpReadTimeout: Duration = .seconds(10)
-    /// `HTTP_WRITE_TIMEOUT`: time to write a response, from its head until its end is
-    /// written to the socket; a client that does not read it in time is disconnected.
-    /// Default 15 s.
+    /// `HTTP_WRITE_TIMEOUT`: how long a write of a response may wait for the client to
+    /// read (timed from the last write that got through); a client that stops reading is
+    /// disconnected. Default 15 s.
     public var httpWriteTimeout: Duration = .seconds(15)
     /// `HTTP_IDLE_TIMEOUT`: keep-alive idle timeout. Default 60 s.
     public var httpIdleTimeout: Duration = .seconds(60)
