@@ -1,5 +1,8 @@
 public import HTTPTypes
+import NIOCore
 import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
 import NKudoContract
 import NKudoSQL
 
@@ -49,6 +52,11 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func payloadTooLarge(_ limit: Int) -> APIError {
         APIError(status: .contentTooLarge, code: "resource_exhausted", message: "request body exceeds \(limit) bytes")
     }
+    /// 499 `canceled` (nginx's "client closed request"): the client went away (reset its
+    /// HTTP/2 stream, closed the connection) before its request was read. Nobody reads the
+    /// answer; it keeps the metrics and the log from counting the client's doing as a 500.
+    static let clientClosedRequest = APIError(status: HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                              code: "canceled", message: "the client closed the request")
     /// 415: a body in a format the route does not speak.
     public static func unsupportedMediaType(_ contentType: String?) -> APIError {
         APIError(status: .unsupportedMediaType, code: "invalid_argument",
@@ -79,8 +87,9 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
 extension APIError {
     /// The answer to any error a call ended with — the one mapping from errors to HTTP and
     /// Connect statuses: ``APIError`` as it is, an ``AuthenticationFailure`` 401, a decode
-    /// error 400, a client-caused ``StoreError`` its status with the store's message; a
-    /// store that is down 503; anything else 500 naming only the request id.
+    /// error 400, a body whose stream or connection ended under it 499, a client-caused
+    /// ``StoreError`` its status with the store's message; a store that is down 503;
+    /// anything else 500 naming only the request id.
     ///
     /// - Returns: The error and, for internal errors, the detail to log instead.
     static func answering(_ error: any Error, requestID: String) -> (error: APIError, internalDetail: String?) {
@@ -97,6 +106,9 @@ extension APIError {
         case let error as HTTPParserError:
             // The body's framing (chunk sizes, lengths) broke off while it was read.
             return (.badRequest("malformed HTTP request: \(error)"), nil)
+        case is NIOHTTP2Errors.StreamClosed, NIOSSLError.uncleanShutdown, ChannelError.ioOnClosedChannel, ChannelError.eof:
+            // The body's stream or connection ended under it: the client went away.
+            return (.clientClosedRequest, nil)
         case let error as StoreError:
             switch error.code {
             case .notFound: return (.notFound(error.message), nil)
