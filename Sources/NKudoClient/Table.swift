@@ -1,5 +1,6 @@
 /// A text table for `-o table` and `-o wide`: upper-case headers, columns padded to their
-/// widest cell, two spaces apart; columns marked wide only with `-o wide`.
+/// widest cell, two spaces apart; columns marked wide only with `-o wide`. Cells are printed
+/// with their control characters escaped (``TerminalText``).
 public struct Table: Sendable {
     /// One column.
     public struct Column: Sendable {
@@ -32,7 +33,7 @@ public struct Table: Sendable {
         let cells = [shown.map { columns[$0].header.uppercased() }] + rows.map { row in
             shown.map { index in
                 let cell = index < row.count ? row[index] : ""
-                return cell.isEmpty ? "-" : cell.split(whereSeparator: \.isNewline).joined(separator: " ")
+                return cell.isEmpty ? "-" : TerminalText.escaped(cell.split(whereSeparator: \.isNewline).joined(separator: " "))
             }
         }
         var widths = Array(repeating: 0, count: shown.count)
@@ -62,7 +63,8 @@ public struct Details: Sendable {
     public func render() -> String {
         let width = items.map(\.key.count).max() ?? 0
         return items.map { item in
-            item.key + ":" + String(repeating: " ", count: width - item.key.count + 2) + (item.value.isEmpty ? "-" : item.value)
+            item.key + ":" + String(repeating: " ", count: width - item.key.count + 2)
+                + (item.value.isEmpty ? "-" : TerminalText.escaped(item.value, keeping: ["\n"]))
         }.joined(separator: "\n") + "\n"
     }
 }

@@ -114,6 +114,6 @@ enum Rendering {
     static func logLine(_ line: ExecutionLog, wide: Bool) -> String {
         let severity = name(line.severity).padding(toLength: 5, withPad: " ", startingAt: 0)
         let prefix = wide ? "#\(line.sequence) \(line.executionId.isEmpty ? "plan " + line.planId : line.executionId) " : ""
-        return "\(HumanFormat.time(line.emittedAt)) \(severity) \(prefix)\(line.message)"
+        return "\(HumanFormat.time(line.emittedAt)) \(severity) \(prefix)\(TerminalText.escaped(line.message))"
     }
 }

@@ -63,7 +63,8 @@ struct VMCommand: AsyncParsableCommand {
             }
             try Output(format: global.output).emit(console) { _ in
                 guard !console.console.isEmpty else { return "(no console output shipped yet)\n" }
-                let text = console.console.replacingOccurrences(of: "\r", with: "")
+                // The guest's own bytes: its terminal sequences are shown, not played on ours.
+                let text = TerminalText.escaped(console.console.replacingOccurrences(of: "\r", with: ""), keeping: ["\n", "\t"])
                 return text.hasSuffix("\n") ? text : text + "\n"
             }
         }

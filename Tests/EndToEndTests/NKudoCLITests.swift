@@ -207,6 +207,15 @@ struct NKudoCLITests {
             let wide = try await cli.run(["site", "list", "-o", "wide"])
             let narrow = try await cli.run(["site", "list"])
             #expect(wide.stdout.contains("EXTERNAL KEY") && !narrow.stdout.contains("EXTERNAL KEY"))
+            // A tenant's name with terminal sequences (OSC 52 sets the clipboard, CSI 2J clears
+            // the screen, U+202E reverses what follows) is shown, not played, on the terminal.
+            let hostile = "lab\u{1b}]52;c;cm0gLXJmIH4=\u{07}\u{1b}[2J\u{202e}"
+            #expect(try await cli.run(["site", "create", hostile]).status == 0)
+            let shown = try await cli.run(["site", "list"])
+            #expect(!shown.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E }, "\(shown.stdout)")
+            #expect(shown.stdout.contains(#"lab\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\u{202e}"#), "\(shown.stdout)")
+            let exact = try Self.decode(ListSitesResponse.self, try await cli.run(["site", "list", "-o", "json"]))
+            #expect(exact.sites.contains { $0.name == hostile }, "JSON keeps the exact name")
 
             // The token's enroll line, exactly, and it works as printed.
             let token = try await cli.run(["token", "create", "--site", "edge-lab", "--expires-in", "10m"])
