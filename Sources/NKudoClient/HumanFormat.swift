@@ -29,31 +29,39 @@ public enum HumanFormat {
 
     /// `512 B`, `1.5 KiB`, `7.6 GiB`: binary units, one decimal below 10.
     public static func bytes(_ count: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var value = Double(count)
-        var unit = 0
+        abs(count) < 1024 ? "\(count) B" : binaryUnits(Double(count), unit: 0)
+    }
+
+    /// A size given in MiB (any `Int64` of them: a server may store more than a byte count holds).
+    public static func mebibytes(_ count: Int64) -> String {
+        abs(count) < 1024 ? "\(count) MiB" : binaryUnits(Double(count), unit: 2)
+    }
+
+    private static func binaryUnits(_ amount: Double, unit start: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = amount
+        var unit = start
         while abs(value) >= 1024, unit < units.count - 1 {
             value /= 1024
             unit += 1
         }
-        if unit == 0 { return "\(count) B" }
-        return value < 10 ? "\(String(format: "%.1f", value)) \(units[unit])" : "\(Int(value.rounded())) \(units[unit])"
+        return abs(value) < 10 ? "\(String(format: "%.1f", value)) \(units[unit])" : "\(String(format: "%.0f", value)) \(units[unit])"
     }
-
-    /// A size given in MiB.
-    public static func mebibytes(_ count: Int64) -> String { bytes(count * 1024 * 1024) }
 
     /// Parses `30s`, `500ms`, `5m`, `2h`, `1d` or a bare number of seconds.
     public static func parseDuration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: " \t")
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let value = Double(trimmed.dropLast(suffix.count)), value >= 0, value.isFinite else { return nil }
-            return .milliseconds(Int64((value * scale * 1000).rounded()))
-        }
-        guard let value = Double(trimmed), value >= 0, value.isFinite else { return nil }
-        return .milliseconds(Int64((value * 1000).rounded()))
+        let scale = units.first { trimmed.hasSuffix($0.0) }
+        guard let value = Double(trimmed.dropLast(scale?.0.count ?? 0)), value >= 0, value.isFinite else { return nil }
+        let seconds = value * (scale?.1 ?? 1)
+        guard seconds <= maximumDurationSeconds else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
+
+    /// The longest duration any flag takes, 100 years: anything longer is a typo, and
+    /// beyond it the milliseconds would not fit an `Int64`.
+    public static let maximumDurationSeconds: Double = 100 * 365.25 * 86_400
 
     /// Parses a memory size in MiB: `256`, `256M`, `256MiB`, `1G`, `1GiB`, `1.5Gi`.
     public static func parseMebibytes(_ text: String) -> Int64? {

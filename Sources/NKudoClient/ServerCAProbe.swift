@@ -49,6 +49,13 @@ public enum ServerCAProbe {
               let host = components.host, !host.isEmpty else {
             throw ClientError(.usage, "the control plane URL must be https://host[:port], not \(url)")
         }
+        // A port past 65535 used to wrap around to another one (99999 reached 34463).
+        if let port = components.port, !(1...65_535).contains(port) {
+            throw ClientError(.usage, "the control plane URL's port must be 1 to 65535, not \(port)")
+        }
+        guard components.query == nil, components.fragment == nil, components.user == nil, components.password == nil else {
+            throw ClientError(.usage, "the control plane URL takes https://host[:port][/path], without a query, fragment or credentials: \(url)")
+        }
         return (host, components.port ?? 443)
     }
 }

@@ -35,21 +35,26 @@ struct SettingFlags: ParsableArguments {
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var arguments: [String] = []
 
-    /// The flags by environment name; unknown flags and missing values are errors.
+    /// The flags by environment name (`--flag value` or `--flag=value`; `--flag=` is an
+    /// empty value); unknown flags and missing values are errors, and a flag never takes
+    /// the next flag as its value.
     func values() throws -> [String: String] {
         let byFlag = Dictionary(uniqueKeysWithValues: ControlPlaneConfiguration.settings.map { ("--" + $0.flagName, $0.environmentName) })
+        func flagName(_ argument: String) -> String { argument.firstIndex(of: "=").map { String(argument[..<$0]) } ?? argument }
         var values: [String: String] = [:]
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
-            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let name = byFlag[parts[0]] else {
+            let flag = flagName(argument)
+            guard let name = byFlag[flag] else {
                 throw ValidationError("unknown option '\(argument)'; see --help for the settings")
             }
-            if parts.count == 2 {
-                values[name] = parts[1]
+            if let equals = argument.firstIndex(of: "=") {
+                values[name] = String(argument[argument.index(after: equals)...])
             } else {
-                guard index + 1 < arguments.count else { throw ValidationError("missing value for '\(argument)'") }
+                guard index + 1 < arguments.count, byFlag[flagName(arguments[index + 1])] == nil else {
+                    throw ValidationError("missing value for '\(argument)'")
+                }
                 index += 1
                 values[name] = arguments[index]
             }
@@ -102,7 +107,7 @@ extension NKudoControlPlaneCommand {
             let logger = makeLogger(level: configuration.logLevel)
             do {
                 try await ControlPlane.serve(configuration: configuration, logger: logger) { line in
-                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                    try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
                 }
             } catch let error as StoreError where error.code == .schemaBehind {
                 throw ValidationError("\(error.message): run `nkudo-control-plane migrate` with the same DATABASE_URL first")

@@ -39,6 +39,8 @@ struct DurationArgument: ExpressibleByArgument, CustomStringConvertible {
             }
             total += value * scale
         }
+        // Longer than 100 years is a typo, and beyond ~292 years the nanoseconds would not fit an Int64.
+        guard total <= 100 * 365.25 * 86_400 else { return nil }
         self.init(.nanoseconds(Int64((total * 1e9).rounded())), text: text)
     }
 }

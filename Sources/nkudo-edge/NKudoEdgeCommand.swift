@@ -111,9 +111,7 @@ extension NKudoEdgeCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            guard controlPlane.lowercased().hasPrefix("https://") else {
-                throw ValidationError("--control-plane must be an https:// URL")
-            }
+            if let problem = ControlPlaneURL.problem(with: controlPlane) { throw ValidationError(problem) }
             let trusts = [caFingerprint != nil, caFile != nil, insecureSkipVerify].filter { $0 }.count
             guard trusts == 1 else {
                 throw ValidationError("give exactly one of --ca-fingerprint, --ca-file or --insecure-skip-verify")
@@ -159,7 +157,7 @@ extension NKudoEdgeCommand {
             } catch let error as ValidationError {
                 throw error
             } catch {
-                FileHandle.standardError.write(Data("error: enroll failed: \(error)\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("error: enroll failed: \(error)\n".utf8))
                 throw ExitCode.failure
             }
         }
@@ -186,7 +184,7 @@ extension NKudoEdgeCommand {
                 let facts = try HostFactsCollector().collect()
                 print(try facts.jsonString())
             } catch {
-                FileHandle.standardError.write(Data("error: hostfacts: \(error)\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("error: hostfacts: \(error)\n".utf8))
                 throw ExitCode.failure
             }
         }

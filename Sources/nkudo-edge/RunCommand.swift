@@ -38,8 +38,8 @@ struct AgentOptions: ParsableArguments {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        for url in controlPlanes where !url.lowercased().hasPrefix("https://") {
-            throw ValidationError("--control-plane must be an https:// URL: \(url)")
+        for url in controlPlanes {
+            if let problem = ControlPlaneURL.problem(with: url) { throw ValidationError(problem) }
         }
         guard planWait.duration >= .zero, planWait.duration <= .seconds(60) else {
             throw ValidationError("--plan-wait must be between 0s and 60s")
@@ -88,7 +88,7 @@ struct AgentOptions: ParsableArguments {
     func runOnce(_ agent: EdgeAgent) async throws {
         do {
             let response = try await agent.runOnce()
-            FileHandle.standardError.write(Data("heartbeat ok: \(response.pendingPlans.count) plan(s), next in \(response.nextHeartbeatSeconds)s\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("heartbeat ok: \(response.pendingPlans.count) plan(s), next in \(response.nextHeartbeatSeconds)s\n".utf8))
         } catch {
             throw CommandFailure("heartbeat failed: \(error)")
         }
@@ -150,7 +150,7 @@ extension AsyncParsableCommand {
         do {
             try await body()
         } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("error: \(failure.description)\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("error: \(failure.description)\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -536,7 +536,7 @@ struct FleetBuilder: Sendable {
 }
 
 func log(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
 }
 
 extension Duration {

@@ -52,7 +52,7 @@ struct LogsCommand: AsyncParsableCommand {
                 try Self.stream(lines, output: output)
                 planID = planID ?? lines.first { !$0.planId.isEmpty }?.planId
                 if let state, state == .succeeded || state == .failed || state == .cancelled {
-                    if !output.isStructured { FileHandle.standardError.write(Data("execution \(execution) \(Rendering.name(state))\n".utf8)) }
+                    if !output.isStructured { try? FileHandle.standardError.write(contentsOf: Data("execution \(execution) \(Rendering.name(state))\n".utf8)) }
                     return
                 }
                 try await Task.sleep(for: pause)

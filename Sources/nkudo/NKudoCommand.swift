@@ -72,7 +72,7 @@ enum NKudoMain {
     }
 
     static func printError(_ line: String) {
-        FileHandle.standardError.write(Data("error: \(TerminalText.escaped(line))\n".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("error: \(TerminalText.escaped(line))\n".utf8))
     }
 }
 

@@ -76,6 +76,16 @@ struct NKudoCLITests {
             Self.expectFailure(try await cli.run(["site", "list", "--url", harness.baseURL]), status: 3, "no CA is pinned")
             Self.expectFailure(try await cli.run(["site", "list", "--bogus"]), status: 2, "--bogus")
             Self.expectFailure(try await cli.run(["frobnicate"]), status: 2, "frobnicate")
+            // A port past 65535 wrapped around to another port (99999 reached 34463); a query went to the server as a path.
+            Self.expectFailure(try await cli.run(["site", "list", "--url", "https://127.0.0.1:99999", "--ca-fingerprint", "sha256:00"]),
+                               status: 2, "port must be 1 to 65535, not 99999")
+            Self.expectFailure(try await cli.run(["site", "list", "--url", harness.baseURL + "?x=1", "--ca-fingerprint", "sha256:00"]),
+                               status: 2, "without a query")
+            // Durations past 100 years trapped converting to milliseconds.
+            for flags in [["site", "list", "--timeout", "1e20s"], ["token", "create", "--site", "s", "--expires-in", "9223372036854775807s"]] {
+                let outcome = try await cli.run(flags + ["--url", harness.baseURL, "--ca-fingerprint", "sha256:00"])
+                #expect(outcome.status == 2, "\(flags): exit \(outcome.status), \(outcome.stderr)")
+            }
             Self.expectFailure(try await cli.run(["login", "--url", harness.baseURL, "--ca-fingerprint", "sha256:" + String(repeating: "0", count: 64)]),
                                status: 3, "not the server you pinned")
             #expect(!FileManager.default.fileExists(atPath: cli.configPath), "nothing is saved for a refused server")

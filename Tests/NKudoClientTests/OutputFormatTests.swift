@@ -49,7 +49,17 @@ struct OutputFormatTests {
         #expect(HumanFormat.bytes(1536) == "1.5 KiB")
         #expect(HumanFormat.bytes(8_157_945_856) == "7.6 GiB")
         #expect(HumanFormat.mebibytes(256) == "256 MiB")
+        #expect(HumanFormat.mebibytes(2048) == "2.0 GiB")
+        // A VM stored with more MiB than a byte count holds: rendered, not a trap (`vm list` crashed on it).
+        #expect(HumanFormat.mebibytes(1_024_000_000_000_000) == "931 EiB")
+        #expect(HumanFormat.mebibytes(.max) == "8388608 EiB")
+        #expect(HumanFormat.bytes(.min).hasSuffix("EiB"))
         #expect(HumanFormat.parseDuration("500ms") == .milliseconds(500))
+        // Durations past 100 years are refused (they trapped converting to milliseconds).
+        for huge in ["1e20s", "9223372036854775807s", "1e13h", "36525d1", "101y"] {
+            #expect(HumanFormat.parseDuration(huge) == nil, "\(huge)")
+        }
+        #expect(HumanFormat.parseDuration("36500d") == .seconds(36500 * 86_400))
         #expect(HumanFormat.parseDuration("2h") == .seconds(7200))
         #expect(HumanFormat.parseDuration("30") == .seconds(30))
         #expect(HumanFormat.parseDuration("soon") == nil)

@@ -14,7 +14,9 @@ extension DefectTests {
                                   ("REQUIRE_PERSISTENT_PKI", "maybe"), ("DATABASE_URL", "mysql://x"),
                                   // Too long to be meant (and beyond a nanosecond Int64): an error, not a crash.
                                   ("HTTP_READ_TIMEOUT", "99999999999999999999s"), ("PLAN_LEASE_TTL", "1e300h"),
-                                  ("AUDIT_RETENTION", "99999999999"), ("HEARTBEAT_OFFLINE_AFTER", "40000d")] {
+                                  ("AUDIT_RETENTION", "99999999999"), ("HEARTBEAT_OFFLINE_AFTER", "40000d"),
+                                  // Advertised to agents as an int32 of seconds: it trapped after the migrations ran.
+                                  ("HEARTBEAT_INTERVAL", "3000000000"), ("HEARTBEAT_INTERVAL", "25h")] {
                 #expect(throws: ConfigurationError.self) { try ControlPlaneConfiguration.resolve(flags: [:], environment: [name: value]) }
             }
             #expect(throws: ConfigurationError.self) {

@@ -47,8 +47,8 @@ extension ControlPlaneConfiguration {
         setting("AGENT_RENEWAL_GRACE", "24h", "how long the credentials a certificate renewal replaced stay valid if the new ones are never used") { config, value throws(ConfigurationError) in
             config.agentRenewalGrace = try parsePositiveDuration(value, setting: "AGENT_RENEWAL_GRACE")
         },
-        setting("HEARTBEAT_INTERVAL", "15s", "heartbeat interval advertised to agents (whole seconds, ≥ 1 s)") { config, value throws(ConfigurationError) in
-            config.heartbeatInterval = try parsePositiveDuration(value, setting: "HEARTBEAT_INTERVAL", minimum: .seconds(1))
+        setting("HEARTBEAT_INTERVAL", "15s", "heartbeat interval advertised to agents (whole seconds, 1 s to 24 h)") { config, value throws(ConfigurationError) in
+            config.heartbeatInterval = try parsePositiveDuration(value, setting: "HEARTBEAT_INTERVAL", minimum: .seconds(1), maximum: .seconds(86_400))
         },
         setting("PLAN_LEASE_TTL", "45s", "plan lease length") { config, value throws(ConfigurationError) in
             config.planLeaseTTL = try parsePositiveDuration(value, setting: "PLAN_LEASE_TTL")
@@ -188,10 +188,14 @@ extension ControlPlaneConfiguration {
         }
     }
 
-    static func parsePositiveDuration(_ value: String, setting: String, minimum: Duration = .milliseconds(1)) throws(ConfigurationError) -> Duration {
+    static func parsePositiveDuration(_ value: String, setting: String, minimum: Duration = .milliseconds(1),
+                                      maximum: Duration? = nil) throws(ConfigurationError) -> Duration {
         let duration = try parseDuration(value, setting: setting)
         guard duration >= minimum else {
             throw ConfigurationError(setting: setting, reason: "must be at least \(minimum), got \"\(value)\"")
+        }
+        if let maximum, duration > maximum {
+            throw ConfigurationError(setting: setting, reason: "must be at most \(maximum), got \"\(value.prefix(64))\"")
         }
         return duration
     }

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+
+/// What the three binaries do with hostile or mistaken command lines that used to crash
+/// them or change their meaning: a usage error, never a trap.
+@Suite("command lines", .serialized)
+struct CommandLineInputTests {
+    static var controlPlane: String {
+        URL(fileURLWithPath: EdgeCLITests.binary).deletingLastPathComponent().appendingPathComponent("nkudo-control-plane").path
+    }
+
+    @Test("nkudo-control-plane: an empty argument, a flag without its value before another flag, an oversized heartbeat interval", arguments: [
+        ([""], [String: String](), "unknown option ''"),
+        // `--admin-key=` took the next flag as its value: the key became that text and the address given was lost.
+        (["--admin-key", "--control-plane-addr=127.0.0.1:1"], [:], "missing value for '--admin-key'"),
+        (["--admin-key"], [:], "missing value for '--admin-key'"),
+        ([], ["HEARTBEAT_INTERVAL": "3000000000"], "HEARTBEAT_INTERVAL: must be at most"),
+    ])
+    func controlPlaneFlags(arguments: [String], environment: [String: String], message: String) async throws {
+        let outcome = await EdgeCLITests.finish(try EdgeCLITests.launch(["serve"] + arguments, environment: environment,
+                                                                       executable: Self.controlPlane))
+        #expect(outcome.status == 64, "exit \(outcome.status): \(outcome.stderr)")
+        #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
+    }
+
+    @Test("nkudo-edge: a port past 65535, a query, and durations past 100 years are usage errors", arguments: [
+        ["enroll", "--control-plane", "https://127.0.0.1:99999", "--ca-fingerprint", "sha256:00", "--token", "t"],
+        ["enroll", "--control-plane", "https://127.0.0.1:8443/?x=1", "--ca-fingerprint", "sha256:00", "--token", "t"],
+        ["run", "--control-plane", "https://127.0.0.1:0"],
+        ["run", "--control-plane", "https://127.0.0.1:8443", "--heartbeat-interval", "99999999999h"],
+        ["run", "--control-plane", "https://127.0.0.1:8443", "--plan-wait", "99999999999h"],
+    ])
+    func edgeFlags(arguments: [String]) async throws {
+        let outcome = try await EdgeCLITests.run(arguments)
+        #expect(outcome.status == 64, "exit \(outcome.status): \(outcome.stderr)")
+        #expect(!outcome.stderr.contains("Fatal error"), "\(outcome.stderr)")
+    }
+}
