@@ -25,10 +25,15 @@ public enum PEMFiles {
         try writeAtomically(text, to: path, mode: 0o644)
     }
 
+    /// The most any file read here may hold: certificate chains, keys, an agent identity
+    /// and a CLI config are a few KiB, and a path to `/dev/zero` or a huge file must end in
+    /// an error, not in all of the machine's memory.
+    public static let maximumFileBytes = 1 << 20
+
     /// The text of the file at `path`.
     ///
-    /// - Throws: `.io` naming the path and the system's reason; `.invalidPEM` when the
-    ///   file is not UTF-8 text.
+    /// - Throws: `.io` naming the path and the system's reason, or when the file holds more
+    ///   than ``maximumFileBytes``; `.invalidPEM` when the file is not UTF-8 text.
     public static func read(_ path: String) throws(PKIError) -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         try POSIXCall.check(descriptor >= 0, "cannot open", path)
@@ -45,6 +50,9 @@ public enum PEMFiles {
                 break
             }
             contents.append(contentsOf: buffer[..<count])
+            guard contents.count <= maximumFileBytes else {
+                throw PKIError(code: .io, message: "\(path) is larger than \(maximumFileBytes / 1024) KiB; not a certificate, key or config file")
+            }
         }
         guard let text = String(validating: contents, as: UTF8.self) else {
             throw PKIError(code: .invalidPEM, message: "\(path) is not UTF-8 text")

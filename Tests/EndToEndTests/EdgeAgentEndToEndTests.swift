@@ -113,6 +113,36 @@ struct EdgeAgentEndToEndTests {
         await harness.shutdown()
     }
 
+    @Test("a PKI directory that cannot be written fails before the token is spent; a host name past the CN's 64 characters enrolls")
+    func unwritableDirectoryAndLongHostname() async throws {
+        let harness = try await ControlPlaneHarness()
+        let directory = Self.pkiDirectory()
+        do {
+            let fleet = try await Fleet.create(harness)
+            let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
+            try #require(FileManager.default.createFile(atPath: directory, contents: Data("a file\n".utf8)))
+            let trust = ServerTrust.certificateAuthority(pem: harness.pki.caCertificatePEM)
+            let longName = (0..<9).map { "edgehost0\($0)" }.joined(separator: ".") + ".example.com"
+            #expect(longName.utf8.count > 64)
+            await #expect(throws: (any Error).self) {
+                try await Enroller(store: IdentityStore(directory: directory + "/pki"), logger: Logger(label: "test.edge")).enroll(Enroller.Request(
+                    controlPlaneURL: harness.baseURL, token: token.token, hostname: "short", trust: trust, agentVersion: "test"))
+            }
+            try FileManager.default.removeItem(atPath: directory)
+            // The token is still unused, and the long host name enrolls with it.
+            let identity = try await Enroller(store: IdentityStore(directory: directory), logger: Logger(label: "test.edge")).enroll(Enroller.Request(
+                controlPlaneURL: harness.baseURL, token: token.token, hostname: longName, trust: trust, agentVersion: "test"))
+            let hosts = try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts
+            #expect(hosts.contains { $0.id == identity.hostID && $0.hostname == longName })
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            await harness.shutdown()
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        await harness.shutdown()
+    }
+
     @Test("renewal before expiry with the certificate and after expiry with the refresh token")
     func renewal() async throws {
         let harness = try await ControlPlaneHarness { $0.agentCertificateTTL = .seconds(6) }

@@ -88,6 +88,16 @@ struct PEMFilesTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["file"])
     }
 
+    @Test("an endless or oversized file is refused at 1 MiB, not read into memory whole")
+    func oversized() throws {
+        let error = expectPKIError(.io) { _ = try PEMFiles.read("/dev/zero") }
+        #expect(error?.message.contains("/dev/zero is larger than 1024 KiB") == true, "\(error?.message ?? "")")
+        let directory = try TemporaryDirectory()
+        let path = directory.file("big.pem")
+        try #require(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: PEMFiles.maximumFileBytes)))
+        #expect(try PEMFiles.read(path).count == PEMFiles.maximumFileBytes, "exactly the limit is read")
+    }
+
     @Test("a file that is not UTF-8 is not PEM")
     func notUTF8() throws {
         let directory = try TemporaryDirectory()

@@ -48,12 +48,16 @@ public struct Enroller: Sendable {
         if !request.force, let existing = try store.load() {
             throw IdentityError(description: "already enrolled as agent \(existing.agentID) with \(existing.controlPlaneURL); use --force to replace it")
         }
+        try store.checkWritable()
         if case .insecureSkipVerify = request.trust {
             logger.warning("server certificate verification is DISABLED (--insecure-skip-verify): the enrollment token can be stolen; use it for development only")
         }
         let trust = try await ControlPlaneTransport.resolve(request.trust, baseURL: request.controlPlaneURL)
         let key = try PrivateKey.generateP256()
-        let csr = try CertificateSigningRequest.create(key: key, commonName: request.hostname.isEmpty ? "pending-agent" : request.hostname)
+        // The control plane names the certificate after the agent id and ignores this CN;
+        // X.509 caps a CN at 64 characters, and host names may have up to 253.
+        let commonName = request.hostname.isEmpty || request.hostname.utf8.count > 64 ? "pending-agent" : request.hostname
+        let csr = try CertificateSigningRequest.create(key: key, commonName: commonName)
         let transport = try ControlPlaneTransport(baseURL: request.controlPlaneURL, format: request.format, trust: trust, clientIdentity: nil)
         let response = try await AgentServiceClient(transport: transport).enroll(EnrollRequest(
             enrollmentToken: request.token, agentVersion: request.agentVersion, requestedHostname: request.hostname,

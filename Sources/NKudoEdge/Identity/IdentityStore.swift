@@ -29,6 +29,15 @@ public struct IdentityStore: Sendable {
         }
     }
 
+    /// Fails when an identity could not be saved here (the directory cannot be created or
+    /// written): enrolling checks it first, since the enrollment spends a one-time token
+    /// and registers the host before there is an identity to save.
+    public func checkWritable() throws {
+        let probe = (directory as NSString).appendingPathComponent(".agent-identity.check")
+        try PEMFiles.writeSecret("", to: probe)
+        try? FileManager.default.removeItem(atPath: probe)
+    }
+
     /// Replaces the identity atomically, then refreshes the derived PEM files.
     public func save(_ identity: AgentIdentity) throws {
         let encoder = JSONEncoder()
