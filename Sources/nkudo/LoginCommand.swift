@@ -34,7 +34,7 @@ struct LoginCommand: AsyncParsableCommand {
     @Option(name: .customLong("config"), help: "Config file (default: NKUDO_CONFIG, else $XDG_CONFIG_HOME/nkudo/config.toml, else ~/.config/nkudo/config.toml).")
     var configPath: String?
 
-    @Option(name: .customLong("context"), help: "Name of the context to save (default: the current context's name, else default).")
+    @Option(name: .customLong("context"), help: "Name of the context to save (default: the current context's name, else default; another URL than the current context's needs it, so that its keys are not replaced by accident).")
     var context: String?
 
     @Option(help: "Request and response encoding of the credential check: json or binary.")
@@ -47,9 +47,20 @@ struct LoginCommand: AsyncParsableCommand {
         }
         let fingerprint = try ServerCAProbe.normalizedFingerprint(caFingerprint)
         _ = try ServerCAProbe.hostAndPort(url)
+        if let context, context.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ClientError(.usage, "--context needs a name")
+        }
         var file = try ConfigFile.load(path: ConfigFile.defaultPath(flag: configPath, environment: environment))
-        let pem = try await ServerCAProbe.pinnedCA(url: url, fingerprint: fingerprint)
         let name = context ?? file.currentContext ?? "default"
+        // Logging in to another control plane without naming a context used to replace the
+        // current one, dropping its keys (an API key is shown only once, when it is made).
+        if context == nil, let current = file.context(named: name), let currentURL = current.url,
+           currentURL != ConnectionSettings(baseURL: url, caCertificatePEM: "").baseURL,
+           current.apiKey != nil || current.adminKey != nil || current.tenantID != nil {
+            throw ClientError(.usage, "the current context \"\(name)\" is for \(currentURL) and holds credentials; "
+                              + "give --context NAME to save \(url) as another context, or --context \(name) to replace it")
+        }
+        let pem = try await ServerCAProbe.pinnedCA(url: url, fingerprint: fingerprint)
         let apiKey = pick(apiKey, "NKUDO_API_KEY")
         let adminKey = pick(adminKey, "NKUDO_ADMIN_KEY")
         let tenantID = pick(tenant, "NKUDO_TENANT")

@@ -133,6 +133,12 @@ struct NKudoCLITests {
             let refused = try await cli.run(["site", "list", "--url", impostor.baseURL])
             await impostor.shutdown()
             Self.expectFailure(refused, status: 3, "not trusted by the pinned CA")
+            // Logging in to it without naming a context would replace the current one and its keys: refused, nothing changed.
+            Self.expectFailure(try await cli.run(["login", "--url", impostor.baseURL, "--ca-fingerprint", try cli.fingerprint]),
+                               status: 2, "give --context NAME to save")
+            #expect(try String(contentsOfFile: cli.configPath, encoding: .utf8) == text)
+            Self.expectFailure(try await cli.run(["login", "--url", harness.baseURL, "--ca-fingerprint", try cli.fingerprint, "--context", " "]),
+                               status: 2, "--context needs a name")
 
             Self.expectFailure(try await cli.run(["config", "use-context", "nope"]), status: 5, "no context nope")
             Self.expectFailure(try await cli.run(["site", "list", "--context", "nope"]), status: 2, "no context nope")
