@@ -211,6 +211,21 @@ struct SafetyTests {
         await store.close()
         #expect(try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int == 0o700)
     }
+
+    @Test("narrowing keeps the owner's own bits (0555 is not made writable), and a path under a file names that file")
+    func dataDirectoryOwnerBitsAndBadParent() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "nkudo-perm-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o555])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try DataDirectory.prepare(directory, logger: Logger(label: "test"))
+        #expect(try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int == 0o500)
+
+        let file = directory + ".file"
+        try #require(FileManager.default.createFile(atPath: file, contents: Data()))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = #expect(throws: ConfigurationError.self) { try DataDirectory.prepare(file + "/data/sub", logger: Logger(label: "test")) }
+        #expect(error?.description.contains("\(file) is not a directory") == true, "\(error?.description ?? "")")
+    }
 }
 
 extension Store {
