@@ -17,8 +17,15 @@ struct ConfigOptions: ParsableArguments {
     /// The config file's path.
     var path: String { ConfigFile.defaultPath(flag: configPath, environment: environment) }
 
-    /// The config file (empty when there is none).
-    func load() throws(ClientError) -> ConfigFile { try ConfigFile.load(path: path) }
+    /// The config file (empty when there is none); a file named by `--config` must exist,
+    /// since a typo there used to read as an empty configuration and end in "no control
+    /// plane URL".
+    func load() throws(ClientError) -> ConfigFile {
+        if let named = configPath, !named.isEmpty, !FileManager.default.fileExists(atPath: named) {
+            throw ClientError(.usage, "no config file \(named) (nkudo login --config \(named) … creates one)")
+        }
+        return try ConfigFile.load(path: path)
+    }
 
     /// The context the command uses: `--context`, `NKUDO_CONTEXT`, else current-context.
     /// A context that is named explicitly must exist.
@@ -29,7 +36,11 @@ struct ConfigOptions: ParsableArguments {
             }
             return found
         }
-        return config.currentContext.flatMap { config.context(named: $0) }
+        guard let current = config.currentContext else { return nil }
+        guard let found = config.context(named: current) else {
+            throw ClientError(.usage, "current-context \(current) is not a context of \(config.path) (nkudo config use-context NAME picks another)")
+        }
+        return found
     }
 }
 
