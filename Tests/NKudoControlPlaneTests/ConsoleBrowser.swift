@@ -72,7 +72,7 @@ final class ConsoleBrowser: Sendable {
 
     func setCookie(_ name: String, _ value: String?) { cookies.withLock { $0[name] = value } }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> Page {
+    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> Page {
         var request = HTTPClientRequest(url: harness.baseURL + path)
         request.method = method
         let jar = cookies.withLock { $0 }

@@ -227,6 +227,27 @@ struct WebConsoleTests {
         }
     }
 
+    @Test("HEAD is GET without the body; a method a page does not take is 405 with Allow; a form in another type names the form type")
+    func methods() async throws {
+        try await withConsole { harness, fleet, browser in
+            // HEAD used to loop on 303 to the sign-in page (and was 404 when signed in).
+            let head = try await browser.send(.HEAD, "/ui/sign-in")
+            #expect(head.status == 200 && head.body.isEmpty, "\(head.status)")
+            #expect(try await browser.send(.HEAD, "/ui/static/console.js").status == 200)
+            _ = try await browser.signIn(fleet.apiKey)
+            #expect(try await browser.send(.HEAD, "/ui").status == 200)
+            for (method, path, allow) in [(HTTPMethod.PUT, "/ui/sites/\(fleet.site.id)/plans", "GET, POST, HEAD"), (.DELETE, "/ui/sign-out", "POST"),
+                                          (.POST, "/ui/audit", "GET, HEAD"), (.PATCH, "/ui", "GET, HEAD")] {
+                let refused = try await browser.send(method, path)
+                #expect(refused.status == 405, "\(method) \(path): \(refused.status)")
+                #expect(refused.headers.first(name: "Allow") == allow, "\(method) \(path)")
+            }
+            let json = try await browser.send(.POST, "/ui/sign-out", body: Array("{}".utf8),
+                                              headers: [("Content-Type", "application/json"), ("Origin", "https://127.0.0.1:\(harness.port)")])
+            #expect(json.status == 415 && json.body.contains("application/x-www-form-urlencoded"), "\(json.status) \(json.body)")
+        }
+    }
+
     @Test("the templates parse and the static script is served with the console's headers")
     func assets() async throws {
         try await withConsole { harness, fleet, browser in

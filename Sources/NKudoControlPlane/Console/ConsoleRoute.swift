@@ -1,3 +1,5 @@
+import HTTPTypes
+
 /// The console's pages, by path under `/ui` (method aside). Ids are taken as they come:
 /// the services check them, and a malformed id is simply not found.
 enum ConsoleRoute: Equatable {
@@ -12,6 +14,16 @@ enum ConsoleRoute: Equatable {
     case audit
     case admin
     case unknown
+
+    /// The methods the page takes (`HEAD` too wherever `GET`); none for an unknown path.
+    var methods: [HTTPRequest.Method] {
+        switch self {
+        case .signIn, .sitePlans: [.get, .post]
+        case .signOut: [.post]
+        case .home, .staticFile, .site, .vm, .plan, .audit, .admin: [.get]
+        case .unknown: []
+        }
+    }
 
     /// The route of a path's segments after `/ui`.
     init(_ parts: [String]) {

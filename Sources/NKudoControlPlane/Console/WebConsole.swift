@@ -57,13 +57,29 @@ struct WebConsole: Sendable {
     }
 
     /// Answers a request under `/ui`; the route name is for metrics and the request log.
+    /// `HEAD` is answered as `GET` without the body; a method a page does not take is 405
+    /// with `Allow`.
     func respond(to request: Request, remoteAddress: String?, requestID: String, logger: Logger) async -> (Response, route: String) {
         let route = ConsoleRoute(request.uri.path.split(separator: "/").dropFirst().map(String.init))
+        let method = request.method == .head ? HTTPRequest.Method.get : request.method
+        guard route == .unknown || route.methods.contains(method) else {
+            let refused = APIError(status: .methodNotAllowed, code: "invalid_argument", message: "this page takes \(route.methods.map(\.rawValue).joined(separator: " and "))")
+            var response = errorPage(refused, requestID: requestID, logger: logger)
+            response.headers[.allow] = (route.methods.contains(.get) ? route.methods + [.head] : route.methods).map(\.rawValue).joined(separator: ", ")
+            return (response, "console")
+        }
+        var (response, routeName) = await answer(request, method: method, route: route, remoteAddress: remoteAddress, requestID: requestID, logger: logger)
+        if request.method == .head { response.body = ResponseBody() }
+        return (response, routeName)
+    }
+
+    private func answer(_ request: Request, method: HTTPRequest.Method, route: ConsoleRoute, remoteAddress: String?, requestID: String,
+                        logger: Logger) async -> (Response, route: String) {
         let query = ConsoleHTTP.formFields(request.uri.query ?? "")
         var routeName = "console"
         do {
             let page: Page
-            switch (request.method, route) {
+            switch (method, route) {
             case (.get, .staticFile(let name)):
                 routeName = "GET /ui/static"
                 guard let file = ConsoleAssets.files[name] else { throw APIError.notFound("no such file") }
@@ -84,13 +100,13 @@ struct WebConsole: Sendable {
                 }
                 let call = CallContext(caller: session.caller, requestID: requestID, logger: logger, remoteAddress: remoteAddress)
                 var form: [String: String] = [:]
-                if request.method == .post {
+                if method == .post {
                     form = try await postedForm(request)
                     guard ConsoleHTTP.secretsMatch(form["csrf_token"], session.csrfToken) else {
                         throw APIError.forbidden("the form's CSRF token is missing or wrong; reload the page and try again")
                     }
                 }
-                (page, routeName) = try await signedIn(request.method, route, query: query, form: form, session: session, call: call)
+                (page, routeName) = try await signedIn(method, route, query: query, form: form, session: session, call: call)
             }
             switch page {
             case .response(let response):
@@ -290,7 +306,8 @@ struct WebConsole: Sendable {
         if let refusal = ConsoleHTTP.crossOriginRefusal(request) { throw APIError.forbidden(refusal) }
         let contentType = request.headers[.contentType] ?? ""
         guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
-            throw APIError.unsupportedMediaType(contentType)
+            throw APIError(status: .unsupportedMediaType, code: "invalid_argument",
+                           message: "unsupported content type \"\(contentType.prefix(64))\"; the console's forms are application/x-www-form-urlencoded")
         }
         let buffer: ByteBuffer
         do {
