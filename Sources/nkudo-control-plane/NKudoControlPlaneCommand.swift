@@ -111,6 +111,8 @@ extension NKudoControlPlaneCommand {
                 }
             } catch let error as StoreError where error.code == .schemaBehind {
                 throw ValidationError("\(error.message): run `nkudo-control-plane migrate` with the same DATABASE_URL first")
+            } catch let error as ConfigurationError {
+                throw ValidationError(error.description)
             }
         }
     }

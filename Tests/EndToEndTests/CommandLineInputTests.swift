@@ -23,6 +23,22 @@ struct CommandLineInputTests {
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
     }
 
+    @Test("nkudo-control-plane on an address in use says which setting, not bind(2)'s text")
+    func addressInUse() async throws {
+        let port = Int.random(in: 20_000...40_000)
+        let listener = try EdgeCLITests.launch(["-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', \(port))); s.listen(); time.sleep(60)"],
+                                               executable: "/usr/bin/python3")
+        defer { listener.0.terminate() }
+        try await Task.sleep(for: .milliseconds(500))
+        let data = FileManager.default.temporaryDirectory.appending(path: "nkudo-inuse-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let outcome = await EdgeCLITests.finish(try EdgeCLITests.launch(["serve"], environment: [
+            "NKUDO_DATA_DIR": data, "CONTROL_PLANE_ADDR": "127.0.0.1:\(port)", "METRICS_ADDR": "off",
+        ], executable: Self.controlPlane))
+        #expect(outcome.status == 64, "exit \(outcome.status): \(outcome.stderr)")
+        #expect(outcome.stderr.contains("CONTROL_PLANE_ADDR: 127.0.0.1:\(port) is in use"), "\(outcome.stderr)")
+    }
+
     @Test("nkudo-edge: a port past 65535, a query, and durations past 100 years are usage errors", arguments: [
         ["enroll", "--control-plane", "https://127.0.0.1:99999", "--ca-fingerprint", "sha256:00", "--token", "t"],
         ["enroll", "--control-plane", "https://127.0.0.1:8443/?x=1", "--ca-fingerprint", "sha256:00", "--token", "t"],

@@ -53,6 +53,35 @@ extension DefectTests {
             }
         }
 
+        @Test("a bad CA or server file is refused naming its setting and path; a CN or SAN past X.509's limits is refused at configuration")
+        func filesNamed() throws {
+            let directory = FileManager.default.temporaryDirectory.appending(path: "nkudo-pki-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let now = Date()
+            let ca = try CertificateAuthority.generate(commonName: "agents", validity: 86400 * 30, now: now)
+            try PEMFiles.write(try ca.certificate.pem(), to: directory + "/ca.crt")
+            try PEMFiles.write("not a certificate\n", to: directory + "/garbage.pem")
+            try PEMFiles.writeSecret(try PrivateKey.generateP256().pkcs8PEM(), to: directory + "/other.key")
+            for (cert, key, setting, file) in [("garbage.pem", "other.key", "CA_CERT_FILE", "garbage.pem"),
+                                               ("ca.crt", "other.key", "CA_KEY_FILE", "other.key"),
+                                               ("ca.crt", "garbage.pem", "CA_KEY_FILE", "garbage.pem")] {
+                var configuration = ControlPlaneConfiguration()
+                configuration.dataDirectory = directory + "/data"
+                configuration.caCertFile = directory + "/" + cert
+                configuration.caKeyFile = directory + "/" + key
+                let error = #expect(throws: ConfigurationError.self) {
+                    try ControlPlanePKI.load(configuration: configuration, now: now, logger: Logger(label: "test"))
+                }
+                #expect(error?.setting == setting && error?.description.contains(directory + "/" + file) == true, "\(error?.description ?? "")")
+            }
+            for (name, value) in [("CA_COMMON_NAME", String(repeating: "c", count: 65)), ("CA_COMMON_NAME", "ca\u{1b}[2J"),
+                                  ("SERVER_CERT_SANS", "localhost," + String(repeating: "a", count: 300)), ("SERVER_CERT_SANS", "a b")] {
+                let error = #expect(throws: ConfigurationError.self) { try ControlPlaneConfiguration.resolve(flags: [:], environment: [name: value]) }
+                #expect(error?.setting == name)
+            }
+        }
+
         @Test("defect 36: the generated CA and server certificate survive a restart")
         func defect36() async throws {
             var configuration = ControlPlaneConfiguration()

@@ -80,7 +80,11 @@ extension ControlPlaneConfiguration {
         setting("MAX_BODY_BYTES", "1048576", "largest accepted request body (413 above)") { config, value throws(ConfigurationError) in
             config.maxBodyBytes = try parseInt(value, setting: "MAX_BODY_BYTES", range: 1024...(64 << 20))
         },
-        setting("CA_COMMON_NAME", "n-kudo-mvp1-agent-ca", "subject CN of a generated CA") { config, value throws(ConfigurationError) in
+        setting("CA_COMMON_NAME", "n-kudo-mvp1-agent-ca", "subject CN of a generated CA (1 to 64 characters)") { config, value throws(ConfigurationError) in
+            // Checked here, not when the CA is generated after the migrations: X.509 caps a CN at 64.
+            guard (1...64).contains(value.count), !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw ConfigurationError(setting: "CA_COMMON_NAME", reason: "must be 1 to 64 characters without control characters")
+            }
             config.caCommonName = value
         },
         setting("CA_CERT_FILE", "unset", "PEM CA certificate to load (with CA_KEY_FILE)") { config, value throws(ConfigurationError) in
@@ -98,6 +102,9 @@ extension ControlPlaneConfiguration {
         setting("SERVER_CERT_SANS", "localhost,127.0.0.1,::1,<hostname>", "comma-separated DNS names and IPs of a generated server certificate") { config, value throws(ConfigurationError) in
             let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !names.isEmpty else { throw ConfigurationError(setting: "SERVER_CERT_SANS", reason: "needs at least one name") }
+            for name in names where name.utf8.count > 253 || name.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+                throw ConfigurationError(setting: "SERVER_CERT_SANS", reason: "\"\(name.prefix(64))…\" is not a DNS name or IP address (at most 253 characters, no blanks)")
+            }
             config.serverCertificateNames = names
         },
         setting("LOG_LEVEL", "info", "trace, debug, info, notice, warning, error or critical") { config, value throws(ConfigurationError) in

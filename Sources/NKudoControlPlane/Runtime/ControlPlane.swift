@@ -211,6 +211,12 @@ public enum ControlPlane {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
             await store.close()
+            if let failure = error as? IOError, failure.errnoCode == EADDRINUSE {
+                let metrics = configuration.metricsHost.map { " or METRICS_ADDR \($0):\(configuration.metricsPort)" } ?? ""
+                throw ConfigurationError(setting: "CONTROL_PLANE_ADDR", reason: """
+                    \(configuration.listenHost):\(configuration.listenPort)\(metrics) is in use by another program (another control plane?)
+                    """)
+            }
             throw error
         }
         await store.close()

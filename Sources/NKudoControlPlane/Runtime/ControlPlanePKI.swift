@@ -25,6 +25,15 @@ public struct ControlPlanePKI: Sendable {
     /// SHA-256 (hex) of the CA certificate, for agents to pin.
     public var caFingerprint: String { authority.certificate.sha256Fingerprint }
 
+    /// `body`'s result; a PKI error names the setting and the file it was about.
+    private static func reading<T>(_ setting: String, _ path: String, _ body: () throws(PKIError) -> T) throws(ConfigurationError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw ConfigurationError(setting: setting, reason: "\(path): \(error)")
+        }
+    }
+
     /// Loads or generates the material for a configuration.
     public static func load(configuration: ControlPlaneConfiguration, now: Date, logger: Logger) throws -> ControlPlanePKI {
         // The generated PKI and admin key live in the data directory, whatever the store.
@@ -33,8 +42,15 @@ public struct ControlPlanePKI: Sendable {
         let authority: CertificateAuthority
         let caPEM: String
         if let certFile = configuration.caCertFile, let keyFile = configuration.caKeyFile {
-            caPEM = try PEMFiles.read(certFile)
-            authority = try CertificateAuthority(certificate: Certificate(pem: caPEM), key: PrivateKey(pem: PEMFiles.read(keyFile)), now: now)
+            caPEM = try Self.reading("CA_CERT_FILE", certFile) { () throws(PKIError) in
+                let pem = try PEMFiles.read(certFile)
+                _ = try Certificate(pem: pem)
+                return pem
+            }
+            let key = try Self.reading("CA_KEY_FILE", keyFile) { () throws(PKIError) in try PrivateKey(pem: PEMFiles.read(keyFile)) }
+            authority = try Self.reading("CA_KEY_FILE", keyFile) { () throws(PKIError) in
+                try CertificateAuthority(certificate: Certificate(pem: caPEM), key: key, now: now)
+            }
             logger.info("loaded CA", metadata: [ControlPlaneLogKey.file: .string(certFile)])
         } else {
             let certPath = (pkiDirectory as NSString).appendingPathComponent("ca.crt")
@@ -53,10 +69,11 @@ public struct ControlPlanePKI: Sendable {
         let serverCertificatePEM: String
         let serverKeyPEM: String
         if let certFile = configuration.serverCertFile, let keyFile = configuration.serverKeyFile {
-            serverCertificatePEM = try PEMFiles.read(certFile)
-            serverKeyPEM = try PEMFiles.read(keyFile)
-            let certificate = try Certificate(pem: serverCertificatePEM)
-            guard certificate.matches(try PrivateKey(pem: serverKeyPEM)) else {
+            serverCertificatePEM = try Self.reading("SERVER_CERT_FILE", certFile) { () throws(PKIError) in try PEMFiles.read(certFile) }
+            serverKeyPEM = try Self.reading("SERVER_KEY_FILE", keyFile) { () throws(PKIError) in try PEMFiles.read(keyFile) }
+            let certificate = try Self.reading("SERVER_CERT_FILE", certFile) { () throws(PKIError) in try Certificate(pem: serverCertificatePEM) }
+            let key = try Self.reading("SERVER_KEY_FILE", keyFile) { () throws(PKIError) in try PrivateKey(pem: serverKeyPEM) }
+            guard certificate.matches(key) else {
                 throw ConfigurationError(setting: "SERVER_KEY_FILE", reason: "the key does not match SERVER_CERT_FILE")
             }
             guard certificate.isValid(at: now) else {
@@ -79,8 +96,9 @@ public struct ControlPlanePKI: Sendable {
             } else {
                 let key = try PrivateKey.generateP256()
                 let names = configuration.serverCertificateNames
+                // The SANs name the server; the CN (at most 64 characters) is only a label.
                 let certificate = try authority.issueServerCertificate(
-                    key: key, commonName: names.first ?? "localhost",
+                    key: key, commonName: names.first { $0.utf8.count <= 64 } ?? "n-kudo control plane",
                     dnsNames: names.filter { !Self.isIPAddress($0) }, ipAddresses: names.filter(Self.isIPAddress),
                     validity: 365 * 86400, now: now)
                 serverCertificatePEM = try certificate.pem()
