@@ -99,8 +99,11 @@ struct PlanCommand: AsyncParsableCommand {
             if createOnly && create == nil {
                 throw ValidationError("--vm-id, --vcpus, --memory, --image, --kernel, --initrd, --kernel-arg, --ssh-key and --user-data-file go with --create")
             }
-            if let memory, HumanFormat.parseMebibytes(memory) == nil {
-                throw ValidationError("--memory must be a size such as 512, 512MiB or 2GiB")
+            if let memory, (HumanFormat.parseMebibytes(memory) ?? .max) > MicroVMLimits.maximumMemoryMiB {
+                throw ValidationError("--memory must be a size such as 512, 512MiB or 2GiB, at most \(MicroVMLimits.maximumMemoryMiB / 1024) GiB")
+            }
+            if let vcpus, !(1...MicroVMLimits.maximumVCPUs).contains(vcpus) {
+                throw ValidationError("--vcpus must be 1 to \(MicroVMLimits.maximumVCPUs)")
             }
             if let vmID, UUID(uuidString: vmID) == nil {
                 throw ValidationError("--vm-id must be a UUID")

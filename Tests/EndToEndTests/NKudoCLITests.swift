@@ -81,6 +81,10 @@ struct NKudoCLITests {
                                status: 2, "port must be 1 to 65535, not 99999")
             Self.expectFailure(try await cli.run(["site", "list", "--url", harness.baseURL + "?x=1", "--ca-fingerprint", "sha256:00"]),
                                status: 2, "without a query")
+            for flags in [["--vcpus", "-1"], ["--vcpus", "100000"], ["--memory", "1e12G"]] {
+                let outcome = try await cli.run(["plan", "apply", "--site", "s", "--create", "big"] + flags)
+                #expect(outcome.status == 2, "\(flags): exit \(outcome.status), \(outcome.stderr)")
+            }
             // Durations past 100 years trapped converting to milliseconds.
             for flags in [["site", "list", "--timeout", "1e20s"], ["token", "create", "--site", "s", "--expires-in", "9223372036854775807s"]] {
                 let outcome = try await cli.run(flags + ["--url", harness.baseURL, "--ca-fingerprint", "sha256:00"])

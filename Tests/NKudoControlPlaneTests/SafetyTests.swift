@@ -130,6 +130,27 @@ struct SafetyTests {
         }
     }
 
+    static let oversizedVMs: [(vcpus: Int32, memory: Int64)] = [
+        (1025, 512), (1, MicroVMLimits.maximumMemoryMiB + 1), (1, 1_024_000_000_000_000),
+    ]
+
+    @Test("a CREATE past the VM limits is refused with 400; the limits themselves are accepted",
+          arguments: Self.oversizedVMs)
+    func vmLimits(vcpus: Int32, memory: Int64) async throws {
+        try await ControlPlaneHarness.withFleet { harness, fleet in
+            let refused = await Self.failure {
+                _ = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "big", actions: [
+                    .init(operation: .create, vcpuCount: vcpus, memoryMib: memory),
+                ]))
+            }
+            #expect(refused?.status == 400 && refused?.body.contains("actions[0]") == true, "\(refused?.description ?? "accepted")")
+            let ok = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "max", actions: [
+                .init(operation: .create, vcpuCount: MicroVMLimits.maximumVCPUs, memoryMib: MicroVMLimits.maximumMemoryMiB),
+            ]))
+            #expect(ok.executions.count == 1)
+        }
+    }
+
     @Test("a retired host's certificate is refused, its plans move on, and its hostname enrolls again", arguments: ControlPlaneHarness.Backend.enabled)
     func retireHost(backend: ControlPlaneHarness.Backend) async throws {
         try await ControlPlaneHarness.withFleet(backend) { harness, fleet in

@@ -210,7 +210,11 @@ struct ExecutorTests {
         let executor = executor(provider)
         var badTAP = action("a3", .microVMCreate, vm: "vm1")
         badTAP.params?.tapIface = "tap-name-way-too-long"
-        for offered in [action("a1", .microVMStart, vm: nil), action("a2", .unspecified, vm: "vm1"), badTAP] {
+        // A local plan file could ask for 2^31-1 vCPUs and 2^63-1 MiB; they went to the VMM's command line.
+        var huge = action("a4", .microVMCreate, vm: "vm1")
+        huge.params?.vcpu = .max
+        huge.params?.memoryMib = .max
+        for offered in [action("a1", .microVMStart, vm: nil), action("a2", .unspecified, vm: "vm1"), badTAP, huge] {
             let report = await executor.execute(plan([offered], id: "plan-\(offered.actionId)"))
             #expect(report.results.first?.errorCode == "INVALID_PARAMS")
         }

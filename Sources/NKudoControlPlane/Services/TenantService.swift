@@ -108,6 +108,9 @@ struct TenantServiceImplementation: TenantServiceHandler {
             }
             var boot: VMBootRequest?
             if action.operation == .create {
+                guard action.vcpuCount <= MicroVMLimits.maximumVCPUs, action.memoryMib <= MicroVMLimits.maximumMemoryMiB else {
+                    throw APIError.badRequest("\(label): at most \(MicroVMLimits.maximumVCPUs) vcpu_count and \(MicroVMLimits.maximumMemoryMiB) memory_mib")
+                }
                 let request = try VMBootRequest(action, label: label)
                 if !request.namedImages.isEmpty {
                     if siteImages == nil {

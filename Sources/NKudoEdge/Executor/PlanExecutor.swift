@@ -323,6 +323,10 @@ public struct PlanExecutor: Sendable {
         }
         let vcpu = Int(params.vcpu ?? 0)
         let memory = Int(params.memoryMib ?? 0)
+        guard vcpu <= Int(MicroVMLimits.maximumVCPUs), memory <= Int(MicroVMLimits.maximumMemoryMiB) else {
+            throw ActionFailure(code: ErrorCode.invalidParams,
+                                message: "at most \(MicroVMLimits.maximumVCPUs) vcpu and \(MicroVMLimits.maximumMemoryMiB) memory_mib, not \(vcpu) and \(memory)")
+        }
         return MicroVMSpec(id: id, name: nonBlank(params.name) ?? id.rawValue, vcpu: vcpu > 0 ? vcpu : 1,
                            memoryMiB: memory > 0 ? memory : 256, kernel: kernel, kernelArguments: params.extraArgs.compactMap(nonBlank),
                            image: image, initrd: initrd, sshAuthorizedKeys: params.sshAuthorizedKeys.compactMap(nonBlank),
