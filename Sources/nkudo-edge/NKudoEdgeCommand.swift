@@ -11,7 +11,7 @@ struct NKudoEdgeCommand: AsyncParsableCommand {
         abstract: "The n-kudo edge agent: enrolls a host and runs microVM plans through Cloud Hypervisor.",
         discussion: """
             Talks to the control plane with the contract's generated client over mTLS \
-            (binary protobuf by default). Exit status: 0 on success, 1 with a one-line reason on stderr otherwise.
+            (binary protobuf by default). Exit status: 0 on success, 64 for a wrong flag or value (with the usage), 1 with a one-line reason on stderr otherwise.
             """,
         version: NKudoVersion.current,
         subcommands: [Enroll.self, Run.self, HostFactsCommand.self, Apply.self, VerifyHeartbeat.self, Version.self]
