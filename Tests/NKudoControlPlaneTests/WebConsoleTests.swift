@@ -3,6 +3,8 @@ import Foundation
 import NIOHTTP1
 import NKudoContract
 @testable import NKudoControlPlane
+import NKudoPKI
+import NKudoSQL
 import Testing
 
 /// The web console at `/ui` over HTTPS: sessions and their cookies, CSRF and cross-origin
@@ -143,6 +145,11 @@ struct WebConsoleTests {
             #expect(try await operator_.signIn("wrong-admin-key", admin: true).status == 401)
             let admin = try await operator_.signIn(harness.configuration.adminKey ?? "", admin: true)
             #expect(admin.status == 303 && admin.location == "/ui/admin")
+            // The database keeps the admin key hashed behind the CA key's secret, not a plain SHA-256 a backup could test guesses against.
+            let adminKey = harness.configuration.adminKey ?? ""
+            let stored = try await harness.store.rows("SELECT admin_key_hash FROM console_sessions WHERE kind = 'ADMIN'").map { try $0.text("admin_key_hash") }
+            #expect(stored == [WebConsole.adminKeyHash(adminKey, secret: try harness.pki.authority.key.pkcs8PEM())])
+            #expect(!stored.contains(Digest.sha256Hex(adminKey)))
             #expect(try await operator_.get("/ui").location == "/ui/admin")
             #expect(try await operator_.get("/ui/sites/\(fleet.site.id)").status == 404)
             #expect(try await browser.get("/ui/admin").status == 404, "a tenant sees no admin page")

@@ -20,7 +20,8 @@ struct WebConsole: Sendable {
     let environment: ServiceEnvironment
     let authenticator: any CallerAuthenticator
     let authFailures: AuthFailureGuard
-    /// SHA-256 (hex) of the admin key in use; admin sessions opened with another one end.
+    /// The admin key in use, hashed with a secret of the control plane's (``adminKeyHash(_:secret:)``);
+    /// admin sessions opened with another key end.
     let adminKeyHash: String
     let readTimeout: Duration
     let library: MustacheLibrary
@@ -35,20 +36,28 @@ struct WebConsole: Sendable {
     }
 
     init(tenant: TenantServiceImplementation, admin: AdminServiceImplementation, environment: ServiceEnvironment,
-         authenticator: any CallerAuthenticator, authFailures: AuthFailureGuard, adminKey: String, readTimeout: Duration) throws {
+         authenticator: any CallerAuthenticator, authFailures: AuthFailureGuard, adminKey: String, secret: String, readTimeout: Duration) throws {
         self.tenant = tenant
         self.admin = admin
         self.environment = environment
         self.authenticator = authenticator
         self.authFailures = authFailures
         let trimmed = adminKey.trimmingCharacters(in: .whitespacesAndNewlines)
-        self.adminKeyHash = trimmed.isEmpty ? "" : Digest.sha256Hex(trimmed)
+        self.adminKeyHash = trimmed.isEmpty ? "" : Self.adminKeyHash(trimmed, secret: secret)
         self.readTimeout = readTimeout
         var library = MustacheLibrary()
         for (name, text) in ConsoleTemplates.all {
             try library.register(text, named: name)
         }
         self.library = library
+    }
+
+    /// What an admin session stores of the admin key: SHA-256 of the key behind a secret
+    /// that is not in the database (the CA's private key, which every replica has). A plain
+    /// SHA-256 of the key let anyone with a copy of the database test guesses of an
+    /// operator-chosen `ADMIN_KEY` offline.
+    static func adminKeyHash(_ adminKey: String, secret: String) -> String {
+        Digest.sha256Hex("n-kudo console admin session\n" + Digest.sha256Hex(secret) + "\n" + adminKey)
     }
 
     /// Whether the console serves `path`.

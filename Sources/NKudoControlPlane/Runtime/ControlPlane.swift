@@ -118,7 +118,7 @@ public enum ControlPlane {
         let services = services(configuration: configuration, store: store, pki: pki, registry: registry, now: now)
         let console = try WebConsole(tenant: services.tenant, admin: services.admin, environment: services.environment,
                                      authenticator: authenticator, authFailures: authFailures, adminKey: pki.adminKey,
-                                     readTimeout: configuration.httpReadTimeout)
+                                     secret: try pki.authority.key.pkcs8PEM(), readTimeout: configuration.httpReadTimeout)
         let responder = ControlPlaneResponder(
             routes: routes(services, now: now),
             authenticator: authenticator, authFailures: authFailures, maxBodyBytes: configuration.maxBodyBytes, readTimeout: configuration.httpReadTimeout,
