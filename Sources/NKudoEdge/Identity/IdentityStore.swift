@@ -25,7 +25,23 @@ public struct IdentityStore: Sendable {
         do {
             return try decoder.decode(AgentIdentity.self, from: Data(text.utf8))
         } catch {
-            throw IdentityError(description: "\(bundlePath) is not a valid agent identity: \(error)")
+            throw IdentityError(description: "\(bundlePath) is not a valid agent identity (\(Self.reason(error))); "
+                                + "enroll again with nkudo-edge enroll --force")
+        }
+    }
+
+    /// What is wrong with the file, in a few words instead of Swift's debug description.
+    private static func reason(_ error: any Error) -> String {
+        func field(_ path: [any CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let context)?:
+            return "\(field(context.codingPath + [key])) is missing"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+            return "\(field(context.codingPath)) has the wrong type"
+        case .dataCorrupted(let context)?:
+            return context.codingPath.isEmpty ? "not JSON" : "\(field(context.codingPath)) is malformed"
+        default:
+            return "\(error)"
         }
     }
 
