@@ -29,12 +29,12 @@ public enum HumanFormat {
 
     /// `512 B`, `1.5 KiB`, `7.6 GiB`: binary units, one decimal below 10.
     public static func bytes(_ count: Int64) -> String {
-        abs(count) < 1024 ? "\(count) B" : binaryUnits(Double(count), unit: 0)
+        count.magnitude < 1024 ? "\(count) B" : binaryUnits(Double(count), unit: 0)
     }
 
     /// A size given in MiB (any `Int64` of them: a server may store more than a byte count holds).
     public static func mebibytes(_ count: Int64) -> String {
-        abs(count) < 1024 ? "\(count) MiB" : binaryUnits(Double(count), unit: 2)
+        count.magnitude < 1024 ? "\(count) MiB" : binaryUnits(Double(count), unit: 2)
     }
 
     private static func binaryUnits(_ amount: Double, unit start: Int) -> String {

@@ -53,7 +53,7 @@ struct OutputFormatTests {
         // A VM stored with more MiB than a byte count holds: rendered, not a trap (`vm list` crashed on it).
         #expect(HumanFormat.mebibytes(1_024_000_000_000_000) == "931 EiB")
         #expect(HumanFormat.mebibytes(.max) == "8388608 EiB")
-        #expect(HumanFormat.bytes(.min).hasSuffix("EiB"))
+        #expect(HumanFormat.bytes(.min).hasSuffix("EiB") && HumanFormat.mebibytes(.min).hasSuffix("EiB"))
         #expect(HumanFormat.parseDuration("500ms") == .milliseconds(500))
         // Durations past 100 years are refused (they trapped converting to milliseconds).
         for huge in ["1e20s", "9223372036854775807s", "1e13h", "36525d1", "101y"] {
