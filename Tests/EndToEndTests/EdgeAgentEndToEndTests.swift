@@ -18,11 +18,26 @@ struct EdgeAgentEndToEndTests {
         FileManager.default.temporaryDirectory.appending(path: "nkudo-edge-pki-\(UUID().uuidString)").path
     }
 
+    /// Runs `body` with a fresh control plane and the path of a PKI directory; stops the one
+    /// and removes the other afterwards, whatever `body` does.
+    static func withControlPlane(_ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
+                                 _ body: (ControlPlaneHarness, _ pkiDirectory: String) async throws -> Void) async throws {
+        let harness = try await ControlPlaneHarness(tweak: tweak)
+        let directory = pkiDirectory()
+        do {
+            try await body(harness, directory)
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            await harness.shutdown()
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        await harness.shutdown()
+    }
+
     @Test("enroll pinning the CA fingerprint, then heartbeat in binary and JSON", arguments: [WireFormat.binary, .json])
     func enrollAndHeartbeat(format: WireFormat) async throws {
-        let harness = try await ControlPlaneHarness()
-        let directory = Self.pkiDirectory()
-        do {
+        try await Self.withControlPlane { harness, directory in
             let fleet = try await Fleet.create(harness)
             let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
             let store = IdentityStore(directory: directory)
@@ -43,13 +58,7 @@ struct EdgeAgentEndToEndTests {
                                                       clientIdentity: (identity.certificatePEM, identity.privateKeyPEM))
             let response = try await AgentServiceClient(transport: transport).heartbeat(HeartbeatRequest(heartbeatSeq: 1, cpuCoresTotal: 4))
             #expect(response.nextHeartbeatSeconds == 15)
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            await harness.shutdown()
-            throw error
         }
-        try? FileManager.default.removeItem(atPath: directory)
-        await harness.shutdown()
     }
 
     @Test("the agent API over REST, Connect and gRPC: the same answers, the same refusals", arguments: ControlPlaneProtocol.allCases)
@@ -90,9 +99,7 @@ struct EdgeAgentEndToEndTests {
 
     @Test("a wrong pinned fingerprint never sends the token")
     func wrongPin() async throws {
-        let harness = try await ControlPlaneHarness()
-        let directory = Self.pkiDirectory()
-        do {
+        try await Self.withControlPlane { harness, directory in
             let fleet = try await Fleet.create(harness)
             let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
             let enroller = Enroller(store: IdentityStore(directory: directory), logger: Logger(label: "test.edge"))
@@ -104,20 +111,12 @@ struct EdgeAgentEndToEndTests {
             let csr = try CertificateSigningRequest.create(key: try PrivateKey.generateP256(), commonName: "h").pem()
             let enrolled = try await anonymous.enroll(EnrollRequest(enrollmentToken: token.token, requestedHostname: "h", csrPem: csr))
             #expect(!enrolled.agentId.isEmpty, "the token must still be unused")
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            await harness.shutdown()
-            throw error
         }
-        try? FileManager.default.removeItem(atPath: directory)
-        await harness.shutdown()
     }
 
     @Test("a PKI directory that cannot be written fails before the token is spent; a host name past the CN's 64 characters enrolls")
     func unwritableDirectoryAndLongHostname() async throws {
-        let harness = try await ControlPlaneHarness()
-        let directory = Self.pkiDirectory()
-        do {
+        try await Self.withControlPlane { harness, directory in
             let fleet = try await Fleet.create(harness)
             let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
             try #require(FileManager.default.createFile(atPath: directory, contents: Data("a file\n".utf8)))
@@ -134,20 +133,12 @@ struct EdgeAgentEndToEndTests {
                 controlPlaneURL: harness.baseURL, token: token.token, hostname: longName, trust: trust, agentVersion: "test"))
             let hosts = try await fleet.tenantClient.listHosts(ListHostsRequest(siteId: fleet.site.id)).hosts
             #expect(hosts.contains { $0.id == identity.hostID && $0.hostname == longName })
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            await harness.shutdown()
-            throw error
         }
-        try? FileManager.default.removeItem(atPath: directory)
-        await harness.shutdown()
     }
 
     @Test("renewal before expiry with the certificate and after expiry with the refresh token")
     func renewal() async throws {
-        let harness = try await ControlPlaneHarness { $0.agentCertificateTTL = .seconds(6) }
-        let directory = Self.pkiDirectory()
-        do {
+        try await Self.withControlPlane({ $0.agentCertificateTTL = .seconds(6) }) { harness, directory in
             let fleet = try await Fleet.create(harness)
             let token = try await fleet.tenantClient.issueEnrollmentToken(IssueEnrollmentTokenRequest(tenantId: fleet.tenant.id, siteId: fleet.site.id))
             let store = IdentityStore(directory: directory)
@@ -173,12 +164,6 @@ struct EdgeAgentEndToEndTests {
             await #expect(throws: ControlPlaneTransport.Failure.self) {
                 _ = try await AgentServiceClient(transport: stale).heartbeat(HeartbeatRequest())
             }
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            await harness.shutdown()
-            throw error
         }
-        try? FileManager.default.removeItem(atPath: directory)
-        await harness.shutdown()
     }
 }
