@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NKudoTrust
 
 /// Turns the errors of a failed HTTPS exchange into one-line ``ClientError``s: TLS
 /// refusals name the pinned CA, unreachable servers the URL.
@@ -40,20 +41,10 @@ enum ConnectionFailure {
                 return ClientError(.connection, "cannot talk to \(url): \(error)")
             }
         }
-        if let error = error as? NIOConnectionError {
-            let reason = error.connectionErrors.first.map { reasonText($0.error) } ?? (error.dnsAAAAError ?? error.dnsAError).map(reasonText)
-            return ClientError(.connection, "cannot connect to \(url): \(reason ?? "no address to connect to")")
-        }
-        if let error = error as? IOError {
-            return ClientError(.connection, "cannot connect to \(url): \(reasonText(error))")
+        if error is NIOConnectionError || error is IOError {
+            return ClientError(.connection, "cannot connect to \(url): \(ConnectionErrorText.reason(error))")
         }
         return ClientError(.connection, "cannot talk to \(url): \(error)")
-    }
-
-    /// `Connection refused` for a system error, the description otherwise.
-    static func reasonText(_ error: any Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        return "\(error)"
     }
 
     /// The reason name in an OpenSSL/BoringSSL error string (`…:OPENSSL_internal:WRONG_VERSION_NUMBER at …`).

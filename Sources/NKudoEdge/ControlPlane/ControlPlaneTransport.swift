@@ -120,7 +120,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
         } catch let failure as PinnedCAProbe.HandshakeFailure {
             throw ServerTrustError(description: failure.description)
         } catch {
-            throw ServerTrustError(description: "cannot connect to \(host):\(port): \(error)")
+            throw ServerTrustError(description: "cannot connect to \(host):\(port): \(ConnectionErrorText.reason(error))")
         }
     }
 
@@ -149,7 +149,7 @@ public final class ControlPlaneTransport: RPCClientTransport {
         do {
             response = try await client.client.execute(httpRequest, timeout: timeout)
         } catch {
-            throw Failure(status: 0, message: "\(binding.method) \(baseURL)\(binding.path): \(error)")
+            throw Failure(status: 0, message: "\(binding.method) \(baseURL)\(binding.path): \(ConnectionErrorText.reason(error))")
         }
         let bytes = Array(try await response.body.collect(upTo: 8 << 20).readableBytesView)
         let isJSON = response.headers.first(name: "Content-Type")?.hasPrefix("application/json") ?? (format == .json)
@@ -182,7 +182,7 @@ extension ControlPlaneTransport {
         do {
             response = try await client.client.execute(httpRequest, timeout: timeout)
         } catch {
-            throw Failure(status: 0, message: "POST \(baseURL)\(method.connectPath): \(error)")
+            throw Failure(status: 0, message: "POST \(baseURL)\(method.connectPath): \(ConnectionErrorText.reason(error))")
         }
         let bytes = Array(try await response.body.collect(upTo: 8 << 20).readableBytesView)
         guard response.status == .ok else {
