@@ -116,6 +116,8 @@ extension NKudoEdgeCommand {
             guard trusts == 1 else {
                 throw ValidationError("give exactly one of --ca-fingerprint, --ca-file or --insecure-skip-verify")
             }
+            // Here, not first in run(): a missing token is a usage error of enroll, with enroll's usage line.
+            _ = try resolvedToken()
         }
 
         func resolvedToken() throws -> String {

@@ -45,10 +45,12 @@ struct CommandLineInputTests {
         ["run", "--control-plane", "https://127.0.0.1:0"],
         ["run", "--control-plane", "https://127.0.0.1:8443", "--heartbeat-interval", "99999999999h"],
         ["run", "--control-plane", "https://127.0.0.1:8443", "--plan-wait", "99999999999h"],
+        ["enroll", "--control-plane", "https://127.0.0.1:8443", "--insecure-skip-verify"],
     ])
     func edgeFlags(arguments: [String]) async throws {
-        let outcome = try await EdgeCLITests.run(arguments)
+        let outcome = try await EdgeCLITests.run(arguments, environment: ["NKUDO_ENROLL_TOKEN": ""])
         #expect(outcome.status == 64, "exit \(outcome.status): \(outcome.stderr)")
         #expect(!outcome.stderr.contains("Fatal error"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("Usage: nkudo-edge \(arguments[0])"), "the subcommand's usage: \(outcome.stderr)")
     }
 }
