@@ -17,14 +17,20 @@ struct ConfigOptions: ParsableArguments {
     /// The config file's path.
     var path: String { ConfigFile.defaultPath(flag: configPath, environment: environment) }
 
-    /// The config file (empty when there is none); a file named by `--config` must exist,
-    /// since a typo there used to read as an empty configuration and end in "no control
-    /// plane URL".
-    func load() throws(ClientError) -> ConfigFile {
+    /// The config file (empty when there is none).
+    func load() throws(ClientError) -> ConfigFile { try ConfigFile.load(path: path) }
+
+    /// What to add to "no control plane URL" when the configuration is not what the user
+    /// meant: `--config` names a file that does not exist, or current-context names no
+    /// context (both read as an empty configuration, so flags alone still work).
+    func hint(for config: ConfigFile) -> String {
         if let named = configPath, !named.isEmpty, !FileManager.default.fileExists(atPath: named) {
-            throw ClientError(.usage, "no config file \(named) (nkudo login --config \(named) … creates one)")
+            return " (the config file \(named) given with --config does not exist)"
         }
-        return try ConfigFile.load(path: path)
+        if let current = config.currentContext, config.context(named: current) == nil {
+            return " (current-context \(current) is not a context of \(config.path))"
+        }
+        return ""
     }
 
     /// The context the command uses: `--context`, `NKUDO_CONTEXT`, else current-context.
@@ -36,11 +42,7 @@ struct ConfigOptions: ParsableArguments {
             }
             return found
         }
-        guard let current = config.currentContext else { return nil }
-        guard let found = config.context(named: current) else {
-            throw ClientError(.usage, "current-context \(current) is not a context of \(config.path) (nkudo config use-context NAME picks another)")
-        }
-        return found
+        return config.currentContext.flatMap { config.context(named: $0) }
     }
 }
 
@@ -118,7 +120,8 @@ struct GlobalOptions: ParsableArguments {
         let file = try config.load()
         let context = try config.selectedContext(in: file)
         guard let url = pick(url, "NKUDO_URL") ?? context?.url else {
-            throw ClientError(.usage, "no control plane URL: give --url, set NKUDO_URL, or run nkudo login --url URL --ca-fingerprint HEX")
+            throw ClientError(.usage, "no control plane URL: give --url, set NKUDO_URL, or run nkudo login --url URL --ca-fingerprint HEX"
+                              + config.hint(for: file))
         }
         _ = try ServerCAProbe.hostAndPort(url)
         let pem: String

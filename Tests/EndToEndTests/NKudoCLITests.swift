@@ -144,15 +144,16 @@ struct NKudoCLITests {
             Self.expectFailure(try await cli.run(["login", "--url", harness.baseURL, "--ca-fingerprint", try cli.fingerprint, "--context", " "]),
                                status: 2, "--context needs a name")
 
-            Self.expectFailure(try await cli.run(["site", "list", "--config", cli.configPath + ".typo"]), status: 2, "no config file")
+            Self.expectFailure(try await cli.run(["site", "list", "--config", cli.configPath + ".typo"]), status: 2,
+                               "(the config file \(cli.configPath).typo given with --config does not exist)")
             Self.expectFailure(try await cli.run(["config", "use-context", "nope"]), status: 5, "no context nope")
             Self.expectFailure(try await cli.run(["site", "list", "--context", "nope"]), status: 2, "no context nope")
 
-            // A current-context that names no context is an error, not "no control plane URL".
+            // A current-context that names no context is named in the error, not only "no control plane URL".
             try text.replacingOccurrences(of: "current-context = \"acme\"", with: "current-context = \"ghost\"")
                 .write(toFile: cli.configPath, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: cli.configPath)
-            Self.expectFailure(try await cli.run(["site", "list"]), status: 2, "current-context ghost is not a context")
+            Self.expectFailure(try await cli.run(["site", "list"]), status: 2, "(current-context ghost is not a context of ")
             try text.write(toFile: cli.configPath, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: cli.configPath)
 
