@@ -39,6 +39,29 @@ struct CommandLineInputTests {
         #expect(outcome.stderr.contains("CONTROL_PLANE_ADDR: 127.0.0.1:\(port) is in use"), "\(outcome.stderr)")
     }
 
+    @Test("an error written to a closed stderr (a pipe whose reader left) is an exit status, not a trap")
+    func closedStandardError() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: EdgeCLITests.binary).deletingLastPathComponent().appendingPathComponent("nkudo")
+        // The connection attempt starts NIO, which ignores SIGPIPE: the write then fails instead of killing the process.
+        process.arguments = ["site", "list", "--url", "https://127.0.0.1:1", "--ca-fingerprint", String(repeating: "0", count: 64),
+                             "--config", "/nonexistent/nkudo.toml"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try pipe.fileHandleForReading.close()
+        try process.run()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        #expect(process.terminationReason == .exit || process.terminationStatus == SIGPIPE,
+                "ended by signal \(process.terminationStatus), not an exit status")
+        #expect(process.terminationStatus != SIGILL && process.terminationStatus != SIGTRAP)
+    }
+
     @Test("nkudo-edge: a port past 65535, a query, and durations past 100 years are usage errors", arguments: [
         ["enroll", "--control-plane", "https://127.0.0.1:99999", "--ca-fingerprint", "sha256:00", "--token", "t"],
         ["enroll", "--control-plane", "https://127.0.0.1:8443/?x=1", "--ca-fingerprint", "sha256:00", "--token", "t"],
