@@ -7,12 +7,16 @@ import Darwin
 #endif
 
 /// Reads a message that protobuf-c unpacked back into the dynamic form, checking
-/// strings (valid UTF-8, no NUL) on the way.
+/// strings (valid UTF-8, no NUL) and timestamps (their range) on the way, in the order the
+/// generated decoders check them, so that both refuse a bad input with the same error.
 struct CMessageReader {
     func read(_ message: UnsafeRawPointer, layout: CMessageLayout) throws(WireError) -> ProtoFields {
         var fields = ProtoFields(schema: layout.schema)
         for field in layout.fields {
             fields.values[field.schemaIndex] = try read(field, in: message, messageName: layout.schema.fullName)
+        }
+        if layout.schema.wellKnownType == .timestamp {
+            _ = try ProtoTimestamp(protoFields: fields)
         }
         return fields
     }
