@@ -35,7 +35,7 @@ struct AuditCommand: AsyncParsableCommand {
         func validate() throws {
             for (flag, value) in [("--since", since), ("--until", until)] {
                 if let value, Self.time(value) == nil {
-                    throw ValidationError("\(flag) must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago (90m, 2h, 7d)")
+                    throw ValidationError("\(flag) must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago of at most 100 years (90m, 2h, 7d)")
                 }
             }
         }

@@ -91,7 +91,7 @@ struct GlobalOptions: ParsableArguments {
 
     func validate() throws {
         guard let duration = HumanFormat.parseDuration(timeout), duration >= .seconds(1) else {
-            throw ValidationError("--timeout must be a duration of at least 1s, e.g. 30s or 2m")
+            throw ValidationError("--timeout must be a duration from 1s to 100 years, e.g. 30s or 2m")
         }
     }
 
