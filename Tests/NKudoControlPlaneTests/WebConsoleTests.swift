@@ -37,7 +37,6 @@ struct WebConsoleTests {
             #expect(form.headers.first(name: "Content-Security-Policy")?.contains("script-src 'self'") == true)
             #expect(form.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
             #expect(form.headers.first(name: "X-Frame-Options") == "DENY")
-            #expect(form.headers.first(name: "Strict-Transport-Security") == "max-age=31536000")
             #expect(form.headers.first(name: "Cache-Control") == "no-store")
             #expect(form.headers.first(name: "Referrer-Policy") == "same-origin")
             #expect(!form.body.contains("<script>"), "no inline scripts")

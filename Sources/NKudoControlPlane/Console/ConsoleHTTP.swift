@@ -91,8 +91,7 @@ enum ConsoleHTTP {
 
     /// A console response with its security headers: CSP, no framing, no referrer to other
     /// origins (`same-origin`: with `no-referrer` browsers send `Origin: null` on form posts,
-    /// which the cross-origin check must refuse), no sniffing, HTTPS only for a year (HSTS:
-    /// the control plane serves nothing over plain HTTP), and `no-store` unless `cacheable`.
+    /// which the cross-origin check must refuse), no sniffing, and `no-store` unless `cacheable`.
     static func response(_ status: HTTPResponse.Status, contentType: String = "text/html; charset=utf-8", body: [UInt8],
                          cacheable: Bool = false, cookies: [String] = []) -> Response {
         var headers = HTTPFields()
@@ -102,7 +101,6 @@ enum ConsoleHTTP {
         headers[.referrerPolicy] = "same-origin"
         headers[.xContentTypeOptions] = "nosniff"
         headers[.crossOriginOpenerPolicy] = "same-origin"
-        headers[.strictTransportSecurity] = "max-age=31536000"
         headers[.cacheControl] = cacheable ? "private, max-age=300" : "no-store"
         for cookie in cookies { headers.append(HTTPField(name: .setCookie, value: cookie)) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -122,5 +120,4 @@ extension HTTPField.Name {
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let xContentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
     static let crossOriginOpenerPolicy = HTTPField.Name("Cross-Origin-Opener-Policy")!
-    static let strictTransportSecurity = HTTPField.Name("Strict-Transport-Security")!
 }
