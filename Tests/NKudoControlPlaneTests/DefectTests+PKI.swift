@@ -75,7 +75,9 @@ extension DefectTests {
                 }
                 #expect(error?.setting == setting && error?.description.contains(directory + "/" + file) == true, "\(error?.description ?? "")")
             }
+            // 40 × "é" as e + U+0301: 40 characters, 80 scalars, which is what X.509's limit counts.
             for (name, value) in [("CA_COMMON_NAME", String(repeating: "c", count: 65)), ("CA_COMMON_NAME", "ca\u{1b}[2J"),
+                                  ("CA_COMMON_NAME", String(repeating: "e\u{301}", count: 40)),
                                   ("SERVER_CERT_SANS", "localhost," + String(repeating: "a", count: 300)), ("SERVER_CERT_SANS", "a b")] {
                 let error = #expect(throws: ConfigurationError.self) { try ControlPlaneConfiguration.resolve(flags: [:], environment: [name: value]) }
                 #expect(error?.setting == name)

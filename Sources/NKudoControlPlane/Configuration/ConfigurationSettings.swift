@@ -82,7 +82,7 @@ extension ControlPlaneConfiguration {
         },
         setting("CA_COMMON_NAME", "n-kudo-mvp1-agent-ca", "subject CN of a generated CA (1 to 64 characters)") { config, value throws(ConfigurationError) in
             // Checked here, not when the CA is generated after the migrations: X.509 caps a CN at 64.
-            guard (1...64).contains(value.count), !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard (1...64).contains(value.unicodeScalars.count), !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                 throw ConfigurationError(setting: "CA_COMMON_NAME", reason: "must be 1 to 64 characters without control characters")
             }
             config.caCommonName = value
@@ -103,7 +103,8 @@ extension ControlPlaneConfiguration {
             let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !names.isEmpty else { throw ConfigurationError(setting: "SERVER_CERT_SANS", reason: "needs at least one name") }
             for name in names where name.utf8.count > 253 || name.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
-                throw ConfigurationError(setting: "SERVER_CERT_SANS", reason: "\"\(name.prefix(64))…\" is not a DNS name or IP address (at most 253 characters, no blanks)")
+                let shown = name.count > 64 ? name.prefix(64) + "…" : name[...]
+                throw ConfigurationError(setting: "SERVER_CERT_SANS", reason: "\"\(shown)\" is not a DNS name or IP address (at most 253 characters, no blanks)")
             }
             config.serverCertificateNames = names
         },
