@@ -111,8 +111,6 @@ extension NKudoControlPlaneCommand {
                 }
             } catch let error as StoreError where error.code == .schemaBehind {
                 throw ValidationError("\(error.message): run `nkudo-control-plane migrate` with the same DATABASE_URL first")
-            } catch let error as ConfigurationError {
-                throw ValidationError(error.description)
             }
         }
     }
