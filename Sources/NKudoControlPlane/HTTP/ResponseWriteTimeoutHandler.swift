@@ -7,9 +7,10 @@ import NIOHTTPTypes
 /// long as it likes; it is disconnected instead.
 ///
 /// The clock runs only while a write is waiting for the socket, and starts again whenever
-/// one gets through (nginx's `send_timeout`, "between two successive write operations"): a
-/// streamed response that is quiet between its messages (the reflection stream waiting
-/// for the client's next question) is not a stalled one. Sits in the HTTP/1 pipeline (and
+/// one gets through (like nginx's `send_timeout`, "between two successive write
+/// operations", though a write counts here when all of its buffer has reached the kernel,
+/// not at each partial send): a streamed response that is quiet between its messages (the
+/// reflection stream waiting for the client's next question) is not a stalled one. Sits in the HTTP/1 pipeline (and
 /// each HTTP/2 stream's) after the HTTP codec.
 final class ResponseWriteTimeoutHandler: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
