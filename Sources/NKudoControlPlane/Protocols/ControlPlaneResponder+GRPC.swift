@@ -127,7 +127,8 @@ extension ControlPlaneResponder {
     func readMessage(_ request: Request, encoding: String?, text: Bool) async throws -> [UInt8] {
         var body: [UInt8]
         do {
-            let limit = text ? (maxBodyBytes + 5 + 2) / 3 * 4 : maxBodyBytes + 5
+            // Base64 chunks padded one by one can take up to 4 characters per byte.
+            let limit = text ? (maxBodyBytes + 5) * 4 : maxBodyBytes + 5
             let buffer = try await Self.collect(request.body, limit: limit, timeout: readTimeout)
             body = Array(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {

@@ -66,6 +66,8 @@ struct GRPCFrameReader {
     private var buffer: [UInt8] = []
     /// gRPC-Web's text mode: base64 characters of an incomplete group, kept for the next chunk.
     private var pendingText: [UInt8]?
+    /// gRPC-Web's text mode: the characters decoded so far, for the offset of an error.
+    private var decodedText = 0
     private let limit: Int
 
     /// A reader of `body`; `text`: the body is in base64 (``GRPCWebText``).
@@ -93,8 +95,16 @@ struct GRPCFrameReader {
             }
             if var text = pendingText {
                 text.append(contentsOf: chunk.readableBytesView)
-                let decoded = try GRPCWebText.decodeGroups(text[...])
+                let decoded: (bytes: [UInt8], consumed: Int)
+                do {
+                    decoded = try GRPCWebText.decodeGroups(text[...])
+                } catch .invalidCharacter(let offset) {
+                    throw GRPCWebText.Failure.invalidCharacter(offset: decodedText + offset)
+                } catch {
+                    throw error
+                }
                 buffer.append(contentsOf: decoded.bytes)
+                decodedText += decoded.consumed
                 pendingText = Array(text[decoded.consumed...])
             } else {
                 buffer.append(contentsOf: chunk.readableBytesView)
