@@ -55,7 +55,8 @@ struct WebConsole: Sendable {
     /// What an admin session stores of the admin key: SHA-256 of the key behind a secret
     /// that is not in the database (the CA's private key, which every replica has). A plain
     /// SHA-256 of the key let anyone with a copy of the database test guesses of an
-    /// operator-chosen `ADMIN_KEY` offline.
+    /// operator-chosen `ADMIN_KEY` offline. A copy of the whole SQLite data directory holds
+    /// the CA key too, so only a copy of the database itself is covered there.
     static func adminKeyHash(_ adminKey: String, secret: String) -> String {
         Digest.sha256Hex("n-kudo console admin session\n" + Digest.sha256Hex(secret) + "\n" + adminKey)
     }
