@@ -1,3 +1,5 @@
+import Foundation
+
 /// gRPC-Web's text mode (`application/grpc-web-text`): the framed body in base64, which
 /// browser clients send by default. The grpc-web protocol lets a sender encode each chunk
 /// on its own, padding included, so padding may come in the middle of a body: it is decoded
@@ -50,26 +52,11 @@ enum GRPCWebText {
         return decoded.bytes
     }
 
-    /// `bytes` in base64 with padding: one chunk of a response body.
+    /// `bytes` in base64 with padding: one chunk of a response body (Foundation's encoder,
+    /// as the JSON writer's `bytes` fields use).
     static func encode(_ bytes: [UInt8]) -> [UInt8] {
-        var text: [UInt8] = []
-        text.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let count = min(3, bytes.count - index)
-            var quantum = UInt32(bytes[index]) << 16
-            if count > 1 { quantum |= UInt32(bytes[index + 1]) << 8 }
-            if count > 2 { quantum |= UInt32(bytes[index + 2]) }
-            text.append(alphabet[Int(quantum >> 18 & 0x3F)])
-            text.append(alphabet[Int(quantum >> 12 & 0x3F)])
-            text.append(count > 1 ? alphabet[Int(quantum >> 6 & 0x3F)] : UInt8(ascii: "="))
-            text.append(count > 2 ? alphabet[Int(quantum & 0x3F)] : UInt8(ascii: "="))
-            index += count
-        }
-        return text
+        Array(Data(bytes).base64EncodedString().utf8)
     }
-
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     private static func sextet(_ character: UInt8) -> UInt8? {
         switch character {
