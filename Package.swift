@@ -279,6 +279,7 @@ let package = Package(
                 "NKudoContract",
                 "NKudoEdge",
                 "NKudoEdgeGRPC",
+                "NKudoTrust",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

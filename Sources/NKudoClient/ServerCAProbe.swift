@@ -43,19 +43,12 @@ public enum ServerCAProbe {
         }
     }
 
-    /// Host and port of an `https://` URL.
+    /// Host and port of an `https://` URL (``ControlPlaneURL``'s rules).
     public static func hostAndPort(_ url: String) throws(ClientError) -> (host: String, port: Int) {
-        guard let components = URLComponents(string: url), components.scheme?.lowercased() == "https",
-              let host = components.host, !host.isEmpty else {
-            throw ClientError(.usage, "the control plane URL must be https://host[:port], not \(url)")
+        do {
+            return try ControlPlaneURL.hostAndPort(url)
+        } catch {
+            throw ClientError(.usage, "the control plane URL \(url) \(error)")
         }
-        // A port past 65535 used to wrap around to another one (99999 reached 34463).
-        if let port = components.port, !(1...65_535).contains(port) {
-            throw ClientError(.usage, "the control plane URL's port must be 1 to 65535, not \(port)")
-        }
-        guard components.query == nil, components.fragment == nil, components.user == nil, components.password == nil else {
-            throw ClientError(.usage, "the control plane URL takes https://host[:port][/path], without a query, fragment or credentials: \(url)")
-        }
-        return (host, components.port ?? 443)
     }
 }

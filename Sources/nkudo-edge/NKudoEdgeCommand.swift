@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NKudoContract
 import NKudoEdge
+import NKudoTrust
 
 /// `nkudo-edge`: the edge agent of n-kudo (started by `main.swift`).
 struct NKudoEdgeCommand: AsyncParsableCommand {
@@ -16,6 +17,15 @@ struct NKudoEdgeCommand: AsyncParsableCommand {
         version: NKudoVersion.current,
         subcommands: [Enroll.self, Run.self, HostFactsCommand.self, Apply.self, VerifyHeartbeat.self, Version.self]
     )
+
+    /// A usage error naming `--control-plane` when `url` breaks ``ControlPlaneURL``'s rules.
+    static func checkControlPlaneURL(_ url: String) throws {
+        do {
+            _ = try ControlPlaneURL.hostAndPort(url)
+        } catch {
+            throw ValidationError("--control-plane \(error): \(url)")
+        }
+    }
 }
 
 /// Options every subcommand that talks to the control plane shares.
@@ -111,7 +121,7 @@ extension NKudoEdgeCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if let problem = ControlPlaneURL.problem(with: controlPlane) { throw ValidationError(problem) }
+            try NKudoEdgeCommand.checkControlPlaneURL(controlPlane)
             let trusts = [caFingerprint != nil, caFile != nil, insecureSkipVerify].filter { $0 }.count
             guard trusts == 1 else {
                 throw ValidationError("give exactly one of --ca-fingerprint, --ca-file or --insecure-skip-verify")

@@ -38,9 +38,7 @@ struct AgentOptions: ParsableArguments {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        for url in controlPlanes {
-            if let problem = ControlPlaneURL.problem(with: url) { throw ValidationError(problem) }
-        }
+        for url in controlPlanes { try NKudoEdgeCommand.checkControlPlaneURL(url) }
         guard planWait.duration >= .zero, planWait.duration <= .seconds(60) else {
             throw ValidationError("--plan-wait must be between 0s and 60s")
         }
