@@ -16,13 +16,55 @@ extension SQLStore {
     /// every held lease the agent lists extend the plan's lease. VM reports change only the
     /// VMs placed on the agent's host (and add VMs the control plane does not know). The
     /// site's connectivity is rolled up as in ``enroll(_:now:)``.
+    ///
+    /// The heartbeat of an agent this process saw ONLINE last time goes through
+    /// ``heartbeatBatches``: with the heartbeats that arrive while earlier ones are written,
+    /// it is read ahead and, when it needs nothing more, finished in one transaction with
+    /// them (``ingestBatch(_:siteClock:on:dialect:)``); the others take a transaction of their own.
     public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome {
-        let dialect = self.dialect
-        let siteClock = self.siteHeartbeatClock
         let placement = Self.mayReadAhead(heartbeat) ? agentPlacements.placement(of: heartbeat.agentID) : nil
         let ingested: IngestedHeartbeat
+        if let placement,
+           let batched = await heartbeatBatches.submit(HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: lease, now: now)) {
+            ingested = batched
+        } else {
+            ingested = try await ingestAlone(heartbeat, placement: placement, lease: lease, now: now)
+        }
+        agentPlacements.record(ingested.placement)
+        var metadata: Logger.Metadata = [StoreLogKey.agentID: "\(heartbeat.agentID)"]
+        if ingested.stale {
+            metadata[StoreLogKey.heartbeatSeq] = "\(heartbeat.heartbeatSeq)"
+            metadata[StoreLogKey.storedHeartbeatSeq] = "\(ingested.storedSeq)"
+            logger.notice("stale heartbeat: facts and VM reports ignored", metadata: metadata)
+        }
+        if !ingested.foreignVMs.isEmpty {
+            logger.warning(
+                "heartbeat reported VMs that are not on the agent's host; skipped",
+                metadata: metadata.merging([StoreLogKey.vmID: "\(ingested.foreignVMs)"]) { $1 }
+            )
+        }
+        if !ingested.rejections.isEmpty {
+            logger.notice(
+                "heartbeat claimed leases the agent does not hold; refused",
+                metadata: metadata.merging([StoreLogKey.planIDs: "\(ingested.rejections.map(\.planId))"]) { $1 }
+            )
+        }
+        if ingested.vmTransitions > 0 {
+            logger.debug("heartbeat moved VMs", metadata: metadata.merging([StoreLogKey.count: "\(ingested.vmTransitions)"]) { $1 })
+        }
+        logLeases(ingested.leased, agentID: heartbeat.agentID)
+        return HeartbeatOutcome(leased: ingested.leased, rejections: ingested.rejections, heartbeatSeq: ingested.storedSeq)
+    }
+
+    /// The heartbeat in a transaction of its own, read ahead when `placement` is where the
+    /// agent was at its last heartbeat.
+    private func ingestAlone(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement?, lease: LeaseOptions, now: Date
+    ) async throws(StoreError) -> IngestedHeartbeat {
+        let dialect = self.dialect
+        let siteClock = self.siteHeartbeatClock
         do throws(StoreError) {
-            ingested = try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
+            return try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
                 // Locks order: agent, site, host, plans, executions, VMs, as in every other
                 // operation that takes several of them.
                 let online: AgentRecord?
@@ -95,34 +137,74 @@ extension SQLStore {
             agentPlacements.forget(heartbeat.agentID)
             throw error
         }
-        agentPlacements.record(ingested.placement)
-        var metadata: Logger.Metadata = [StoreLogKey.agentID: "\(heartbeat.agentID)"]
-        if ingested.stale {
-            metadata[StoreLogKey.heartbeatSeq] = "\(heartbeat.heartbeatSeq)"
-            metadata[StoreLogKey.storedHeartbeatSeq] = "\(ingested.storedSeq)"
-            logger.notice("stale heartbeat: facts and VM reports ignored", metadata: metadata)
+    }
+
+    /// The batch of ``heartbeatBatches``: ``ingestBatch(_:siteClock:on:dialect:)`` in one
+    /// transaction; when the transaction fails, every heartbeat of the batch is ingested
+    /// alone (and reports its own error, if it has one).
+    static func ingestBatch(
+        _ members: [HeartbeatBatchMember], database: any SQLDatabase, siteClock: SiteHeartbeatClock, logger: Logger
+    ) async -> [IngestedHeartbeat?] {
+        let dialect = database.dialect
+        do throws(StoreError) {
+            return try await database.withTransaction { connection throws(StoreError) -> [IngestedHeartbeat?] in
+                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect)
+            }
+        } catch {
+            logger.notice("a batch of heartbeats failed; each is ingested alone", metadata: [
+                StoreLogKey.count: "\(members.count)", StoreLogKey.error: "\(error)",
+            ])
+            return []
         }
-        if !ingested.foreignVMs.isEmpty {
-            logger.warning(
-                "heartbeat reported VMs that are not on the agent's host; skipped",
-                metadata: metadata.merging([StoreLogKey.vmID: "\(ingested.foreignVMs)"]) { $1 }
-            )
+    }
+
+    /// ``ingestReadingAhead(_:placement:lease:now:siteClock:on:dialect:)`` of several
+    /// heartbeats at once, in the transaction of `connection`: their statements in one
+    /// round trip, and what the heartbeats that need nothing more write (sites, then hosts)
+    /// with the `COMMIT`. Each heartbeat's outcome, in order; nil for those that need more
+    /// (which are then ingested alone, after this transaction: their liveness, written
+    /// here, is written again, to the same values). Agents are locked in the order of their
+    /// ids, and sites in the order of theirs, so that two batches cannot deadlock.
+    private static func ingestBatch(
+        _ members: [HeartbeatBatchMember], siteClock: SiteHeartbeatClock, on connection: any SQLConnection, dialect: SQLDialect
+    ) throws(StoreError) -> [IngestedHeartbeat?] {
+        let order = members.indices.sorted { members[$0].heartbeat.agentID < members[$1].heartbeat.agentID }
+        var statements: [SQLStatement] = []
+        var ranges: [Range<Int>] = []
+        for index in order {
+            let member = members[index]
+            let read = readingAheadStatements(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
+                                              dialect: dialect)
+            ranges.append(statements.count..<statements.count + read.count)
+            statements += read
         }
-        if !ingested.rejections.isEmpty {
-            logger.notice(
-                "heartbeat claimed leases the agent does not hold; refused",
-                metadata: metadata.merging([StoreLogKey.planIDs: "\(ingested.rejections.map(\.planId))"]) { $1 }
-            )
+        let results = try connection.queries(statements)
+        var outcomes = [IngestedHeartbeat?](repeating: nil, count: members.count)
+        var siteAdvances: [(siteID: String, statement: SQLStatement)] = []
+        var facts: [SQLStatement] = []
+        for (position, index) in order.enumerated() {
+            let member = members[index]
+            let ahead = try readAhead(member.heartbeat, placement: member.placement, results: results[ranges[position]], now: member.now,
+                                      siteClock: siteClock)
+            guard let ingested = ahead.ingested else { continue }
+            outcomes[index] = ingested
+            if let siteAdvance = ahead.siteAdvance { siteAdvances.append((member.placement.siteID, siteAdvance)) }
+            facts += ahead.facts
         }
-        if ingested.vmTransitions > 0 {
-            logger.debug("heartbeat moved VMs", metadata: metadata.merging([StoreLogKey.count: "\(ingested.vmTransitions)"]) { $1 })
-        }
-        logLeases(ingested.leased, agentID: heartbeat.agentID)
-        return HeartbeatOutcome(leased: ingested.leased, rejections: ingested.rejections, heartbeatSeq: ingested.storedSeq)
+        try connection.executeAtCommit(siteAdvances.sorted { $0.siteID < $1.siteID }.map(\.statement) + facts)
+        return outcomes
+    }
+
+    /// A heartbeat waiting in ``heartbeatBatches``, with where its agent was last time.
+    struct HeartbeatBatchMember: Sendable {
+        let heartbeat: HeartbeatIngest
+        let placement: AgentPlacement
+        let lease: LeaseOptions
+        let now: Date
     }
 
     /// What a heartbeat transaction did.
-    private struct IngestedHeartbeat: Sendable {
+    struct IngestedHeartbeat: Sendable {
         /// The highest sequence number stored for the agent after the heartbeat.
         var storedSeq: Int64
         /// Where the agent is.
@@ -254,24 +336,61 @@ extension SQLStore {
     private static func ingestReadingAhead(
         _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, siteClock: SiteHeartbeatClock,
         on connection: any SQLConnection, dialect: SQLDialect
-    ) throws(StoreError) -> (ingested: IngestedHeartbeat?, agent: AgentRecord?, storedVMs: [SQLRow]?) {
-        var statements = [liveness(heartbeat, now: now, ifOnline: true)]
-        let storedVMsQuery = storedVMsPrefetch(of: heartbeat.microVMs)
-        if let storedVMsQuery { statements.append(storedVMsQuery) }
-        statements.append(leaseCandidates(of: placement, lease: lease, held: [], now: now, dialect: dialect, locking: false))
-        let results = try connection.queries(statements)
-        let agent = try results[0].first.map(AgentRecord.init(row:))
-        let storedVMs = storedVMsQuery.map { _ in results[1] }
-        guard let agent, agent.placement == placement, results[results.count - 1].isEmpty,
-              let foreign = try foreignIfUnchanged(heartbeat.microVMs, stored: storedVMs, agent: agent) else {
-            return (nil, agent, storedVMs)
+    ) throws(StoreError) -> ReadAhead {
+        let statements = readingAheadStatements(heartbeat, placement: placement, lease: lease, now: now, dialect: dialect)
+        let ahead = try readAhead(heartbeat, placement: placement, results: connection.queries(statements)[...], now: now, siteClock: siteClock)
+        if ahead.ingested != nil {
+            try connection.executeAtCommit(ahead.atCommit)
         }
-        var finishing: [SQLStatement] = []
-        if siteClock.shouldAdvance(agent.siteID, to: now) { finishing.append(siteHeartbeatAdvance(agent.siteID, now: now)) }
-        try connection.executeAtCommit(finishing + factsStatements(heartbeat, agent: agent, now: now))
+        return ahead
+    }
+
+    /// What reading ahead found (``ingestReadingAhead(_:placement:lease:now:siteClock:on:dialect:)``).
+    private struct ReadAhead {
+        /// The heartbeat as ingested, when it needs nothing more than `siteAdvance` and `facts`.
+        var ingested: IngestedHeartbeat?
+        /// The agent as updated; nil when it was not ONLINE (nothing written).
+        var agent: AgentRecord?
+        /// The reported VMs as stored; nil when their ids are not distinct.
+        var storedVMs: [SQLRow]?
+        /// The update of the site's clock to send at `COMMIT`, when `ingested` and due.
+        var siteAdvance: SQLStatement?
+        /// The host's facts to send at `COMMIT`, when `ingested`.
+        var facts: [SQLStatement] = []
+
+        /// What goes with `COMMIT`, in the order of the locks: the site, then the host.
+        var atCommit: [SQLStatement] { (siteAdvance.map { [$0] } ?? []) + facts }
+    }
+
+    /// The statements of reading ahead, which need nothing of one another: the agent's
+    /// liveness, the reported VMs as stored (when their ids are distinct) and the plans to lease.
+    private static func readingAheadStatements(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, dialect: SQLDialect
+    ) -> [SQLStatement] {
+        var statements = [liveness(heartbeat, now: now, ifOnline: true)]
+        if let storedVMsQuery = storedVMsPrefetch(of: heartbeat.microVMs) { statements.append(storedVMsQuery) }
+        statements.append(leaseCandidates(of: placement, lease: lease, held: [], now: now, dialect: dialect, locking: false))
+        return statements
+    }
+
+    /// What the results of ``readingAheadStatements(_:placement:lease:now:dialect:)`` (in
+    /// their order) say of the heartbeat.
+    private static func readAhead(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, results: ArraySlice<[SQLRow]>, now: Date, siteClock: SiteHeartbeatClock
+    ) throws(StoreError) -> ReadAhead {
+        var ahead = ReadAhead()
+        ahead.agent = try results[results.startIndex].first.map(AgentRecord.init(row:))
+        if results.count == 3 { ahead.storedVMs = results[results.startIndex + 1] }
+        guard let agent = ahead.agent, agent.placement == placement, results[results.endIndex - 1].isEmpty,
+              let foreign = try foreignIfUnchanged(heartbeat.microVMs, stored: ahead.storedVMs, agent: agent) else {
+            return ahead
+        }
+        if siteClock.shouldAdvance(agent.siteID, to: now) { ahead.siteAdvance = siteHeartbeatAdvance(agent.siteID, now: now) }
+        ahead.facts = factsStatements(heartbeat, agent: agent, now: now)
         var ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: placement)
         ingested.foreignVMs = foreign
-        return (ingested, agent, storedVMs)
+        ahead.ingested = ingested
+        return ahead
     }
 
     /// The heartbeat's agent, its row locked; `.unauthorized` when the agent is retired or

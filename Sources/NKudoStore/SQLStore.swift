@@ -22,7 +22,14 @@ public final class SQLStore: Store {
     public var connectionPool: ConnectionPoolStatistics { database.poolStatistics }
     let logger: Logger
     /// Throttles the update of sites' `last_heartbeat_at` by heartbeats.
-    let siteHeartbeatClock = SiteHeartbeatClock()
+    let siteHeartbeatClock: SiteHeartbeatClock
+    /// Heartbeats of agents ONLINE at their last heartbeat, written many to a transaction
+    /// while the database is busy: one `COMMIT` and one round trip for all of them instead
+    /// of one each, on the database and on this process's database threads (README,
+    /// Performance). One batch at a time, of 64 heartbeats at most: a second one running
+    /// beside it made the batches smaller and the control plane's CPU per heartbeat higher
+    /// (0.43 against 0.39 ms at 2,000/s) without sustaining more.
+    let heartbeatBatches: BatchingQueue<HeartbeatBatchMember, IngestedHeartbeat>
     /// Where agents were at their last heartbeat.
     let agentPlacements = AgentPlacements()
     /// The PostgreSQL notification channel of applied plans (payload: the site id).
@@ -41,6 +48,11 @@ public final class SQLStore: Store {
         var logger = logger
         logger[metadataKey: StoreLogKey.dialect] = "\(database.dialect.rawValue)"
         self.logger = logger
+        let siteHeartbeatClock = SiteHeartbeatClock()
+        self.siteHeartbeatClock = siteHeartbeatClock
+        heartbeatBatches = BatchingQueue(maximumRunning: 1, maximumSize: 64) { [logger] members in
+            await Self.ingestBatch(members, database: database, siteClock: siteHeartbeatClock, logger: logger)
+        }
     }
 
     var dialect: SQLDialect { database.dialect }
@@ -201,4 +213,5 @@ enum StoreLogKey {
     static let vmTransitions = "vm_transitions"
     static let heartbeatSeq = "heartbeat_seq"
     static let storedHeartbeatSeq = "stored_heartbeat_seq"
+    static let error = "error"
 }

@@ -1,0 +1,96 @@
+internal import Synchronization
+
+/// Submissions run many to one call of a runner, the way a database groups commits: a
+/// submission that finds fewer than `maximumRunning` calls running runs at once, alone;
+/// one that finds them all busy waits, and goes with the next call, which takes whatever
+/// arrived meanwhile (at most `maximumSize`) as soon as a running call returns. Under a
+/// light load nothing waits; under a heavy one the cost of a call is shared by many.
+///
+/// The runner returns one outcome per member, in order; a member it has no outcome for
+/// (it returned fewer) gets nil, as when the runner gives up on a whole call.
+final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
+    /// A submission waiting for a call.
+    private struct Waiting {
+        let member: Member
+        let continuation: CheckedContinuation<Outcome?, Never>
+    }
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var running = 0
+
+        /// Removes and returns the first `count` (at most) waiting submissions.
+        mutating func take(_ count: Int) -> [Waiting] {
+            let taken = Array(waiting.prefix(count))
+            waiting.removeFirst(taken.count)
+            return taken
+        }
+    }
+
+    /// Calls of the runner at most at once.
+    let maximumRunning: Int
+    /// Members of one call at most.
+    let maximumSize: Int
+    private let runner: @Sendable ([Member]) async -> [Outcome?]
+    private let state = Mutex(State())
+
+    /// A queue of calls of `runner`; `maximumRunning` and `maximumSize` are at least 1.
+    init(maximumRunning: Int, maximumSize: Int, runner: @escaping @Sendable ([Member]) async -> [Outcome?]) {
+        self.maximumRunning = max(maximumRunning, 1)
+        self.maximumSize = max(maximumSize, 1)
+        self.runner = runner
+    }
+
+    /// Submissions waiting for a call.
+    var waitingCount: Int {
+        state.withLock { $0.waiting.count }
+    }
+
+    /// The member's outcome, from the call it went with.
+    func submit(_ member: Member) async -> Outcome? {
+        let alone = state.withLock { state in
+            guard state.running < maximumRunning, state.waiting.isEmpty else { return false }
+            state.running += 1
+            return true
+        }
+        if alone {
+            let outcome = await runner([member]).first ?? nil
+            if let next = nextCall() { Task { await self.drain(next) } }
+            return outcome
+        }
+        return await withCheckedContinuation { continuation in
+            let call = state.withLock { state -> [Waiting]? in
+                state.waiting.append(Waiting(member: member, continuation: continuation))
+                guard state.running < maximumRunning else { return nil }
+                state.running += 1
+                return state.take(maximumSize)
+            }
+            if let call { Task { await self.drain(call) } }
+        }
+    }
+
+    /// Runs calls, this one first, until nothing waits.
+    private func drain(_ first: [Waiting]) async {
+        var call = first
+        while true {
+            let outcomes = await runner(call.map(\.member))
+            for (index, waiting) in call.enumerated() {
+                waiting.continuation.resume(returning: index < outcomes.count ? outcomes[index] : nil)
+            }
+            guard let next = nextCall() else { return }
+            call = next
+        }
+    }
+
+    /// The members of the next call, for a call that just returned; nil (and one call
+    /// fewer running) when nothing waits.
+    private func nextCall() -> [Waiting]? {
+        state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.running -= 1
+                return nil
+            }
+            return state.take(maximumSize)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import NKudoContract
+import Testing
+
+@testable import NKudoStore
+import NKudoSQL
+import SQLTestSupport
+
+// Heartbeats of several agents written in one transaction (`SQLStore.heartbeatBatches`).
+extension StoreTests {
+    @Test("""
+        a batch of heartbeats finishes those with nothing more to do in one transaction and leaves the others, \
+        untouched or with only their liveness written, to a transaction of their own, which then does the rest
+        """, arguments: testedDialects)
+    func batchFinishesOnlyWhatNeedsNothingMore(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            var agents = [world.agent]
+            for _ in 0..<4 {
+                agents.append(try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID))
+            }
+            let busyWorld = try await fixture.world()
+            for agent in agents + [busyWorld.agent] {
+                var first = fixture.heartbeat(agent.agentID, seq: 5, cpu: 2)
+                first.certificateSerial = "1001"
+                _ = try await fixture.store.ingestHeartbeat(first, lease: StoreFixture.lease, now: StoreFixture.at(1))
+            }
+            let pending = try await fixture.apply(busyWorld, [StoreFixture.action(.create, vm: StoreFixture.id())])
+            let newVM = StoreFixture.id()
+            func member(_ agent: EnrollmentRecord, seq: Int64 = 6, serial: String = "1001", hostID: String? = nil,
+                        vms: [HeartbeatIngest.ReportedVM] = []) -> SQLStore.HeartbeatBatchMember {
+                var heartbeat = fixture.heartbeat(agent.agentID, seq: seq, cpu: 5, vms: vms)
+                heartbeat.certificateSerial = serial
+                let placement = AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID,
+                                               hostID: hostID ?? agent.hostID)
+                return SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: StoreFixture.lease,
+                                                     now: StoreFixture.at(10))
+            }
+            let members = [
+                member(agents[0]),
+                member(agents[1], serial: "9999"),
+                member(agents[2], seq: 4),
+                member(agents[3], vms: [StoreFixture.vm(newVM, .running)]),
+                member(agents[4], hostID: StoreFixture.id()),
+                member(busyWorld.agent),
+            ]
+            let outcomes = await SQLStore.ingestBatch(members, database: fixture.database, siteClock: fixture.store.siteHeartbeatClock,
+                                                      logger: silentLogger)
+            #expect(outcomes.count == members.count)
+            #expect(outcomes.map { $0 != nil } == [true, false, false, false, false, false])
+            #expect(outcomes.first??.storedSeq == 6 && outcomes.first??.leased.isEmpty == true)
+
+            func state(_ agent: EnrollmentRecord) async throws -> (seen: Date?, seq: Int64?, cpu: Int32?) {
+                let stored = try await fixture.store.agent(id: agent.agentID)
+                let hosts = try await fixture.store.listHosts(tenantID: agent.tenantID, siteID: agent.siteID)
+                return (stored?.lastHeartbeatAt, stored?.heartbeatSeq, hosts.first { $0.id == agent.hostID }?.cpuCoresTotal)
+            }
+            // Finished: liveness and facts.
+            #expect(try await state(agents[0]) == (StoreFixture.at(10), 6, 5))
+            // Refused (another certificate) or stale: nothing written.
+            #expect(try await state(agents[1]) == (StoreFixture.at(1), 5, 2))
+            #expect(try await state(agents[2]) == (StoreFixture.at(1), 5, 2))
+            // A VM to insert, an agent elsewhere than assumed, a plan to lease: liveness only.
+            for agent in [agents[3], agents[4], busyWorld.agent] {
+                #expect(try await state(agent) == (StoreFixture.at(10), 6, 2))
+            }
+            #expect(try await fixture.rows("SELECT id FROM microvms WHERE id = $1", [.text(newVM)]).isEmpty)
+            let site = try await fixture.store.site(id: world.siteID, tenantID: world.tenantID)
+            #expect(site?.lastHeartbeatAt == ProtoTimestamp(date: StoreFixture.at(10)))
+
+            // Each of the others alone, as `ingestHeartbeat` goes on after the batch.
+            for index in 1..<members.count {
+                let alone = members[index]
+                let ingest = { try await fixture.store.ingestHeartbeat(alone.heartbeat, lease: alone.lease, now: alone.now) }
+                switch index {
+                case 1: #expect(await storeError(ingest)?.code == .unauthorized)
+                case 2: #expect(try await ingest().heartbeatSeq == 5)
+                case 5: #expect(try await ingest().leased.map(\.planID) == [pending.planID])
+                default: #expect(try await ingest().leased.isEmpty)
+                }
+            }
+            #expect(try await state(agents[1]) == (StoreFixture.at(1), 5, 2))
+            #expect(try await state(agents[2]) == (StoreFixture.at(1), 5, 2))
+            for agent in [agents[3], agents[4], busyWorld.agent] {
+                #expect(try await state(agent) == (StoreFixture.at(10), 6, 5))
+            }
+            #expect(try await fixture.microVM(newVM, world: world)?.state == .running)
+        }
+    }
+
+    @Test("many agents' heartbeats at once: every one is recorded with its facts, and the site's one plan goes to one agent",
+          arguments: testedDialects)
+    func concurrentHeartbeatsAreEachRecorded(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            var agents = [world.agent]
+            for _ in 0..<15 {
+                agents.append(try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID))
+            }
+            for agent in agents {
+                _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
+                                                            now: StoreFixture.at(1))
+            }
+            let applied = try await fixture.apply(world, [StoreFixture.action(.create, vm: StoreFixture.id())])
+            let leased = try await withThrowingTaskGroup(of: [String].self) { group in
+                for (index, agent) in agents.enumerated() {
+                    group.addTask {
+                        let heartbeat = fixture.heartbeat(agent.agentID, seq: 2, cpu: Int32(10 + index))
+                        return try await fixture.store.ingestHeartbeat(heartbeat, lease: StoreFixture.lease, now: StoreFixture.at(2))
+                            .leased.map(\.planID)
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(leased == [applied.planID])
+            let hosts = try await fixture.store.listHosts(tenantID: world.tenantID, siteID: world.siteID)
+            for (index, agent) in agents.enumerated() {
+                let stored = try await fixture.store.agent(id: agent.agentID)
+                #expect(stored?.lastHeartbeatAt == StoreFixture.at(2) && stored?.heartbeatSeq == 2)
+                #expect(hosts.first { $0.id == agent.hostID }?.cpuCoresTotal == Int32(10 + index))
+            }
+        }
+    }
+}
