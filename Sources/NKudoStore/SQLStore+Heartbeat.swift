@@ -142,7 +142,7 @@ extension SQLStore {
     /// The batch of ``heartbeatBatches``: ``ingestBatch(_:siteClock:on:dialect:)`` in one
     /// transaction; when the transaction fails, every heartbeat of the batch is ingested
     /// alone (and reports its own error, if it has one).
-    static func ingestBatch(
+    static func runHeartbeatBatch(
         _ members: [HeartbeatBatchMember], database: any SQLDatabase, siteClock: SiteHeartbeatClock, logger: Logger
     ) async -> [IngestedHeartbeat?] {
         let dialect = database.dialect

@@ -44,7 +44,7 @@ extension StoreTests {
                 member(agents[4], hostID: StoreFixture.id()),
                 member(busyWorld.agent),
             ]
-            let outcomes = await SQLStore.ingestBatch(members, database: fixture.database, siteClock: fixture.store.siteHeartbeatClock,
+            let outcomes = await SQLStore.runHeartbeatBatch(members, database: fixture.database, siteClock: fixture.store.siteHeartbeatClock,
                                                       logger: silentLogger)
             #expect(outcomes.count == members.count)
             #expect(outcomes.map { $0 != nil } == [true, false, false, false, false, false])
@@ -119,6 +119,29 @@ extension StoreTests {
                 #expect(stored?.lastHeartbeatAt == StoreFixture.at(2) && stored?.heartbeatSeq == 2)
                 #expect(hosts.first { $0.id == agent.hostID }?.cpuCoresTotal == Int32(10 + index))
             }
+        }
+    }
+
+    @Test("a batch whose transaction fails writes nothing and leaves every heartbeat of it to a transaction of its own",
+          arguments: testedDialects)
+    func failedBatchLeavesEachHeartbeatAlone(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agent = world.agent
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
+                                                        now: StoreFixture.at(1))
+            let placement = AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID)
+            let member = SQLStore.HeartbeatBatchMember(heartbeat: fixture.heartbeat(agent.agentID, seq: 2, cpu: 5), placement: placement,
+                                                       lease: StoreFixture.lease, now: StoreFixture.at(2))
+            // The lease query of the batch's pipeline fails; the liveness before it is rolled back.
+            try await fixture.execute("ALTER TABLE plans RENAME TO plans_away")
+            let outcomes = await SQLStore.runHeartbeatBatch([member, member], database: fixture.database,
+                                                            siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
+            try await fixture.execute("ALTER TABLE plans_away RENAME TO plans")
+            #expect(outcomes.isEmpty)
+            #expect(try await fixture.store.agent(id: agent.agentID)?.lastHeartbeatAt == StoreFixture.at(1))
+            #expect(try await fixture.store.ingestHeartbeat(member.heartbeat, lease: member.lease, now: member.now).heartbeatSeq == 2)
+            #expect(try await fixture.store.agent(id: agent.agentID)?.lastHeartbeatAt == StoreFixture.at(2))
         }
     }
 }
