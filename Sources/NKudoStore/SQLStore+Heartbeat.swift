@@ -6,7 +6,8 @@ import NKudoContract
 // Heartbeat ingestion: agent liveness, host facts, NetBird status, VM reports, execution
 // updates and plan leases, in one transaction.
 extension SQLStore {
-    /// Ingests the heartbeat and leases plans in one transaction, under the agent's row lock.
+    /// Ingests the heartbeat and leases plans in one transaction, under the agent's row lock
+    /// (see ``Store/ingestHeartbeat(_:lease:now:)`` for heartbeats written in batches).
     ///
     /// A stale heartbeat (`heartbeat_seq` > 0 and below the stored one) changes nothing of
     /// the agent, its host or its VMs; its lease claims and execution updates still count

@@ -85,7 +85,10 @@ public protocol Store: Sendable {
     /// the agent's host has, execution updates of plans it holds, plan roll-ups), extends
     /// the leases it holds, refuses the claims it cannot make, and leases plans to it (see
     /// ``leasePlans(agentID:lease:now:)``; plans leased to it that it does not claim are
-    /// delivered again).
+    /// delivered again). Heartbeats of agents that were ONLINE may share that transaction
+    /// with other agents' heartbeats; when such a heartbeat turns out to need more than the
+    /// agent's liveness and the host's facts, its liveness is committed with the others
+    /// and the rest runs in a transaction of its own right after.
     func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome
     /// Leases up to `limit` PENDING/IN_PROGRESS plans of the agent's site that are not
     /// leased to another agent (or whose lease expired) and whose VMs are not placed on
