@@ -15,10 +15,7 @@ extension StoreTests {
     func batchFinishesOnlyWhatNeedsNothingMore(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
-            var agents = [world.agent]
-            for _ in 0..<4 {
-                agents.append(try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID))
-            }
+            let agents = try await fixture.agents(5, in: world)
             let busyWorld = try await fixture.world()
             for agent in agents + [busyWorld.agent] {
                 var first = fixture.heartbeat(agent.agentID, seq: 5, cpu: 2)
@@ -93,10 +90,7 @@ extension StoreTests {
     func concurrentHeartbeatsAreEachRecorded(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
             let world = try await fixture.world()
-            var agents = [world.agent]
-            for _ in 0..<15 {
-                agents.append(try await fixture.agent(tenantID: world.tenantID, siteID: world.siteID))
-            }
+            let agents = try await fixture.agents(16, in: world)
             for agent in agents {
                 _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
                                                             now: StoreFixture.at(1))

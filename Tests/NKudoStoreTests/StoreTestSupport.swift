@@ -79,6 +79,15 @@ struct StoreFixture: Sendable {
         return World(tenantID: tenant.id, siteID: site.id, agent: agent)
     }
 
+    /// The world's agent and `count - 1` more enrolled in its site.
+    func agents(_ count: Int, in world: World) async throws -> [EnrollmentRecord] {
+        var agents = [world.agent]
+        while agents.count < count {
+            agents.append(try await agent(tenantID: world.tenantID, siteID: world.siteID))
+        }
+        return agents
+    }
+
     struct World: Sendable {
         let tenantID: String
         let siteID: String
