@@ -1,16 +1,20 @@
 internal import Synchronization
 
 /// Submissions run many to one call of a runner, the way a database groups commits: a
-/// submission that finds fewer than `maximumRunning` calls running runs at once, alone;
-/// one that finds them all busy waits, and goes with the next call, which takes whatever
-/// arrived meanwhile (at most `maximumSize`) as soon as a running call returns. Under a
-/// light load nothing waits; under a heavy one the cost of a call is shared by many.
+/// submission that finds fewer than `maximumRunning` calls running and none waiting runs
+/// at once, alone; one that finds them all busy waits, and goes with the next call, which
+/// takes whatever arrived meanwhile (at most `maximumSize`) as soon as a running call
+/// returns. Under a light load nothing waits; under a heavy one the cost of a call is
+/// shared by many.
 ///
 /// The runner returns one outcome per member, in order; a member it has no outcome for
-/// (it returned fewer) gets nil, as when the runner gives up on a whole call.
+/// (it returned fewer) gets nil, as when the runner gives up on a whole call. A submission
+/// also gets nil, without waiting, when `maximumWaiting` wait already, and at once when its
+/// task is cancelled while it waits: the caller then does without the queue.
 final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
     /// A submission waiting for a call.
     private struct Waiting {
+        let id: Int
         let member: Member
         let continuation: CheckedContinuation<Outcome?, Never>
     }
@@ -18,6 +22,7 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
     private struct State {
         var waiting: [Waiting] = []
         var running = 0
+        var nextID = 0
 
         /// Removes and returns the first `count` (at most) waiting submissions.
         mutating func take(_ count: Int) -> [Waiting] {
@@ -31,13 +36,16 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
     let maximumRunning: Int
     /// Members of one call at most.
     let maximumSize: Int
+    /// Submissions waiting at most.
+    let maximumWaiting: Int
     private let runner: @Sendable ([Member]) async -> [Outcome?]
     private let state = Mutex(State())
 
     /// A queue of calls of `runner`; `maximumRunning` and `maximumSize` are at least 1.
-    init(maximumRunning: Int, maximumSize: Int, runner: @escaping @Sendable ([Member]) async -> [Outcome?]) {
+    init(maximumRunning: Int, maximumSize: Int, maximumWaiting: Int, runner: @escaping @Sendable ([Member]) async -> [Outcome?]) {
         self.maximumRunning = max(maximumRunning, 1)
         self.maximumSize = max(maximumSize, 1)
+        self.maximumWaiting = max(maximumWaiting, 0)
         self.runner = runner
     }
 
@@ -55,18 +63,46 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
         }
         if alone {
             let outcome = await runner([member]).first ?? nil
-            if let next = nextCall() { Task { await self.drain(next) } }
+            if let next = nextCall() { drainDetached(next) }
             return outcome
         }
-        return await withCheckedContinuation { continuation in
-            let call = state.withLock { state -> [Waiting]? in
-                state.waiting.append(Waiting(member: member, continuation: continuation))
-                guard state.running < maximumRunning else { return nil }
-                state.running += 1
-                return state.take(maximumSize)
-            }
-            if let call { Task { await self.drain(call) } }
+        let id = state.withLock { state in
+            defer { state.nextID &+= 1 }
+            return state.nextID
         }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                enqueue(Waiting(id: id, member: member, continuation: continuation))
+            }
+        } onCancel: {
+            let cancelled = state.withLock { state -> Waiting? in
+                guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiting.remove(at: index)
+            }
+            cancelled?.continuation.resume(returning: nil)
+        }
+    }
+
+    /// Queues the submission; starts a call when one is free. A submission of a cancelled
+    /// task, or one past `maximumWaiting`, gets nil at once.
+    private func enqueue(_ waiting: Waiting) {
+        let queued = state.withLock { state -> (accepted: Bool, call: [Waiting]?) in
+            guard !Task.isCancelled, state.waiting.count < maximumWaiting else { return (false, nil) }
+            state.waiting.append(waiting)
+            guard state.running < maximumRunning else { return (true, nil) }
+            state.running += 1
+            return (true, state.take(maximumSize))
+        }
+        guard queued.accepted else {
+            waiting.continuation.resume(returning: nil)
+            return
+        }
+        if let call = queued.call { drainDetached(call) }
+    }
+
+    /// ``drain(_:)`` in a task of its own, with none of the submitter's task-local values.
+    private func drainDetached(_ call: [Waiting]) {
+        Task.detached { await self.drain(call) }
     }
 
     /// Runs calls, this one first, until nothing waits.

@@ -4,7 +4,7 @@ import Logging
 import NKudoContract
 
 // Heartbeat ingestion: agent liveness, host facts, NetBird status, VM reports, execution
-// updates and plan leases, in one transaction.
+// updates and plan leases, in one transaction (shared by several heartbeats in a batch).
 extension SQLStore {
     /// Ingests the heartbeat and leases plans in one transaction, under the agent's row lock
     /// (see ``Store/ingestHeartbeat(_:lease:now:)`` for heartbeats written in batches).
@@ -18,18 +18,26 @@ extension SQLStore {
     /// VMs placed on the agent's host (and add VMs the control plane does not know). The
     /// site's connectivity is rolled up as in ``enroll(_:now:)``.
     ///
-    /// The heartbeat of an agent this process saw ONLINE last time goes through
-    /// ``heartbeatBatches``: with the heartbeats that arrive while earlier ones are written,
-    /// it is read ahead and, when it needs nothing more, finished in one transaction with
-    /// them (``ingestBatch(_:siteClock:on:dialect:)``); the others take a transaction of their own.
+    /// A heartbeat that may be read ahead (``mayReadAhead(_:)``), of an agent whose
+    /// placement this process recorded at its last heartbeat, goes through
+    /// ``heartbeatBatches``: alone when no batch is running (its own transaction, as any other
+    /// heartbeat), else with the heartbeats that arrived while one was, in one transaction
+    /// that finishes those that need nothing more (``ingestBatch(_:siteClock:on:dialect:)``);
+    /// the others then take a transaction of their own.
     public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome {
         let placement = Self.mayReadAhead(heartbeat) ? agentPlacements.placement(of: heartbeat.agentID) : nil
         let ingested: IngestedHeartbeat
-        if let placement,
-           let batched = await heartbeatBatches.submit(HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: lease, now: now)) {
-            ingested = batched
-        } else {
-            ingested = try await ingestAlone(heartbeat, placement: placement, lease: lease, now: now)
+        do throws(StoreError) {
+            if let placement,
+               let batched = await heartbeatBatches.submit(HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: lease, now: now)) {
+                ingested = try batched.get()
+            } else {
+                ingested = try await Self.ingestAlone(heartbeat, placement: placement, lease: lease, now: now, database: database,
+                                                      siteClock: siteHeartbeatClock)
+            }
+        } catch {
+            agentPlacements.forget(heartbeat.agentID)
+            throw error
         }
         agentPlacements.record(ingested.placement)
         var metadata: Logger.Metadata = [StoreLogKey.agentID: "\(heartbeat.agentID)"]
@@ -59,97 +67,101 @@ extension SQLStore {
 
     /// The heartbeat in a transaction of its own, read ahead when `placement` is where the
     /// agent was at its last heartbeat.
-    private func ingestAlone(
-        _ heartbeat: HeartbeatIngest, placement: AgentPlacement?, lease: LeaseOptions, now: Date
+    private static func ingestAlone(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement?, lease: LeaseOptions, now: Date, database: any SQLDatabase,
+        siteClock: SiteHeartbeatClock
     ) async throws(StoreError) -> IngestedHeartbeat {
-        let dialect = self.dialect
-        let siteClock = self.siteHeartbeatClock
-        do throws(StoreError) {
-            return try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
-                // Locks order: agent, site, host, plans, executions, VMs, as in every other
-                // operation that takes several of them.
-                let online: AgentRecord?
-                var storedVMs: [SQLRow]?
-                if let placement {
-                    let ahead = try Self.ingestReadingAhead(heartbeat, placement: placement, lease: lease, now: now, siteClock: siteClock,
-                                                            on: connection, dialect: dialect)
-                    if let ingested = ahead.ingested { return ingested }
-                    online = ahead.agent
-                    storedVMs = ahead.storedVMs
-                } else {
-                    online = try Self.recordLiveness(heartbeat, now: now, ifOnline: true, on: connection)
-                }
-                let agent: AgentRecord
-                var ingested: IngestedHeartbeat
-                if let online {
-                    agent = online
-                    ingested = IngestedHeartbeat(storedSeq: online.heartbeatSeq, placement: online.placement)
-                    if siteClock.shouldAdvance(agent.siteID, to: now) {
-                        try connection.execute(Self.siteHeartbeatAdvance(agent.siteID, now: now))
-                    }
-                } else {
-                    agent = try Self.requireAgent(heartbeat, now: now, on: connection, lockClause: dialect.lockClause(.update))
-                    ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: agent.placement)
-                    ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
-                    if !ingested.stale {
-                        ingested.storedSeq = max(agent.heartbeatSeq, heartbeat.heartbeatSeq)
-                        try Self.recordLiveness(heartbeat, now: now, ifOnline: false, on: connection)
-                        if agent.state == .online {
-                            try connection.execute(Self.siteHeartbeatAdvance(agent.siteID, now: now))
-                        } else {
-                            try Self.rollUpSite(ofReturningAgent: agent, now: now, on: connection, dialect: dialect)
-                        }
-                    }
-                }
-                // The host's facts, the reported VMs as stored and the plans to lease need
-                // nothing of one another: one round trip on PostgreSQL (README, Performance).
-                // Facts and VM reports change nothing the lease query reads but the host's
-                // images, which are written before it. Held leases and execution updates (which
-                // lock plans, after the host) come between the facts and the lease query.
-                var batch = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
-                if !heartbeat.heldLeases.isEmpty || !heartbeat.executionUpdates.isEmpty {
-                    _ = try connection.queries(batch)
-                    batch = []
-                    ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
-                    let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now,
-                                                                  on: connection, dialect: dialect)
-                    ingested.vmTransitions += updates.transitions
-                    for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
-                        ingested.rejections.append(rejection)
-                    }
-                }
-                let storedVMsIndex = batch.count
-                let storedVMsQuery = ingested.stale || storedVMs != nil ? nil : Self.storedVMsPrefetch(of: heartbeat.microVMs)
-                if let storedVMsQuery { batch.append(storedVMsQuery) }
-                batch.append(Self.leaseCandidates(of: agent.placement, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
-                                                  dialect: dialect))
-                let results = try connection.queries(batch)
-                if !ingested.stale {
-                    if storedVMsQuery != nil { storedVMs = results[storedVMsIndex] }
-                    let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMs, agent: agent, now: now, on: connection,
-                                                           dialect: dialect)
-                    ingested.vmTransitions += reports.transitions
-                    ingested.foreignVMs = reports.foreign
-                }
-                ingested.leased = try Self.grantLeases(results[results.count - 1], to: agent, lease: lease, now: now, on: connection)
-                return ingested
+        let dialect = database.dialect
+        return try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
+            // Locks order: agent, site, host, plans, executions, VMs, as in every other
+            // operation that takes several of them.
+            let online: AgentRecord?
+            var storedVMs: [SQLRow]?
+            if let placement {
+                let ahead = try Self.ingestReadingAhead(heartbeat, placement: placement, lease: lease, now: now, siteClock: siteClock,
+                                                        on: connection, dialect: dialect)
+                if let ingested = ahead.ingested { return ingested }
+                online = ahead.agent
+                storedVMs = ahead.storedVMs
+            } else {
+                online = try Self.recordLiveness(heartbeat, now: now, ifOnline: true, on: connection)
             }
-        } catch {
-            agentPlacements.forget(heartbeat.agentID)
-            throw error
+            let agent: AgentRecord
+            var ingested: IngestedHeartbeat
+            if let online {
+                agent = online
+                ingested = IngestedHeartbeat(storedSeq: online.heartbeatSeq, placement: online.placement)
+                if siteClock.shouldAdvance(agent.siteID, to: now) {
+                    try connection.execute(Self.siteHeartbeatAdvance(agent.siteID, now: now))
+                }
+            } else {
+                agent = try Self.requireAgent(heartbeat, now: now, on: connection, lockClause: dialect.lockClause(.update))
+                ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: agent.placement)
+                ingested.stale = heartbeat.heartbeatSeq > 0 && heartbeat.heartbeatSeq < agent.heartbeatSeq
+                if !ingested.stale {
+                    ingested.storedSeq = max(agent.heartbeatSeq, heartbeat.heartbeatSeq)
+                    try Self.recordLiveness(heartbeat, now: now, ifOnline: false, on: connection)
+                    if agent.state == .online {
+                        try connection.execute(Self.siteHeartbeatAdvance(agent.siteID, now: now))
+                    } else {
+                        try Self.rollUpSite(ofReturningAgent: agent, now: now, on: connection, dialect: dialect)
+                    }
+                }
+            }
+            // The host's facts, the reported VMs as stored and the plans to lease need
+            // nothing of one another: one round trip on PostgreSQL (README, Performance).
+            // Facts and VM reports change nothing the lease query reads but the host's
+            // images, which are written before it. Held leases and execution updates (which
+            // lock plans, after the host) come between the facts and the lease query.
+            var batch = ingested.stale ? [] : Self.factsStatements(heartbeat, agent: agent, now: now)
+            if !heartbeat.heldLeases.isEmpty || !heartbeat.executionUpdates.isEmpty {
+                _ = try connection.queries(batch)
+                batch = []
+                ingested.rejections = try Self.extendHeldLeases(heartbeat.heldLeases, agent: agent, lease: lease, now: now, on: connection)
+                let updates = try Self.recordExecutionUpdates(heartbeat.executionUpdates, agent: agent, lease: lease, now: now,
+                                                              on: connection, dialect: dialect)
+                ingested.vmTransitions += updates.transitions
+                for rejection in updates.rejections where !ingested.rejections.contains(where: { $0.planId == rejection.planId }) {
+                    ingested.rejections.append(rejection)
+                }
+            }
+            let storedVMsIndex = batch.count
+            let storedVMsQuery = ingested.stale || storedVMs != nil ? nil : Self.storedVMsPrefetch(of: heartbeat.microVMs)
+            if let storedVMsQuery { batch.append(storedVMsQuery) }
+            batch.append(Self.leaseCandidates(of: agent.placement, lease: lease, held: Set(heartbeat.heldLeases.map(\.planID)), now: now,
+                                              dialect: dialect))
+            let results = try connection.queries(batch)
+            if !ingested.stale {
+                if storedVMsQuery != nil { storedVMs = results[storedVMsIndex] }
+                let reports = try Self.recordVMReports(heartbeat.microVMs, stored: storedVMs, agent: agent, now: now, on: connection,
+                                                       dialect: dialect)
+                ingested.vmTransitions += reports.transitions
+                ingested.foreignVMs = reports.foreign
+            }
+            ingested.leased = try Self.grantLeases(results[results.count - 1], to: agent, lease: lease, now: now, on: connection)
+            return ingested
         }
     }
 
-    /// The batch of ``heartbeatBatches``: ``ingestBatch(_:siteClock:on:dialect:)`` in one
-    /// transaction; when the transaction fails, every heartbeat of the batch is ingested
-    /// alone (and reports its own error, if it has one).
+    /// A call of ``heartbeatBatches``. A heartbeat that came alone is ingested alone, with
+    /// its outcome or error. Several are ``ingestBatch(_:siteClock:on:dialect:)`` in one
+    /// transaction, nil for those it leaves to a transaction of their own; when the
+    /// transaction fails, all of them are left (each then reports its own error, if it has one).
     static func runHeartbeatBatch(
         _ members: [HeartbeatBatchMember], database: any SQLDatabase, siteClock: SiteHeartbeatClock, logger: Logger
-    ) async -> [IngestedHeartbeat?] {
+    ) async -> [Result<IngestedHeartbeat, StoreError>?] {
+        if members.count == 1, let member = members.first {
+            do throws(StoreError) {
+                return [.success(try await ingestAlone(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
+                                                       database: database, siteClock: siteClock))]
+            } catch {
+                return [.failure(error)]
+            }
+        }
         let dialect = database.dialect
         do throws(StoreError) {
-            return try await database.withTransaction { connection throws(StoreError) -> [IngestedHeartbeat?] in
-                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect)
+            return try await database.withTransaction { connection throws(StoreError) -> [Result<IngestedHeartbeat, StoreError>?] in
+                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect).map { $0.map { .success($0) } }
             }
         } catch {
             logger.notice("a batch of heartbeats failed; each is ingested alone", metadata: [
@@ -163,14 +175,23 @@ extension SQLStore {
     /// heartbeats at once, in the transaction of `connection`: their statements in one
     /// round trip, and what the heartbeats that need nothing more write (sites, then hosts)
     /// with the `COMMIT`. Each heartbeat's outcome, in order; nil for those that need more
-    /// (which are then ingested alone, after this transaction: their liveness, written
-    /// here, is written again, to the same values). Agents are locked in the order of their
-    /// ids, and sites in the order of theirs, so that two batches cannot deadlock.
+    /// or were refused, which are then ingested alone, after this transaction (the liveness
+    /// of those that need more, written here, is written again, to the same values).
+    ///
+    /// Agents are locked in the order of their ids (as the offline sweep locks them), and
+    /// sites in the order of theirs, so that a batch deadlocks neither with another nor with
+    /// the sweep. On PostgreSQL a batch waits at most ``batchLockTimeout`` for a row lock
+    /// (an agent's own transaction, a plan applied to a site, the sweep): it is the one
+    /// batch running, and the heartbeats waiting for it should not wait for another
+    /// transaction's locks too. Past that it fails, and its heartbeats are ingested alone.
     private static func ingestBatch(
         _ members: [HeartbeatBatchMember], siteClock: SiteHeartbeatClock, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> [IngestedHeartbeat?] {
         let order = members.indices.sorted { members[$0].heartbeat.agentID < members[$1].heartbeat.agentID }
         var statements: [SQLStatement] = []
+        if dialect == .postgres {
+            statements.append(SQLStatement(raw: "SELECT set_config('lock_timeout', $1, true)", [.text(batchLockTimeout)]))
+        }
         var ranges: [Range<Int>] = []
         for index in order {
             let member = members[index]
@@ -195,6 +216,10 @@ extension SQLStore {
         try connection.executeAtCommit(siteAdvances.sorted { $0.siteID < $1.siteID }.map(\.statement) + facts)
         return outcomes
     }
+
+    /// How long a batch of heartbeats waits for a row lock on PostgreSQL
+    /// (``ingestBatch(_:siteClock:on:dialect:)``).
+    static let batchLockTimeout = "200ms"
 
     /// A heartbeat waiting in ``heartbeatBatches``, with where its agent was last time.
     struct HeartbeatBatchMember: Sendable {

@@ -10,11 +10,16 @@ extension SQLStore {
     public func sweepOffline(cutoff: Date, now: Date) async throws(StoreError) -> SweepResult {
         let dialect = self.dialect
         let result = try await database.withTransaction { connection throws(StoreError) -> SweepResult in
+            // The agents are locked in id order, as a batch of heartbeats locks them
+            // (``ingestHeartbeat(_:lease:now:)``): in the order of a scan, the sweep and a
+            // batch could each hold an agent the other waits for.
             let marked = try connection.query(
                 SQLStatement(
                     raw: """
                         UPDATE agents SET state = 'OFFLINE', updated_at = $1
-                        WHERE state <> 'OFFLINE' AND last_heartbeat_at < $2
+                        WHERE id IN (SELECT id FROM agents WHERE state <> 'OFFLINE' AND last_heartbeat_at < $2
+                                     ORDER BY id \(dialect.lockClause(.update)))
+                          AND state <> 'OFFLINE' AND last_heartbeat_at < $2
                         RETURNING site_id
                         """,
                     [.timestamp(now), .timestamp(cutoff)]

@@ -3,7 +3,7 @@ import Testing
 
 @testable import NKudoStore
 
-@Suite("BatchingQueue")
+@Suite("BatchingQueue", .timeLimit(.minutes(1)))
 struct BatchingQueueTests {
     /// A runner that records its calls and holds the first one until `release()`.
     final class Runner: Sendable {
@@ -57,7 +57,7 @@ struct BatchingQueueTests {
     @Test("what arrives while the only call runs goes with the next calls, at most maximumSize each, each member with its own outcome")
     func waitingMembersGoTogether() async {
         let runner = Runner()
-        let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 3) { await runner.run($0) }
+        let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 3, maximumWaiting: 100) { await runner.run($0) }
         let outcomes = await submit(queue, runner: runner, first: 0, then: [1, 2, 3, 4, 5])
         #expect(outcomes.count == 6)
         for (member, outcome) in outcomes {
@@ -72,7 +72,7 @@ struct BatchingQueueTests {
     @Test("a member nothing was returned for gets nil; the queue goes on")
     func missingOutcomesAreNil() async {
         let runner = Runner(limit: 1)
-        let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 8) { await runner.run($0) }
+        let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 8, maximumWaiting: 100) { await runner.run($0) }
         let outcomes = await submit(queue, runner: runner, first: 0, then: [1, 2])
         #expect(outcomes[0] == "outcome 0")
         #expect(outcomes.values.filter { $0 == nil }.count == 1)
@@ -82,12 +82,32 @@ struct BatchingQueueTests {
     @Test("with a call free, a member runs at once and alone")
     func freeCallRunsAtOnce() async {
         let runner = Runner()
-        let queue = BatchingQueue<Int, String>(maximumRunning: 2, maximumSize: 8) { await runner.run($0) }
+        let queue = BatchingQueue<Int, String>(maximumRunning: 2, maximumSize: 8, maximumWaiting: 100) { await runner.run($0) }
         async let held = queue.submit(0)
         while runner.recorded.isEmpty { await Task.yield() }
         #expect(await queue.submit(1) == "outcome 1")
         await runner.release()
         #expect(await held == "outcome 0")
+        #expect(runner.recorded == [[0], [1]])
+    }
+
+    @Test("past maximumWaiting a submission gets nil at once; a cancelled one stops waiting with nil and is not run")
+    func fullQueueAndCancelledWaitGetNil() async {
+        let runner = Runner()
+        let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 8, maximumWaiting: 2)
+        { await runner.run($0) }
+        async let held = queue.submit(0)
+        while runner.recorded.isEmpty { await Task.yield() }
+        let waiting = Task { await queue.submit(1) }
+        let cancelled = Task { await queue.submit(2) }
+        while queue.waitingCount < 2 { await Task.yield() }
+        #expect(await queue.submit(3) == nil)
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+        #expect(queue.waitingCount == 1)
+        await runner.release()
+        #expect(await held == "outcome 0")
+        #expect(await waiting.value == "outcome 1")
         #expect(runner.recorded == [[0], [1]])
     }
 }
