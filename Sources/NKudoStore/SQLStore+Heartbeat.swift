@@ -20,17 +20,18 @@ extension SQLStore {
     ///
     /// A heartbeat that may be read ahead (``mayReadAhead(_:)``), of an agent whose
     /// placement this process recorded at its last heartbeat, goes through
-    /// ``heartbeatBatches``: alone when no batch is running (its own transaction, as any other
-    /// heartbeat), else with the heartbeats that arrived while one was, in one transaction
-    /// that finishes those that need nothing more (``ingestBatch(_:siteClock:on:dialect:)``);
-    /// the others then take a transaction of their own.
+    /// ``heartbeatBatches``: alone when nothing is running there (its own transaction, as any
+    /// other heartbeat), else with the heartbeats that arrived meanwhile, in one transaction
+    /// that finishes those that need nothing more (``runHeartbeatBatch(_:database:siteClock:logger:)``).
+    /// Those it does not finish, those it could not take (too many waiting, or the request
+    /// cancelled) and the other heartbeats take a transaction of their own.
     public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome {
         let placement = Self.mayReadAhead(heartbeat) ? agentPlacements.placement(of: heartbeat.agentID) : nil
         let ingested: IngestedHeartbeat
         do throws(StoreError) {
             if let placement,
                let batched = await heartbeatBatches.submit(HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: lease, now: now)) {
-                ingested = try batched.get()
+                ingested = batched
             } else {
                 ingested = try await Self.ingestAlone(heartbeat, placement: placement, lease: lease, now: now, database: database,
                                                       siteClock: siteHeartbeatClock)
@@ -66,12 +67,14 @@ extension SQLStore {
     }
 
     /// The heartbeat in a transaction of its own, read ahead when `placement` is where the
-    /// agent was at its last heartbeat.
+    /// agent was at its last heartbeat; with `waitingForLocks` at most ``batchLockTimeout``
+    /// for each row lock (on PostgreSQL, when read ahead).
     private static func ingestAlone(
         _ heartbeat: HeartbeatIngest, placement: AgentPlacement?, lease: LeaseOptions, now: Date, database: any SQLDatabase,
-        siteClock: SiteHeartbeatClock
+        siteClock: SiteHeartbeatClock, waitingForLocks limited: Bool = false
     ) async throws(StoreError) -> IngestedHeartbeat {
         let dialect = database.dialect
+        let prelude = limited ? lockTimeout(dialect) : []
         return try await database.withTransaction { connection throws(StoreError) -> IngestedHeartbeat in
             // Locks order: agent, site, host, plans, executions, VMs, as in every other
             // operation that takes several of them.
@@ -79,7 +82,7 @@ extension SQLStore {
             var storedVMs: [SQLRow]?
             if let placement {
                 let ahead = try Self.ingestReadingAhead(heartbeat, placement: placement, lease: lease, now: now, siteClock: siteClock,
-                                                        on: connection, dialect: dialect)
+                                                        after: prelude, on: connection, dialect: dialect)
                 if let ingested = ahead.ingested { return ingested }
                 online = ahead.agent
                 storedVMs = ahead.storedVMs
@@ -144,24 +147,27 @@ extension SQLStore {
     }
 
     /// A call of ``heartbeatBatches``. A heartbeat that came alone is ingested alone, with
-    /// its outcome or error. Several are ``ingestBatch(_:siteClock:on:dialect:)`` in one
-    /// transaction, nil for those it leaves to a transaction of their own; when the
-    /// transaction fails, all of them are left (each then reports its own error, if it has one).
+    /// its outcome, waiting at most ``batchLockTimeout`` for each row lock: it holds the
+    /// queue meanwhile. When that transaction fails (a lock held longer, or any other
+    /// error) it is left to a transaction of its own outside the queue, which waits as
+    /// long as it takes and reports the error, if there is one. Several are
+    /// ``ingestBatch(_:siteClock:on:dialect:)`` in one transaction, nil for those it leaves
+    /// to a transaction of their own; when the transaction fails, all of them are left.
     static func runHeartbeatBatch(
         _ members: [HeartbeatBatchMember], database: any SQLDatabase, siteClock: SiteHeartbeatClock, logger: Logger
-    ) async -> [Result<IngestedHeartbeat, StoreError>?] {
+    ) async -> [IngestedHeartbeat?] {
         if members.count == 1, let member = members.first {
             do throws(StoreError) {
-                return [.success(try await ingestAlone(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
-                                                       database: database, siteClock: siteClock))]
+                return [try await ingestAlone(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
+                                              database: database, siteClock: siteClock, waitingForLocks: true)]
             } catch {
-                return [.failure(error)]
+                return []
             }
         }
         let dialect = database.dialect
         do throws(StoreError) {
-            return try await database.withTransaction { connection throws(StoreError) -> [Result<IngestedHeartbeat, StoreError>?] in
-                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect).map { $0.map { .success($0) } }
+            return try await database.withTransaction { connection throws(StoreError) -> [IngestedHeartbeat?] in
+                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect)
             }
         } catch {
             logger.notice("a batch of heartbeats failed; each is ingested alone", metadata: [
@@ -188,10 +194,7 @@ extension SQLStore {
         _ members: [HeartbeatBatchMember], siteClock: SiteHeartbeatClock, on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> [IngestedHeartbeat?] {
         let order = members.indices.sorted { members[$0].heartbeat.agentID < members[$1].heartbeat.agentID }
-        var statements: [SQLStatement] = []
-        if dialect == .postgres {
-            statements.append(SQLStatement(raw: "SELECT set_config('lock_timeout', $1, true)", [.text(batchLockTimeout)]))
-        }
+        var statements = lockTimeout(dialect)
         var ranges: [Range<Int>] = []
         for index in order {
             let member = members[index]
@@ -217,9 +220,15 @@ extension SQLStore {
         return outcomes
     }
 
-    /// How long a batch of heartbeats waits for a row lock on PostgreSQL
+    /// How long a batch of heartbeats waits for each row lock on PostgreSQL
     /// (``ingestBatch(_:siteClock:on:dialect:)``).
     static let batchLockTimeout = "200ms"
+
+    /// The statement that limits each row lock wait of the transaction to
+    /// ``batchLockTimeout`` (PostgreSQL; none on SQLite, which has no row locks).
+    private static func lockTimeout(_ dialect: SQLDialect) -> [SQLStatement] {
+        dialect == .postgres ? [SQLStatement(raw: "SELECT set_config('lock_timeout', $1, true)", [.text(batchLockTimeout)])] : []
+    }
 
     /// A heartbeat waiting in ``heartbeatBatches``, with where its agent was last time.
     struct HeartbeatBatchMember: Sendable {
@@ -359,12 +368,14 @@ extension SQLStore {
     /// and no VM to change, the rest (the site's clock, the host's facts) is kept for
     /// `COMMIT` and the heartbeat is done (`ingested`); otherwise the general path goes on
     /// with the agent as updated (nil: it was not ONLINE) and the VMs as read.
+    /// `prelude` goes first in the same round trip (its results are dropped).
     private static func ingestReadingAhead(
         _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, siteClock: SiteHeartbeatClock,
-        on connection: any SQLConnection, dialect: SQLDialect
+        after prelude: [SQLStatement] = [], on connection: any SQLConnection, dialect: SQLDialect
     ) throws(StoreError) -> ReadAhead {
-        let statements = readingAheadStatements(heartbeat, placement: placement, lease: lease, now: now, dialect: dialect)
-        let ahead = try readAhead(heartbeat, placement: placement, results: connection.queries(statements)[...], now: now, siteClock: siteClock)
+        let statements = prelude + readingAheadStatements(heartbeat, placement: placement, lease: lease, now: now, dialect: dialect)
+        let results = try connection.queries(statements)
+        let ahead = try readAhead(heartbeat, placement: placement, results: results[prelude.count...], now: now, siteClock: siteClock)
         if ahead.ingested != nil {
             try connection.executeAtCommit(ahead.atCommit)
         }

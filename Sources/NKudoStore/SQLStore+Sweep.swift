@@ -12,13 +12,14 @@ extension SQLStore {
         let result = try await database.withTransaction { connection throws(StoreError) -> SweepResult in
             // The agents are locked in id order, as a batch of heartbeats locks them
             // (``ingestHeartbeat(_:lease:now:)``): in the order of a scan, the sweep and a
-            // batch could each hold an agent the other waits for.
+            // batch could each hold an agent the other waits for. (Agent ids are lowercase
+            // UUIDs, which sort alike in Swift and in any collation of the database.)
             let marked = try connection.query(
                 SQLStatement(
                     raw: """
                         UPDATE agents SET state = 'OFFLINE', updated_at = $1
                         WHERE id IN (SELECT id FROM agents WHERE state <> 'OFFLINE' AND last_heartbeat_at < $2
-                                     ORDER BY id \(dialect.lockClause(.update)))
+                                     ORDER BY id \(dialect.lockClause(.noKeyUpdate)))
                           AND state <> 'OFFLINE' AND last_heartbeat_at < $2
                         RETURNING site_id
                         """,

@@ -30,7 +30,7 @@ public final class SQLStore: Store {
     /// beside it made the batches smaller and the control plane's CPU per heartbeat higher
     /// (0.43 against 0.39–0.41 ms at 2,000/s) without sustaining more. Past 1,024 waiting,
     /// heartbeats take the connection pool's queue, as they did before batches.
-    let heartbeatBatches: BatchingQueue<HeartbeatBatchMember, Result<IngestedHeartbeat, StoreError>>
+    let heartbeatBatches: BatchingQueue<HeartbeatBatchMember, IngestedHeartbeat>
     /// Where agents were at their last heartbeat.
     let agentPlacements = AgentPlacements()
     /// The PostgreSQL notification channel of applied plans (payload: the site id).
@@ -180,6 +180,9 @@ enum RowLock {
     case update
     /// `FOR UPDATE SKIP LOCKED`: leave rows another transaction holds to it.
     case updateSkipLocked
+    /// `FOR NO KEY UPDATE`: wait for the row, as an `UPDATE` of columns no foreign key
+    /// refers to does (rows that refer to it can still be inserted meanwhile).
+    case noKeyUpdate
 }
 
 extension SQLDialect {
@@ -191,6 +194,7 @@ extension SQLDialect {
         case (.sqlite, _): return ""
         case (.postgres, .update): return "FOR UPDATE"
         case (.postgres, .updateSkipLocked): return "FOR UPDATE SKIP LOCKED"
+        case (.postgres, .noKeyUpdate): return "FOR NO KEY UPDATE"
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NKudoContract
+import Synchronization
 import Testing
 
 @testable import NKudoStore
@@ -45,7 +46,7 @@ extension StoreTests {
                                                       logger: silentLogger)
             #expect(outcomes.count == members.count)
             #expect(outcomes.map { $0 != nil } == [true, false, false, false, false, false])
-            let finished = try #require(try outcomes.first??.get())
+            let finished = try #require(outcomes.first ?? nil)
             #expect(finished.storedSeq == 6 && finished.leased.isEmpty)
 
             func state(_ agent: EnrollmentRecord) async throws -> (seen: Date?, seq: Int64?, cpu: Int32?) {
@@ -131,7 +132,7 @@ extension StoreTests {
                 SQLStore.HeartbeatBatchMember(heartbeat: fixture.heartbeat(agent.agentID, seq: Int64(seconds), cpu: 5), placement: placement,
                                               lease: StoreFixture.lease, now: StoreFixture.at(seconds))
             }
-            func batch(_ seconds: TimeInterval) async -> [Result<SQLStore.IngestedHeartbeat, StoreError>?] {
+            func batch(_ seconds: TimeInterval) async -> [SQLStore.IngestedHeartbeat?] {
                 await SQLStore.runHeartbeatBatch([member(seconds), member(seconds)], database: fixture.database,
                                                  siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
             }
@@ -147,6 +148,40 @@ extension StoreTests {
             let alone = member(3)
             #expect(try await fixture.store.ingestHeartbeat(alone.heartbeat, lease: alone.lease, now: alone.now).heartbeatSeq == 3)
             #expect(try await fixture.store.agent(id: agent.agentID)?.lastHeartbeatAt == StoreFixture.at(3))
+        }
+    }
+
+    @Test("on PostgreSQL a batch, or a heartbeat alone in the queue, waits at most 200 ms for a row lock and is then left to a transaction of its own",
+          arguments: testedDialects.filter { $0 == .postgres })
+    func queuedHeartbeatsWaitBrieflyForLocks(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agent = world.agent
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
+                                                        now: StoreFixture.at(1))
+            let placement = AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID)
+            let member = SQLStore.HeartbeatBatchMember(heartbeat: fixture.heartbeat(agent.agentID, seq: 2, cpu: 5), placement: placement,
+                                                       lease: StoreFixture.lease, now: StoreFixture.at(2))
+            let locked = Mutex(false)
+            let holder = Task {
+                try await fixture.database.withTransaction { connection throws(StoreError) in
+                    _ = try connection.query(SQLStatement(raw: "SELECT id FROM agents WHERE id = $1 FOR UPDATE", [.text(agent.agentID)]))
+                    locked.withLock { $0 = true }
+                    usleep(2_000_000)
+                }
+            }
+            while !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            for members in [[member, member], [member]] {
+                let started = ContinuousClock.now
+                let outcomes = await SQLStore.runHeartbeatBatch(members, database: fixture.database,
+                                                                siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
+                #expect(outcomes.isEmpty)
+                #expect(ContinuousClock.now - started < .milliseconds(1_500))
+            }
+            try await holder.value
+            let lockTimeout = try await fixture.rows("SHOW lock_timeout")
+            #expect(try lockTimeout.first?.text("lock_timeout") == "0")
+            #expect(try await fixture.store.ingestHeartbeat(member.heartbeat, lease: member.lease, now: member.now).heartbeatSeq == 2)
         }
     }
 }
