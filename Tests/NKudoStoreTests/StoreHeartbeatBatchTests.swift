@@ -123,11 +123,7 @@ extension StoreTests {
           arguments: testedDialects)
     func failedBatchLeavesEachHeartbeatAlone(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
-            let world = try await fixture.world()
-            let agent = world.agent
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
-                                                        now: StoreFixture.at(1))
-            let placement = AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID)
+            let (agent, placement) = try await heartbeatingAgent(fixture)
             func member(_ seconds: TimeInterval) -> SQLStore.HeartbeatBatchMember {
                 SQLStore.HeartbeatBatchMember(heartbeat: fixture.heartbeat(agent.agentID, seq: Int64(seconds), cpu: 5), placement: placement,
                                               lease: StoreFixture.lease, now: StoreFixture.at(seconds))
@@ -155,11 +151,7 @@ extension StoreTests {
           arguments: testedDialects.filter { $0 == .postgres })
     func queuedHeartbeatsWaitBrieflyForLocks(dialect: SQLDialect) async throws {
         try await withStore(dialect) { fixture in
-            let world = try await fixture.world()
-            let agent = world.agent
-            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
-                                                        now: StoreFixture.at(1))
-            let placement = AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID)
+            let (agent, placement) = try await heartbeatingAgent(fixture)
             let member = SQLStore.HeartbeatBatchMember(heartbeat: fixture.heartbeat(agent.agentID, seq: 2, cpu: 5), placement: placement,
                                                        lease: StoreFixture.lease, now: StoreFixture.at(2))
             let locked = Mutex(false)
@@ -183,5 +175,13 @@ extension StoreTests {
             #expect(try lockTimeout.first?.text("lock_timeout") == "0")
             #expect(try await fixture.store.ingestHeartbeat(member.heartbeat, lease: member.lease, now: member.now).heartbeatSeq == 2)
         }
+    }
+
+    /// A new agent after its first heartbeat (seq 1, 2 cores, at t0 + 1 s), with its placement.
+    private func heartbeatingAgent(_ fixture: StoreFixture) async throws -> (EnrollmentRecord, AgentPlacement) {
+        let agent = try await fixture.world().agent
+        _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
+                                                    now: StoreFixture.at(1))
+        return (agent, AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID))
     }
 }
