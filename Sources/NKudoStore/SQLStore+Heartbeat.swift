@@ -177,7 +177,7 @@ extension SQLStore {
         }
     }
 
-    /// ``ingestReadingAhead(_:placement:lease:now:siteClock:on:dialect:)`` of several
+    /// ``ingestReadingAhead(_:placement:lease:now:siteClock:after:on:dialect:)`` of several
     /// heartbeats at once, in the transaction of `connection`: their statements in one
     /// round trip, and what the heartbeats that need nothing more write (sites, then hosts)
     /// with the `COMMIT`. Each heartbeat's outcome, in order; nil for those that need more
@@ -354,7 +354,7 @@ extension SQLStore {
         )
     }
 
-    /// Whether a heartbeat may be ingested reading ahead (``ingestReadingAhead(_:placement:lease:now:siteClock:on:dialect:)``):
+    /// Whether a heartbeat may be ingested reading ahead (``ingestReadingAhead(_:placement:lease:now:siteClock:after:on:dialect:)``):
     /// it claims no leases, updates no execution and reports no image catalog, each of
     /// which has to be written before the plans to lease are read.
     private static func mayReadAhead(_ heartbeat: HeartbeatIngest) -> Bool {
@@ -382,7 +382,7 @@ extension SQLStore {
         return ahead
     }
 
-    /// What reading ahead found (``ingestReadingAhead(_:placement:lease:now:siteClock:on:dialect:)``).
+    /// What reading ahead found (``ingestReadingAhead(_:placement:lease:now:siteClock:after:on:dialect:)``).
     private struct ReadAhead {
         /// The heartbeat as ingested, when it needs nothing more than `siteAdvance` and `facts`.
         var ingested: IngestedHeartbeat?
