@@ -10,7 +10,8 @@ internal import Synchronization
 /// The runner returns one outcome per member, in order; a member it has no outcome for
 /// (it returned fewer) gets nil, as when the runner gives up on a whole call. A submission
 /// also gets nil, without waiting, when `maximumWaiting` wait already, and at once when its
-/// task is cancelled while it waits: the caller then does without the queue.
+/// task is cancelled while it waits: the caller then does without the queue. ``statistics``
+/// counts all of it.
 final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
     /// A submission waiting for a call.
     private struct Waiting {
@@ -23,6 +24,7 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
         var waiting: [Waiting] = []
         var running = 0
         var nextID = 0
+        var counted = BatchingQueueStatistics()
 
         /// Removes and returns the first `count` (at most) waiting submissions.
         mutating func take(_ count: Int) -> [Waiting] {
@@ -49,9 +51,13 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
         self.runner = runner
     }
 
-    /// Submissions waiting for a call.
-    var waitingCount: Int {
-        state.withLock { $0.waiting.count }
+    /// What the queue did since it was made, and what waits now.
+    var statistics: BatchingQueueStatistics {
+        state.withLock { state in
+            var statistics = state.counted
+            statistics.waiting = state.waiting.count
+            return statistics
+        }
     }
 
     /// The member's outcome, from the call it went with.
@@ -63,7 +69,7 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
         }
         if alone {
             let outcome = await runner([member]).first ?? nil
-            if let next = nextCall() { drainDetached(next) }
+            if let next = nextCall(after: [outcome]) { drainDetached(next) }
             return outcome
         }
         let id = state.withLock { state in
@@ -77,6 +83,7 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
         } onCancel: {
             let cancelled = state.withLock { state -> Waiting? in
                 guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+                state.counted.turnedAway += 1
                 return state.waiting.remove(at: index)
             }
             cancelled?.continuation.resume(returning: nil)
@@ -87,7 +94,10 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
     /// task, or one past `maximumWaiting`, gets nil at once.
     private func enqueue(_ waiting: Waiting) {
         let queued = state.withLock { state -> (accepted: Bool, call: [Waiting]?) in
-            guard !Task.isCancelled, state.waiting.count < maximumWaiting else { return (false, nil) }
+            guard !Task.isCancelled, state.waiting.count < maximumWaiting else {
+                state.counted.turnedAway += 1
+                return (false, nil)
+            }
             state.waiting.append(waiting)
             guard state.running < maximumRunning else { return (true, nil) }
             state.running += 1
@@ -109,19 +119,25 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
     private func drain(_ first: [Waiting]) async {
         var call = first
         while true {
-            let outcomes = await runner(call.map(\.member))
-            for (index, waiting) in call.enumerated() {
-                waiting.continuation.resume(returning: index < outcomes.count ? outcomes[index] : nil)
+            let returned = await runner(call.map(\.member))
+            let outcomes = call.indices.map { $0 < returned.count ? returned[$0] : nil }
+            let next = nextCall(after: outcomes)
+            for (waiting, outcome) in zip(call, outcomes) {
+                waiting.continuation.resume(returning: outcome)
             }
-            guard let next = nextCall() else { return }
+            guard let next else { return }
             call = next
         }
     }
 
-    /// The members of the next call, for a call that just returned; nil (and one call
-    /// fewer running) when nothing waits.
-    private func nextCall() -> [Waiting]? {
+    /// The members of the next call, for a call that just returned with `outcomes` (counted
+    /// before its members get them); nil (and one call fewer running) when nothing waits.
+    private func nextCall(after outcomes: [Outcome?]) -> [Waiting]? {
         state.withLock { state in
+            state.counted.calls += 1
+            let answered = outcomes.count { $0 != nil }
+            state.counted.answered += answered
+            state.counted.left += outcomes.count - answered
             guard !state.waiting.isEmpty else {
                 state.running -= 1
                 return nil
@@ -129,4 +145,23 @@ final class BatchingQueue<Member: Sendable, Outcome: Sendable>: Sendable {
             return state.take(maximumSize)
         }
     }
+}
+
+/// What a queue of calls did (``BatchingQueue``): totals since it was made, and what waits
+/// now. The members of calls are `answered + left`; the average call carries
+/// `(answered + left) / calls` of them.
+public struct BatchingQueueStatistics: Sendable, Hashable {
+    /// Submissions waiting for a call now.
+    public var waiting = 0
+    /// Calls of the runner (for heartbeats: transactions).
+    public var calls = 0
+    /// Members that went with a call and got their outcome from it.
+    public var answered = 0
+    /// Members that went with a call and got none: left to do without the queue.
+    public var left = 0
+    /// Submissions that went with no call: too many waited, or their task was cancelled.
+    public var turnedAway = 0
+
+    /// Totals of nothing yet.
+    public init() {}
 }

@@ -31,7 +31,7 @@ extension SQLStore {
         do throws(StoreError) {
             if let placement,
                let batched = await heartbeatBatches.submit(HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: lease, now: now)) {
-                ingested = batched
+                ingested = try batched.get()
             } else {
                 ingested = try await Self.ingestAlone(heartbeat, placement: placement, lease: lease, now: now, database: database,
                                                       siteClock: siteHeartbeatClock)
@@ -148,26 +148,27 @@ extension SQLStore {
 
     /// A call of ``heartbeatBatches``. A heartbeat that came alone is ingested alone, with
     /// its outcome, waiting at most ``batchLockTimeout`` for each row lock: it holds the
-    /// queue meanwhile. When that transaction fails (a lock held longer, or any other
-    /// error) it is left to a transaction of its own outside the queue, which waits as
-    /// long as it takes and reports the error, if there is one. Several are
-    /// ``ingestBatch(_:siteClock:on:dialect:)`` in one transaction, nil for those it leaves
-    /// to a transaction of their own; when the transaction fails, all of them are left.
+    /// queue meanwhile. Its error is its outcome too, unless running again may go
+    /// otherwise (``mayPassOnRetry(_:)``: a lock held longer, a lost connection); then it is
+    /// left to a transaction of its own outside the queue, which waits as long as it takes.
+    /// Several are ``ingestBatch(_:siteClock:on:dialect:)`` in one transaction, nil for
+    /// those it leaves to a transaction of their own; when the transaction fails, all of
+    /// them are left.
     static func runHeartbeatBatch(
         _ members: [HeartbeatBatchMember], database: any SQLDatabase, siteClock: SiteHeartbeatClock, logger: Logger
-    ) async -> [IngestedHeartbeat?] {
+    ) async -> [Result<IngestedHeartbeat, StoreError>?] {
         if members.count == 1, let member = members.first {
             do throws(StoreError) {
-                return [try await ingestAlone(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
-                                              database: database, siteClock: siteClock, waitingForLocks: true)]
+                return [.success(try await ingestAlone(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
+                                                       database: database, siteClock: siteClock, waitingForLocks: true))]
             } catch {
-                return []
+                return mayPassOnRetry(error) ? [] : [.failure(error)]
             }
         }
         let dialect = database.dialect
         do throws(StoreError) {
-            return try await database.withTransaction { connection throws(StoreError) -> [IngestedHeartbeat?] in
-                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect)
+            return try await database.withTransaction { connection throws(StoreError) -> [Result<IngestedHeartbeat, StoreError>?] in
+                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect).map { $0.map { .success($0) } }
             }
         } catch {
             logger.notice("a batch of heartbeats failed; each is ingested alone", metadata: [
@@ -218,6 +219,14 @@ extension SQLStore {
         }
         try connection.executeAtCommit(siteAdvances.sorted { $0.siteID < $1.siteID }.map(\.statement) + facts)
         return outcomes
+    }
+
+    /// Whether a heartbeat transaction that failed with `error` may succeed when run again:
+    /// it waited too long for a lock (PostgreSQL reports `.database`), lost its connection,
+    /// or met a row another transaction inserted meanwhile. Any other error (an unknown or
+    /// retired agent, a superseded certificate) would come back the same.
+    static func mayPassOnRetry(_ error: StoreError) -> Bool {
+        [.database, .unavailable, .conflict].contains(error.code)
     }
 
     /// How long a batch of heartbeats waits for each row lock on PostgreSQL

@@ -20,6 +20,8 @@ public final class SQLStore: Store {
 
     /// The connection pool's current use, for metrics.
     public var connectionPool: ConnectionPoolStatistics { database.poolStatistics }
+    /// What ``heartbeatBatches`` did, for metrics.
+    public var heartbeatQueue: BatchingQueueStatistics { heartbeatBatches.statistics }
     let logger: Logger
     /// Throttles the update of sites' `last_heartbeat_at` by heartbeats.
     let siteHeartbeatClock: SiteHeartbeatClock
@@ -30,7 +32,7 @@ public final class SQLStore: Store {
     /// beside it made the batches smaller and the control plane's CPU per heartbeat higher
     /// (0.43 against 0.39–0.41 ms at 2,000/s) without sustaining more. Past 1,024 waiting,
     /// heartbeats take the connection pool's queue, as they did before batches.
-    let heartbeatBatches: BatchingQueue<HeartbeatBatchMember, IngestedHeartbeat>
+    let heartbeatBatches: BatchingQueue<HeartbeatBatchMember, Result<IngestedHeartbeat, StoreError>>
     /// Where agents were at their last heartbeat.
     let agentPlacements = AgentPlacements()
     /// The PostgreSQL notification channel of applied plans (payload: the site id).

@@ -180,4 +180,6 @@ public protocol Store: Sendable {
     func statistics() async throws(StoreError) -> StoreStatistics
     /// The connection pool's current use, for metrics.
     var connectionPool: ConnectionPoolStatistics { get }
+    /// What the queue of heartbeats written many to a transaction did, for metrics.
+    var heartbeatQueue: BatchingQueueStatistics { get }
 }

@@ -62,6 +62,8 @@ struct OperationsTests {
             #expect(text.contains("nkudo_agents"))
             #expect(text.contains("nkudo_plans"))
             #expect(text.contains("nkudo_store_connections"))
+            #expect(text.contains("nkudo_store_heartbeat_queue_waiting 0"))
+            #expect(text.contains("nkudo_store_heartbeat_queue_heartbeats_total{result=\"turned_away\"} 0"))
             #expect(text.contains("nkudo_heartbeats_total"))
         } catch {
             await harness.shutdown()

@@ -48,7 +48,7 @@ struct BatchingQueueTests {
             for member in others {
                 group.addTask { (member, await queue.submit(member)) }
             }
-            while queue.waitingCount < others.count { await Task.yield() }
+            while queue.statistics.waiting < others.count { await Task.yield() }
             await runner.release()
             return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
@@ -69,7 +69,7 @@ struct BatchingQueueTests {
         #expect(calls.dropFirst().flatMap { $0 }.sorted() == [1, 2, 3, 4, 5])
     }
 
-    @Test("a member nothing was returned for gets nil; the queue goes on")
+    @Test("a member nothing was returned for gets nil and is counted as left; the queue goes on")
     func missingOutcomesAreNil() async {
         let runner = Runner(limit: 1)
         let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 8, maximumWaiting: 100) { await runner.run($0) }
@@ -77,6 +77,9 @@ struct BatchingQueueTests {
         #expect(outcomes[0] == "outcome 0")
         #expect(outcomes.values.filter { $0 == nil }.count == 1)
         #expect(await queue.submit(7) == "outcome 7")
+        var counted = BatchingQueueStatistics()
+        (counted.calls, counted.answered, counted.left) = (3, 3, 1)
+        #expect(queue.statistics == counted)
     }
 
     @Test("with a call free, a member runs at once and alone")
@@ -91,7 +94,7 @@ struct BatchingQueueTests {
         #expect(runner.recorded == [[0], [1]])
     }
 
-    @Test("past maximumWaiting a submission gets nil at once; a cancelled one stops waiting with nil and is not run")
+    @Test("past maximumWaiting a submission gets nil at once; a cancelled one stops waiting with nil and is not run; both are counted as turned away")
     func fullQueueAndCancelledWaitGetNil() async {
         let runner = Runner()
         let queue = BatchingQueue<Int, String>(maximumRunning: 1, maximumSize: 8, maximumWaiting: 2)
@@ -100,14 +103,19 @@ struct BatchingQueueTests {
         while runner.recorded.isEmpty { await Task.yield() }
         let waiting = Task { await queue.submit(1) }
         let cancelled = Task { await queue.submit(2) }
-        while queue.waitingCount < 2 { await Task.yield() }
+        while queue.statistics.waiting < 2 { await Task.yield() }
         #expect(await queue.submit(3) == nil)
         cancelled.cancel()
         #expect(await cancelled.value == nil)
-        #expect(queue.waitingCount == 1)
+        #expect(queue.statistics.waiting == 1)
+        var counted = BatchingQueueStatistics()
+        (counted.waiting, counted.turnedAway) = (1, 2)
+        #expect(queue.statistics == counted)
         await runner.release()
         #expect(await held == "outcome 0")
         #expect(await waiting.value == "outcome 1")
         #expect(runner.recorded == [[0], [1]])
+        (counted.waiting, counted.calls, counted.answered) = (0, 2, 2)
+        #expect(queue.statistics == counted)
     }
 }

@@ -46,7 +46,7 @@ extension StoreTests {
                                                       logger: silentLogger)
             #expect(outcomes.count == members.count)
             #expect(outcomes.map { $0 != nil } == [true, false, false, false, false, false])
-            let finished = try #require(outcomes.first ?? nil)
+            let finished = try #require(outcomes.first ?? nil).get()
             #expect(finished.storedSeq == 6 && finished.leased.isEmpty)
 
             func state(_ agent: EnrollmentRecord) async throws -> (seen: Date?, seq: Int64?, cpu: Int32?) {
@@ -128,7 +128,7 @@ extension StoreTests {
                 SQLStore.HeartbeatBatchMember(heartbeat: fixture.heartbeat(agent.agentID, seq: Int64(seconds), cpu: 5), placement: placement,
                                               lease: StoreFixture.lease, now: StoreFixture.at(seconds))
             }
-            func batch(_ seconds: TimeInterval) async -> [SQLStore.IngestedHeartbeat?] {
+            func batch(_ seconds: TimeInterval) async -> [Result<SQLStore.IngestedHeartbeat, StoreError>?] {
                 await SQLStore.runHeartbeatBatch([member(seconds), member(seconds)], database: fixture.database,
                                                  siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
             }
@@ -174,6 +174,53 @@ extension StoreTests {
             let lockTimeout = try await fixture.rows("SHOW lock_timeout")
             #expect(try lockTimeout.first?.text("lock_timeout") == "0")
             #expect(try await fixture.store.ingestHeartbeat(member.heartbeat, lease: member.lease, now: member.now).heartbeatSeq == 2)
+        }
+    }
+
+    @Test("""
+        a heartbeat alone in the queue that is refused gets its error from the queue's transaction, not from a second one; \
+        one whose transaction may pass when run again is left to a transaction of its own
+        """, arguments: testedDialects)
+    func refusedHeartbeatAloneIsAnsweredOnce(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let (agent, placement) = try await heartbeatingAgent(fixture)
+            var heartbeat = fixture.heartbeat(agent.agentID, seq: 2, cpu: 5)
+            heartbeat.certificateSerial = "9999"
+            let refused = SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: StoreFixture.lease,
+                                                        now: StoreFixture.at(2))
+            let outcomes = await SQLStore.runHeartbeatBatch([refused], database: fixture.database,
+                                                            siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
+            #expect(outcomes.count == 1)
+            guard case .failure(let error)? = outcomes.first ?? nil else {
+                Issue.record("no error from the queue's transaction: \(outcomes)")
+                return
+            }
+            #expect(error.code == .unauthorized)
+            #expect(try await fixture.store.agent(id: agent.agentID)?.lastHeartbeatAt == StoreFixture.at(1))
+            for code in [StoreError.Code.database, .unavailable, .conflict] {
+                #expect(SQLStore.mayPassOnRetry(StoreError(code, "")))
+            }
+            for code in [StoreError.Code.unauthorized, .notFound, .forbidden, .invalid, .leaseLost, .schemaBehind] {
+                #expect(!SQLStore.mayPassOnRetry(StoreError(code, "")))
+            }
+        }
+    }
+
+    @Test("the store counts what its heartbeat queue did", arguments: testedDialects)
+    func heartbeatQueueIsCounted(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let (agent, _) = try await heartbeatingAgent(fixture)
+            #expect(fixture.store.heartbeatQueue == BatchingQueueStatistics())
+            _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 2, cpu: 5), lease: StoreFixture.lease,
+                                                        now: StoreFixture.at(2))
+            var heartbeat = fixture.heartbeat(agent.agentID, seq: 3, cpu: 5)
+            heartbeat.certificateSerial = "9999"
+            let refused = heartbeat
+            #expect(await storeError { try await fixture.store.ingestHeartbeat(refused, lease: StoreFixture.lease, now: StoreFixture.at(3)) }?
+                .code == .unauthorized)
+            var counted = BatchingQueueStatistics()
+            (counted.calls, counted.answered) = (2, 2)
+            #expect(fixture.store.heartbeatQueue == counted)
         }
     }
 
