@@ -69,7 +69,7 @@ extension SQLStore {
     /// The heartbeat in a transaction of its own, read ahead when `placement` is where the
     /// agent was at its last heartbeat; with `waitingForLocks` at most ``batchLockTimeout``
     /// for each row lock (on PostgreSQL, when read ahead).
-    private static func ingestAlone(
+    static func ingestAlone(
         _ heartbeat: HeartbeatIngest, placement: AgentPlacement?, lease: LeaseOptions, now: Date, database: any SQLDatabase,
         siteClock: SiteHeartbeatClock, waitingForLocks limited: Bool = false
     ) async throws(StoreError) -> IngestedHeartbeat {
@@ -144,107 +144,6 @@ extension SQLStore {
             ingested.leased = try Self.grantLeases(results[results.count - 1], to: agent, lease: lease, now: now, on: connection)
             return ingested
         }
-    }
-
-    /// A call of ``heartbeatBatches``. A heartbeat that came alone is ingested alone, with
-    /// its outcome, waiting at most ``batchLockTimeout`` for each row lock: it holds the
-    /// queue meanwhile. Its error is its outcome too, unless running again may go
-    /// otherwise (``mayPassOnRetry(_:)``: a lock held longer, a lost connection); then it is
-    /// left to a transaction of its own outside the queue, which waits as long as it takes.
-    /// Several are ``ingestBatch(_:siteClock:on:dialect:)`` in one transaction, nil for
-    /// those it leaves to a transaction of their own; when the transaction fails, all of
-    /// them are left.
-    static func runHeartbeatBatch(
-        _ members: [HeartbeatBatchMember], database: any SQLDatabase, siteClock: SiteHeartbeatClock, logger: Logger
-    ) async -> [Result<IngestedHeartbeat, StoreError>?] {
-        if members.count == 1, let member = members.first {
-            do throws(StoreError) {
-                return [.success(try await ingestAlone(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
-                                                       database: database, siteClock: siteClock, waitingForLocks: true))]
-            } catch {
-                return mayPassOnRetry(error) ? [] : [.failure(error)]
-            }
-        }
-        let dialect = database.dialect
-        do throws(StoreError) {
-            return try await database.withTransaction { connection throws(StoreError) -> [Result<IngestedHeartbeat, StoreError>?] in
-                try ingestBatch(members, siteClock: siteClock, on: connection, dialect: dialect).map { $0.map { .success($0) } }
-            }
-        } catch {
-            logger.notice("a batch of heartbeats failed; each is ingested alone", metadata: [
-                StoreLogKey.count: "\(members.count)", StoreLogKey.error: "\(error)",
-            ])
-            return []
-        }
-    }
-
-    /// ``ingestReadingAhead(_:placement:lease:now:siteClock:after:on:dialect:)`` of several
-    /// heartbeats at once, in the transaction of `connection`: their statements in one
-    /// round trip, and what the heartbeats that need nothing more write (sites, then hosts)
-    /// with the `COMMIT`. Each heartbeat's outcome, in order; nil for those that need more
-    /// or were refused, which are then ingested alone, after this transaction (the liveness
-    /// of those that need more, written here, is written again, to the same values).
-    ///
-    /// Agents are locked in the order of their ids (as the offline sweep locks them), and
-    /// sites in the order of theirs, so that a batch deadlocks neither with another nor with
-    /// the sweep. On PostgreSQL a batch waits at most ``batchLockTimeout`` for a row lock
-    /// (an agent's own transaction, a plan applied to a site, the sweep): it is the one
-    /// batch running, and the heartbeats waiting for it should not wait for another
-    /// transaction's locks too. Past that it fails, and its heartbeats are ingested alone.
-    private static func ingestBatch(
-        _ members: [HeartbeatBatchMember], siteClock: SiteHeartbeatClock, on connection: any SQLConnection, dialect: SQLDialect
-    ) throws(StoreError) -> [IngestedHeartbeat?] {
-        let order = members.indices.sorted { members[$0].heartbeat.agentID < members[$1].heartbeat.agentID }
-        var statements = lockTimeout(dialect)
-        var ranges: [Range<Int>] = []
-        for index in order {
-            let member = members[index]
-            let read = readingAheadStatements(member.heartbeat, placement: member.placement, lease: member.lease, now: member.now,
-                                              dialect: dialect)
-            ranges.append(statements.count..<statements.count + read.count)
-            statements += read
-        }
-        let results = try connection.queries(statements)
-        var outcomes = [IngestedHeartbeat?](repeating: nil, count: members.count)
-        var siteAdvances: [(siteID: String, statement: SQLStatement)] = []
-        var facts: [SQLStatement] = []
-        for (position, index) in order.enumerated() {
-            let member = members[index]
-            let ahead = try readAhead(member.heartbeat, placement: member.placement, results: results[ranges[position]], now: member.now,
-                                      siteClock: siteClock)
-            guard let ingested = ahead.ingested else { continue }
-            outcomes[index] = ingested
-            if let siteAdvance = ahead.siteAdvance { siteAdvances.append((member.placement.siteID, siteAdvance)) }
-            facts += ahead.facts
-        }
-        try connection.executeAtCommit(siteAdvances.sorted { $0.siteID < $1.siteID }.map(\.statement) + facts)
-        return outcomes
-    }
-
-    /// Whether a heartbeat transaction that failed with `error` may succeed when run again:
-    /// it waited too long for a lock (PostgreSQL reports `.database`), lost its connection,
-    /// or met a row another transaction inserted meanwhile. Any other error (an unknown or
-    /// retired agent, a superseded certificate) would come back the same.
-    static func mayPassOnRetry(_ error: StoreError) -> Bool {
-        [.database, .unavailable, .conflict].contains(error.code)
-    }
-
-    /// How long a batch of heartbeats waits for each row lock on PostgreSQL
-    /// (``ingestBatch(_:siteClock:on:dialect:)``).
-    static let batchLockTimeout = "200ms"
-
-    /// The statement that limits each row lock wait of the transaction to
-    /// ``batchLockTimeout`` (PostgreSQL; none on SQLite, which has no row locks).
-    private static func lockTimeout(_ dialect: SQLDialect) -> [SQLStatement] {
-        dialect == .postgres ? [SQLStatement(raw: "SELECT set_config('lock_timeout', $1, true)", [.text(batchLockTimeout)])] : []
-    }
-
-    /// A heartbeat waiting in ``heartbeatBatches``, with where its agent was last time.
-    struct HeartbeatBatchMember: Sendable {
-        let heartbeat: HeartbeatIngest
-        let placement: AgentPlacement
-        let lease: LeaseOptions
-        let now: Date
     }
 
     /// What a heartbeat transaction did.
@@ -335,32 +234,63 @@ extension SQLStore {
 
     /// The statement of ``recordLiveness(_:now:ifOnline:on:)``.
     private static func liveness(_ heartbeat: HeartbeatIngest, now: Date, ifOnline: Bool) -> SQLStatement {
-        SQLStatement(
+        let values = LivenessValues(now: "$1", seq: "CAST($2 AS BIGINT)", agentVersion: "CAST($3 AS TEXT)", os: "CAST($4 AS TEXT)",
+                                    arch: "CAST($5 AS TEXT)", kernelVersion: "CAST($6 AS TEXT)", serial: "CAST($7 AS TEXT)")
+        return SQLStatement(
             raw: """
-                UPDATE agents SET state = 'ONLINE', last_heartbeat_at = $1,
-                                  heartbeat_seq = CASE WHEN heartbeat_seq > CAST($2 AS BIGINT) THEN heartbeat_seq ELSE CAST($2 AS BIGINT) END,
-                                  agent_version = COALESCE(CAST($3 AS TEXT), agent_version),
-                                  os = COALESCE(CAST($4 AS TEXT), os),
-                                  arch = COALESCE(CAST($5 AS TEXT), arch),
-                                  kernel_version = COALESCE(CAST($6 AS TEXT), kernel_version),
-                                  previous_cert_serial = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL ELSE previous_cert_serial END,
-                                  previous_refresh_token_hash = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
-                                                                     ELSE previous_refresh_token_hash END,
-                                  previous_credentials_expire_at = CASE WHEN cert_serial = CAST($9 AS TEXT) THEN NULL
-                                                                        ELSE previous_credentials_expire_at END,
-                                  updated_at = $7
-                WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "") AND retired_at IS NULL
-                  AND (CAST($2 AS BIGINT) = 0 OR heartbeat_seq <= CAST($2 AS BIGINT))
-                  AND (CAST($9 AS TEXT) IS NULL OR cert_serial = CAST($9 AS TEXT)
-                       OR (previous_cert_serial = CAST($9 AS TEXT) AND previous_credentials_expire_at > $1))
+                UPDATE agents SET \(livenessAssignments(values))
+                WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "") AND \(livenessConditions(values))
                 RETURNING \(StoreColumns.agent)
                 """,
             [
                 .timestamp(now), .int(heartbeat.heartbeatSeq), .nonBlank(heartbeat.agentVersion), .nonBlank(heartbeat.os),
-                .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), .timestamp(now), .text(heartbeat.agentID),
-                heartbeat.certificateSerial.map(SQLValue.text) ?? .null,
+                .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), heartbeat.certificateSerial.map(SQLValue.text) ?? .null,
+                .text(heartbeat.agentID),
             ]
         )
+    }
+
+    /// SQL expressions of a heartbeat's values in its liveness update: parameters for one
+    /// heartbeat (``liveness(_:now:ifOnline:)``), the columns of an `unnest` for a batch.
+    struct LivenessValues {
+        let now: String
+        let seq: String
+        let agentVersion: String
+        let os: String
+        let arch: String
+        let kernelVersion: String
+        let serial: String
+    }
+
+    /// What a heartbeat sets on its agent: ONLINE, the heartbeat's time, the sequence
+    /// (never lowered), the reported software (NULL keeps the stored), and, with the current
+    /// certificate, the end of the replaced credentials' grace.
+    static func livenessAssignments(_ values: LivenessValues) -> String {
+        """
+        state = 'ONLINE', last_heartbeat_at = \(values.now),
+                          heartbeat_seq = CASE WHEN heartbeat_seq > \(values.seq) THEN heartbeat_seq ELSE \(values.seq) END,
+                          agent_version = COALESCE(\(values.agentVersion), agent_version),
+                          os = COALESCE(\(values.os), os),
+                          arch = COALESCE(\(values.arch), arch),
+                          kernel_version = COALESCE(\(values.kernelVersion), kernel_version),
+                          previous_cert_serial = CASE WHEN cert_serial = \(values.serial) THEN NULL ELSE previous_cert_serial END,
+                          previous_refresh_token_hash = CASE WHEN cert_serial = \(values.serial) THEN NULL
+                                                             ELSE previous_refresh_token_hash END,
+                          previous_credentials_expire_at = CASE WHEN cert_serial = \(values.serial) THEN NULL
+                                                                ELSE previous_credentials_expire_at END,
+                          updated_at = \(values.now)
+        """
+    }
+
+    /// When a heartbeat may update its agent: not retired, not stale, and, when it carries
+    /// a certificate serial, with the agent's current one or the replaced one within its grace.
+    static func livenessConditions(_ values: LivenessValues) -> String {
+        """
+        retired_at IS NULL
+                  AND (\(values.seq) = 0 OR heartbeat_seq <= \(values.seq))
+                  AND (\(values.serial) IS NULL OR cert_serial = \(values.serial)
+                       OR (previous_cert_serial = \(values.serial) AND previous_credentials_expire_at > \(values.now)))
+        """
     }
 
     /// Whether a heartbeat may be ingested reading ahead (``ingestReadingAhead(_:placement:lease:now:siteClock:after:on:dialect:)``):
@@ -384,16 +314,19 @@ extension SQLStore {
     ) throws(StoreError) -> ReadAhead {
         let statements = prelude + readingAheadStatements(heartbeat, placement: placement, lease: lease, now: now, dialect: dialect)
         let results = try connection.queries(statements)
-        let ahead = try readAhead(heartbeat, placement: placement, results: results[prelude.count...], now: now, siteClock: siteClock)
-        if ahead.ingested != nil {
-            try connection.executeAtCommit(ahead.atCommit)
+        let ahead = try readAhead(heartbeat, placement: placement, rows: ReadAheadRows(results: results[prelude.count...]), now: now,
+                                  siteClock: siteClock)
+        if ahead.ingested != nil, let agent = ahead.agent {
+            // In the order of the locks: the site, then the host.
+            try connection.executeAtCommit((ahead.siteAdvance.map { [$0] } ?? []) + factsStatements(heartbeat, agent: agent, now: now))
         }
         return ahead
     }
 
     /// What reading ahead found (``ingestReadingAhead(_:placement:lease:now:siteClock:after:on:dialect:)``).
-    private struct ReadAhead {
-        /// The heartbeat as ingested, when it needs nothing more than `siteAdvance` and `facts`.
+    struct ReadAhead {
+        /// The heartbeat as ingested, when it needs nothing more than `siteAdvance` and its
+        /// host's facts (``factsStatements(_:agent:now:)``), sent with `COMMIT`.
         var ingested: IngestedHeartbeat?
         /// The agent as updated; nil when it was not ONLINE (nothing written).
         var agent: AgentRecord?
@@ -401,16 +334,33 @@ extension SQLStore {
         var storedVMs: [SQLRow]?
         /// The update of the site's clock to send at `COMMIT`, when `ingested` and due.
         var siteAdvance: SQLStatement?
-        /// The host's facts to send at `COMMIT`, when `ingested`.
-        var facts: [SQLStatement] = []
+    }
 
-        /// What goes with `COMMIT`, in the order of the locks: the site, then the host.
-        var atCommit: [SQLStatement] { (siteAdvance.map { [$0] } ?? []) + facts }
+    /// What reading ahead read of one heartbeat.
+    struct ReadAheadRows {
+        /// The agent as its liveness update returned it; nil when nothing was written.
+        var agent: SQLRow?
+        /// The reported VMs as stored; nil when they were not read (their ids are not distinct).
+        var storedVMs: [SQLRow]?
+        /// The plans the agent could lease, unlocked.
+        var leaseCandidates: [SQLRow]
+
+        init(agent: SQLRow?, storedVMs: [SQLRow]?, leaseCandidates: [SQLRow]) {
+            self.agent = agent
+            self.storedVMs = storedVMs
+            self.leaseCandidates = leaseCandidates
+        }
+
+        /// The results of ``readingAheadStatements(_:placement:lease:now:dialect:)``, in their order.
+        init(results: ArraySlice<[SQLRow]>) {
+            self.init(agent: results[results.startIndex].first, storedVMs: results.count == 3 ? results[results.startIndex + 1] : nil,
+                      leaseCandidates: results[results.endIndex - 1])
+        }
     }
 
     /// The statements of reading ahead, which need nothing of one another: the agent's
     /// liveness, the reported VMs as stored (when their ids are distinct) and the plans to lease.
-    private static func readingAheadStatements(
+    static func readingAheadStatements(
         _ heartbeat: HeartbeatIngest, placement: AgentPlacement, lease: LeaseOptions, now: Date, dialect: SQLDialect
     ) -> [SQLStatement] {
         var statements = [liveness(heartbeat, now: now, ifOnline: true)]
@@ -419,20 +369,18 @@ extension SQLStore {
         return statements
     }
 
-    /// What the results of ``readingAheadStatements(_:placement:lease:now:dialect:)`` (in
-    /// their order) say of the heartbeat.
-    private static func readAhead(
-        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, results: ArraySlice<[SQLRow]>, now: Date, siteClock: SiteHeartbeatClock
+    /// What the rows read ahead say of the heartbeat.
+    static func readAhead(
+        _ heartbeat: HeartbeatIngest, placement: AgentPlacement, rows: ReadAheadRows, now: Date, siteClock: SiteHeartbeatClock
     ) throws(StoreError) -> ReadAhead {
         var ahead = ReadAhead()
-        ahead.agent = try results[results.startIndex].first.map(AgentRecord.init(row:))
-        if results.count == 3 { ahead.storedVMs = results[results.startIndex + 1] }
-        guard let agent = ahead.agent, agent.placement == placement, results[results.endIndex - 1].isEmpty,
+        ahead.agent = try rows.agent.map(AgentRecord.init(row:))
+        ahead.storedVMs = rows.storedVMs
+        guard let agent = ahead.agent, agent.placement == placement, rows.leaseCandidates.isEmpty,
               let foreign = try foreignIfUnchanged(heartbeat.microVMs, stored: ahead.storedVMs, agent: agent) else {
             return ahead
         }
         if siteClock.shouldAdvance(agent.siteID, to: now) { ahead.siteAdvance = siteHeartbeatAdvance(agent.siteID, now: now) }
-        ahead.facts = factsStatements(heartbeat, agent: agent, now: now)
         var ingested = IngestedHeartbeat(storedSeq: agent.heartbeatSeq, placement: placement)
         ingested.foreignVMs = foreign
         ahead.ingested = ingested
@@ -471,48 +419,89 @@ extension SQLStore {
         }
     }
 
-    /// Host facts and NetBird status (one statement), the hypervisors and the image
-    /// catalog when reported. The reported OS host name is a fact (`os_hostname`, nil keeps
-    /// the stored one); the host's name stays the enrolled one.
-    private static func factsStatements(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date) -> [SQLStatement] {
-        var assignments = """
-            os_hostname = COALESCE(CAST($1 AS TEXT), os_hostname),
-            cpu_cores_total = $2, memory_bytes_total = $3, storage_bytes_total = $4, kvm_available = $5,
-            cloud_hypervisor_available = $6, last_facts_at = $7, updated_at = $7
-            """
-        var bindings: [SQLValue] = [
-            .nonBlank(heartbeat.osHostname), .int(Int64(heartbeat.cpuCoresTotal)), .int(heartbeat.memoryBytesTotal),
-            .int(heartbeat.storageBytesTotal), .flag(heartbeat.kvmAvailable), .flag(heartbeat.cloudHypervisorAvailable),
-            .timestamp(now), .text(agent.hostID),
+    /// Host facts, NetBird status and hypervisors (one statement), and the image catalog
+    /// when reported. The reported OS host name is a fact (`os_hostname`, nil keeps the
+    /// stored one); the host's name stays the enrolled one.
+    static func factsStatements(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date) -> [SQLStatement] {
+        let facts = HostFact.allCases
+        var statements = [
+            SQLStatement(
+                raw: "UPDATE hosts SET \(factsAssignments { "CAST($\(facts.firstIndex(of: $0)! + 1) AS \($0.sqlType))" }) WHERE id = $\(facts.count)",
+                hostFacts(heartbeat, hostID: agent.hostID, now: now)
+            ),
         ]
-        if let netbird = heartbeat.netbird {
-            assignments += """
-                ,
-                netbird_connected = $9, netbird_state = $10, netbird_reason = $11, netbird_peer_id = $12, netbird_ipv4 = $13,
-                netbird_management_url = $14, netbird_network_id = $15, netbird_fqdn = $16, netbird_management_connected = $17,
-                netbird_signal_connected = $18, netbird_peers_connected = $19, netbird_peers_total = $20, netbird_updated_at = $7
-                """
-            bindings += [
-                .flag(netbird.connected), .text(netbird.state.storedName ?? "UNSPECIFIED"), .text(netbird.reason),
-                .nonBlank(netbird.peerId), .nonBlank(netbird.ipv4), .nonBlank(netbird.managementUrl),
-                .nonBlank(netbird.networkId), .nonBlank(netbird.fqdn), .flag(netbird.managementConnected),
-                .flag(netbird.signalConnected), .int(Int64(netbird.peersConnected)), .int(Int64(netbird.peersTotal)),
-            ]
-        }
-        var statements = [SQLStatement(raw: "UPDATE hosts SET \(assignments) WHERE id = $8", bindings)]
-        if heartbeat.hypervisors != nil || heartbeat.hypervisor != nil {
-            statements.append(
-                SQLStatement(
-                    raw: "UPDATE hosts SET hypervisors = COALESCE(CAST($1 AS TEXT), hypervisors), hypervisor = COALESCE(CAST($2 AS TEXT), hypervisor) WHERE id = $3",
-                    [heartbeat.hypervisors.map { .text($0.joined(separator: ",")) } ?? .null, heartbeat.hypervisor.map(SQLValue.text) ?? .null,
-                     .text(agent.hostID)]
-                )
-            )
-        }
         if let catalog = heartbeat.imageCatalog {
             statements += imageCatalogStatements(catalog, agent: agent, now: now)
         }
         return statements
+    }
+
+    /// A heartbeat's values for its host's row, in the order of ``HostFact``; the host's id last.
+    enum HostFact: String, CaseIterable {
+        case osHostname = "os_hostname", cpuCoresTotal = "cpu_cores_total", memoryBytesTotal = "memory_bytes_total"
+        case storageBytesTotal = "storage_bytes_total", kvmAvailable = "kvm_available"
+        case cloudHypervisorAvailable = "cloud_hypervisor_available", now
+        /// 1 when the heartbeat has a NetBird status, whose values follow; 0 keeps the stored ones.
+        case netbird
+        case netbirdConnected = "netbird_connected", netbirdState = "netbird_state", netbirdReason = "netbird_reason"
+        case netbirdPeerID = "netbird_peer_id", netbirdIPv4 = "netbird_ipv4", netbirdManagementURL = "netbird_management_url"
+        case netbirdNetworkID = "netbird_network_id", netbirdFQDN = "netbird_fqdn"
+        case netbirdManagementConnected = "netbird_management_connected", netbirdSignalConnected = "netbird_signal_connected"
+        case netbirdPeersConnected = "netbird_peers_connected", netbirdPeersTotal = "netbird_peers_total"
+        /// NULL keeps the stored ones.
+        case hypervisors, hypervisor
+        case hostID = "host_id"
+
+        /// The SQL type of the value.
+        var sqlType: String {
+            switch self {
+            case .osHostname, .netbirdState, .netbirdReason, .netbirdPeerID, .netbirdIPv4, .netbirdManagementURL, .netbirdNetworkID,
+                 .netbirdFQDN, .hypervisors, .hypervisor, .hostID:
+                "TEXT"
+            case .cpuCoresTotal, .memoryBytesTotal, .storageBytesTotal, .kvmAvailable, .cloudHypervisorAvailable, .now, .netbird,
+                 .netbirdConnected, .netbirdManagementConnected, .netbirdSignalConnected, .netbirdPeersConnected, .netbirdPeersTotal:
+                "BIGINT"
+            }
+        }
+    }
+
+    /// The heartbeat's ``HostFact`` values, in their order.
+    static func hostFacts(_ heartbeat: HeartbeatIngest, hostID: String, now: Date) -> [SQLValue] {
+        let netbird = heartbeat.netbird
+        return [
+            .nonBlank(heartbeat.osHostname), .int(Int64(heartbeat.cpuCoresTotal)), .int(heartbeat.memoryBytesTotal),
+            .int(heartbeat.storageBytesTotal), .flag(heartbeat.kvmAvailable), .flag(heartbeat.cloudHypervisorAvailable),
+            .timestamp(now), .flag(netbird != nil),
+            netbird.map { .flag($0.connected) } ?? .null, netbird.map { .text($0.state.storedName ?? "UNSPECIFIED") } ?? .null,
+            netbird.map { .text($0.reason) } ?? .null, .nonBlank(netbird?.peerId), .nonBlank(netbird?.ipv4),
+            .nonBlank(netbird?.managementUrl), .nonBlank(netbird?.networkId), .nonBlank(netbird?.fqdn),
+            netbird.map { .flag($0.managementConnected) } ?? .null, netbird.map { .flag($0.signalConnected) } ?? .null,
+            netbird.map { .int(Int64($0.peersConnected)) } ?? .null, netbird.map { .int(Int64($0.peersTotal)) } ?? .null,
+            heartbeat.hypervisors.map { .text($0.joined(separator: ",")) } ?? .null, heartbeat.hypervisor.map(SQLValue.text) ?? .null,
+            .text(hostID),
+        ]
+    }
+
+    /// What a heartbeat sets on its host, over SQL expressions of its ``HostFact`` values:
+    /// the facts; NetBird's status only when the heartbeat has one; the hypervisors only
+    /// when reported.
+    static func factsAssignments(_ value: (HostFact) -> String) -> String {
+        let netbird: [HostFact] = [
+            .netbirdConnected, .netbirdState, .netbirdReason, .netbirdPeerID, .netbirdIPv4, .netbirdManagementURL, .netbirdNetworkID,
+            .netbirdFQDN, .netbirdManagementConnected, .netbirdSignalConnected, .netbirdPeersConnected, .netbirdPeersTotal,
+        ]
+        let assignments = [
+            "os_hostname = COALESCE(\(value(.osHostname)), os_hostname)",
+            "cpu_cores_total = \(value(.cpuCoresTotal))", "memory_bytes_total = \(value(.memoryBytesTotal))",
+            "storage_bytes_total = \(value(.storageBytesTotal))", "kvm_available = \(value(.kvmAvailable))",
+            "cloud_hypervisor_available = \(value(.cloudHypervisorAvailable))", "last_facts_at = \(value(.now))", "updated_at = \(value(.now))",
+        ] + netbird.map { fact in
+            "\(fact.rawValue) = CASE WHEN \(value(.netbird)) = 1 THEN \(value(fact)) ELSE \(fact.rawValue) END"
+        } + [
+            "netbird_updated_at = CASE WHEN \(value(.netbird)) = 1 THEN \(value(.now)) ELSE netbird_updated_at END",
+            "hypervisors = COALESCE(\(value(.hypervisors)), hypervisors)", "hypervisor = COALESCE(\(value(.hypervisor)), hypervisor)",
+        ]
+        return assignments.joined(separator: ",\n    ")
     }
 
     /// Replace the host's image catalog with the one its agent reported (at most 1,000
@@ -732,16 +721,16 @@ extension SQLStore {
     private static func storedVMsQuery(ids: [String], lockClause: String) -> SQLStatement {
         let placeholders = (1...ids.count).map { "$\($0)" }.joined(separator: ", ")
         return SQLStatement(
-            raw: """
-                SELECT id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib, state_reason, hypervisor FROM microvms
-                WHERE id IN (\(placeholders)) ORDER BY id \(lockClause)
-                """,
+            raw: "SELECT \(storedVMColumns) FROM microvms WHERE id IN (\(placeholders)) ORDER BY id \(lockClause)",
             ids.map(SQLValue.text)
         )
     }
 
+    /// What a heartbeat's VM reports are compared with.
+    static let storedVMColumns = "id, tenant_id, site_id, host_id, state, vcpu_count, memory_mib, state_reason, hypervisor"
+
     /// Rows by their `id` column.
-    private static func byID(_ rows: [SQLRow]) throws(StoreError) -> [String: SQLRow] {
+    static func byID(_ rows: [SQLRow]) throws(StoreError) -> [String: SQLRow] {
         var stored: [String: SQLRow] = [:]
         for row in rows { stored[try row.text("id")] = row }
         return stored

@@ -22,6 +22,35 @@ struct DriverPostgresTests {
         }
     }
 
+    @Test("an array parameter reaches PostgreSQL element by element, whatever the elements hold", .enabled(if: postgresTestsEnabled))
+    func arrayParametersRoundTrip() async throws {
+        try await withTestDatabase(.postgres) { _, database in
+            let texts: [SQLValue] = [
+                .text(""), .null, .text("NULL"), .text("a,b"), .text("{x}"), .text("quote \" and backslash \\"), .text("\\\""),
+                .text(" spaced "), .text("line\nbreak\ttab"), .text("ünïcødé ✓ 🚀"), .text("'; DROP TABLE agents; --"),
+            ]
+            let integers: [SQLValue] = [.int(0), .int(-1), .int(.max), .int(.min), .null]
+            let rows = try await database.withConnection { connection throws(StoreError) in
+                try connection.queries([
+                    SQLStatement(raw: "SELECT t FROM unnest(CAST($1 AS TEXT[])) WITH ORDINALITY AS u (t, n) ORDER BY n",
+                                 [.postgresArray(texts)]),
+                    SQLStatement(raw: "SELECT i FROM unnest(CAST($1 AS BIGINT[])) WITH ORDINALITY AS u (i, n) ORDER BY n",
+                                 [.postgresArray(integers)]),
+                    SQLStatement(raw: "SELECT b, d, y FROM unnest(CAST($1 AS BOOLEAN[]), CAST($2 AS DOUBLE PRECISION[]), CAST($3 AS BYTEA[])) AS u (b, d, y)",
+                                 [.postgresArray([.bool(true), .bool(false)]), .postgresArray([.double(0.5), .double(-1e-300)]),
+                                  .postgresArray([.blob([0x00, 0xff, 0x5c]), .blob([])])]),
+                    SQLStatement(raw: "SELECT cardinality(CAST($1 AS TEXT[])) AS n", [.postgresArray([])]),
+                ])
+            }
+            #expect(rows[0].map { $0["t"] } == texts)
+            #expect(rows[1].map { $0["i"] } == integers)
+            #expect(rows[2].map { $0["b"] } == [.bool(true), .bool(false)])
+            #expect(rows[2].map { $0["d"] } == [.double(0.5), .double(-1e-300)])
+            #expect(rows[2].map { $0["y"] } == [.blob([0x00, 0xff, 0x5c]), .blob([])])
+            #expect(try rows[3].first?.int64("n") == 0)
+        }
+    }
+
     @Test("an unreachable server is .unavailable")
     func unreachableServerIsUnavailable() async throws {
         let database = try PostgresDatabase(url: "postgres://nkudo:nkudo@127.0.0.1:1/nkudo?connect_timeout=2", logger: silentLogger)

@@ -88,6 +88,57 @@ extension StoreTests {
         }
     }
 
+    @Test("""
+        a batch writes each agent's software and each host's facts, NetBird status and hypervisors as a heartbeat alone \
+        would; what a heartbeat leaves out keeps its stored value
+        """, arguments: testedDialects)
+    func batchWritesWhatEachHeartbeatCarries(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agents = try await fixture.agents(2, in: world)
+            func status(_ peers: Int32) -> NetbirdStatus {
+                NetbirdStatus(connected: true, state: .connected, reason: "ready \(peers)", peerId: "peer-\(peers)", ipv4: "100.64.0.\(peers)",
+                              managementUrl: "https://netbird.example", networkId: nil, peersConnected: peers, peersTotal: peers + 1,
+                              managementConnected: true, signalConnected: false, fqdn: "edge-\(peers).netbird.cloud")
+            }
+            for agent in agents {
+                var first = fixture.heartbeat(agent.agentID, seq: 1, osHostname: "box", cpu: 2, netbird: status(1))
+                first.agentVersion = "1.0.0"
+                first.hypervisors = ["qemu"]
+                first.hypervisor = "qemu"
+                _ = try await fixture.store.ingestHeartbeat(first, lease: StoreFixture.lease, now: StoreFixture.at(1))
+            }
+            var changed = fixture.heartbeat(agents[0].agentID, seq: 2, osHostname: "box-2", cpu: 6, netbird: status(2))
+            changed.agentVersion = "2.0.0"
+            changed.hypervisors = ["cloud-hypervisor", "qemu"]
+            changed.hypervisor = "cloud-hypervisor"
+            let bare = fixture.heartbeat(agents[1].agentID, seq: 2, cpu: 7)
+            let members = [changed, bare].enumerated().map { index, heartbeat in
+                SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: AgentPlacement(
+                    agentID: agents[index].agentID, tenantID: agents[index].tenantID, siteID: agents[index].siteID, hostID: agents[index].hostID),
+                                              lease: StoreFixture.lease, now: StoreFixture.at(Double(10 + index)))
+            }
+            let outcomes = await SQLStore.runHeartbeatBatch(members, database: fixture.database, siteClock: fixture.store.siteHeartbeatClock,
+                                                            logger: silentLogger)
+            #expect(outcomes.map { $0 != nil } == [true, true])
+
+            let hosts = try await fixture.store.listHosts(tenantID: world.tenantID, siteID: world.siteID)
+            let written = try #require(hosts.first { $0.id == agents[0].hostID })
+            #expect(written.osHostname == "box-2" && written.cpuCoresTotal == 6 && written.netbird == status(2))
+            #expect(written.hypervisors == ["cloud-hypervisor", "qemu"] && written.hypervisor == "cloud-hypervisor")
+            let kept = try #require(hosts.first { $0.id == agents[1].hostID })
+            #expect(kept.osHostname == "box" && kept.cpuCoresTotal == 7 && kept.netbird == status(1))
+            #expect(kept.hypervisors == ["qemu"] && kept.hypervisor == "qemu")
+            for (index, version) in ["2.0.0", "1.0.0"].enumerated() {
+                let agent = try await fixture.rows("SELECT agent_version, heartbeat_seq, last_heartbeat_at FROM agents WHERE id = $1",
+                                                   [.text(agents[index].agentID)])
+                #expect(try agent.first?.text("agent_version") == version)
+                #expect(try agent.first?.int64("heartbeat_seq") == 2)
+                #expect(try agent.first?.int64("last_heartbeat_at") == StoreFixture.at(Double(10 + index)).unixMicroseconds)
+            }
+        }
+    }
+
     @Test("many agents' heartbeats at once: every one is recorded with its facts, and the site's one plan goes to one agent",
           arguments: testedDialects)
     func concurrentHeartbeatsAreEachRecorded(dialect: SQLDialect) async throws {
