@@ -1,6 +1,7 @@
 // swift-tools-version: 6.2
-// Wire-format benchmarks of n-kudo, kept out of the root package so that its build stays
-// lean. Run: `swift run -c release nkudo-wire-bench` (see README.md).
+// Benchmarks of n-kudo (wire format, agent state, connection memory), kept out of the root
+// package so that its build stays lean. Run: `swift run -c release nkudo-wire-bench` (see
+// README.md).
 import PackageDescription
 
 let package = Package(
@@ -14,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The same protos compiled by protoc-gen-swift 1.39.0 (generated once, committed;
@@ -29,6 +32,17 @@ let package = Package(
             dependencies: [
                 .product(name: "NKudoEdge", package: "n-kudo"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The floor of memory per connection: HTTP/1.1 on SwiftNIO and swift-nio-ssl alone
+        // (issue 14; scripts/connection-memory).
+        .executableTarget(
+            name: "nkudo-connection-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .executableTarget(
