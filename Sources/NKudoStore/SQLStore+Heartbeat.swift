@@ -23,8 +23,9 @@ extension SQLStore {
     /// ``heartbeatBatches``: alone when nothing is running there (its own transaction, as any
     /// other heartbeat), else with the heartbeats that arrived meanwhile, in one transaction
     /// that finishes those that need nothing more (``runHeartbeatBatch(_:database:siteClock:logger:)``).
-    /// Those it does not finish, those it could not take (too many waiting, or the request
-    /// cancelled) and the other heartbeats take a transaction of their own.
+    /// Those it does not finish (but a heartbeat alone there that was refused: its error
+    /// is the answer), those it could not take (too many waiting, or the request cancelled)
+    /// and the other heartbeats take a transaction of their own.
     public func ingestHeartbeat(_ heartbeat: HeartbeatIngest, lease: LeaseOptions, now: Date) async throws(StoreError) -> HeartbeatOutcome {
         let placement = Self.mayReadAhead(heartbeat) ? agentPlacements.placement(of: heartbeat.agentID) : nil
         let ingested: IngestedHeartbeat

@@ -98,25 +98,12 @@ extension SQLStore {
     }
 
     /// The read-ahead of the members (in the order of their agents' ids) on PostgreSQL, in
-    /// one round trip: their agents locked in id order, then the liveness of all of them in
-    /// one `UPDATE … FROM unnest(…)` (each row telling its member by its position), the
-    /// stored VMs they report in one `SELECT` (of those whose ids are distinct, as
+    /// one round trip: the liveness of all of them (``livenessTogether(_:)``), the stored
+    /// VMs they report in one `SELECT` (of those whose ids are distinct, as
     /// ``storedVMsPrefetch(of:)``), and each member's plans to lease.
-    ///
-    /// Every member's agent stays locked until the `COMMIT`, a refused member's too (its
-    /// own transaction comes after). An agent named by two members is updated once, for one
-    /// of them; the other finds no row, as for an agent that was not ONLINE, and is ingested
-    /// alone.
     private static func readAheadTogether(_ members: [HeartbeatBatchMember], on connection: any SQLConnection) throws(StoreError) -> [ReadAheadRows] {
-        var statements = lockTimeout(.postgres)
-        statements.append(
-            SQLStatement(
-                raw: "SELECT id FROM agents WHERE id = ANY(CAST($1 AS TEXT[])) ORDER BY id FOR NO KEY UPDATE",
-                [.postgresArray(members.map { .text($0.heartbeat.agentID) })]
-            )
-        )
-        let livenessIndex = statements.count
-        statements.append(livenessTogether(members))
+        var statements = lockTimeout(.postgres) + livenessTogether(members)
+        let livenessIndex = statements.count - 1
         let reportedIDs = members.map { member -> [String]? in
             let ids = member.heartbeat.microVMs.map(\.id)
             return ids.isEmpty || Set(ids).count != ids.count ? nil : ids
@@ -143,10 +130,18 @@ extension SQLStore {
         }
     }
 
-    /// ``liveness(_:now:ifOnline:)`` (ONLINE agents only) of all the members in one
-    /// statement: each row it returns has its member's position (from 1) in
-    /// `batch_position`.
-    private static func livenessTogether(_ members: [HeartbeatBatchMember]) -> SQLStatement {
+    /// ``liveness(_:now:ifOnline:)`` (ONLINE agents only) of all the members: the agents
+    /// whose heartbeat passes its conditions locked in the order of their ids, then all of
+    /// them written by one `UPDATE … FROM unnest(…)`, whose rows have their member's
+    /// position (from 1) in `batch_position`. The two statements take the same array
+    /// parameters.
+    ///
+    /// A heartbeat the update refuses (stale, another certificate, an agent not ONLINE)
+    /// takes no lock and waits for none, as with a statement of its own: a superseded
+    /// certificate cannot make a batch wait for its agent's row. An agent named by two
+    /// members is updated once, for one of them; the other finds no row, as for an agent
+    /// that was not ONLINE, and is ingested alone.
+    private static func livenessTogether(_ members: [HeartbeatBatchMember]) -> [SQLStatement] {
         let columns: [(name: String, type: String, value: (HeartbeatBatchMember) -> SQLValue)] = [
             ("live_agent", "TEXT", { .text($0.heartbeat.agentID) }),
             ("live_now", "BIGINT", { .timestamp($0.now) }),
@@ -160,15 +155,22 @@ extension SQLStore {
         let values = LivenessValues(now: "live.live_now", seq: "live.live_seq", agentVersion: "live.live_agent_version",
                                     os: "live.live_os", arch: "live.live_arch", kernelVersion: "live.live_kernel_version",
                                     serial: "live.live_serial")
-        return SQLStatement(
-            raw: """
-                UPDATE agents SET \(livenessAssignments(values))
-                FROM \(unnest(columns.map { ($0.name, $0.type) }, named: "live", numbered: "batch_position"))
-                WHERE agents.id = live.live_agent AND state = 'ONLINE' AND \(livenessConditions(values))
-                RETURNING live.batch_position, \(StoreColumns.agent)
-                """,
-            columns.map { column in .postgresArray(members.map(column.value)) }
-        )
+        let heartbeats = unnest(columns.map { ($0.name, $0.type) }, named: "live", numbered: "batch_position")
+        let passing = "agents.id = live.live_agent AND state = 'ONLINE' AND \(livenessConditions(values))"
+        let arrays = columns.map { column in SQLValue.postgresArray(members.map(column.value)) }
+        return [
+            SQLStatement(raw: "SELECT agents.id FROM agents JOIN \(heartbeats) ON \(passing) ORDER BY agents.id FOR NO KEY UPDATE OF agents",
+                         arrays),
+            SQLStatement(
+                raw: """
+                    UPDATE agents SET \(livenessAssignments(values))
+                    FROM \(heartbeats)
+                    WHERE \(passing)
+                    RETURNING live.batch_position, \(StoreColumns.agent)
+                    """,
+                arrays
+            ),
+        ]
     }
 
     /// The facts of the finished heartbeats' hosts (``factsStatements(_:agent:now:)``, which

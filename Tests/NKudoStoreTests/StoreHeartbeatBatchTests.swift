@@ -228,6 +228,44 @@ extension StoreTests {
         }
     }
 
+    @Test("on PostgreSQL a batch neither locks nor waits for the row of an agent whose heartbeat it refuses",
+          arguments: testedDialects.filter { $0 == .postgres })
+    func batchDoesNotWaitForRefusedAgents(dialect: SQLDialect) async throws {
+        try await withStore(dialect) { fixture in
+            let world = try await fixture.world()
+            let agents = try await fixture.agents(2, in: world)
+            for agent in agents {
+                var first = fixture.heartbeat(agent.agentID, seq: 1, cpu: 2)
+                first.certificateSerial = "1001"
+                _ = try await fixture.store.ingestHeartbeat(first, lease: StoreFixture.lease, now: StoreFixture.at(1))
+            }
+            let members = [("9999", agents[0]), ("1001", agents[1])].map { serial, agent in
+                var heartbeat = fixture.heartbeat(agent.agentID, seq: 2, cpu: 5)
+                heartbeat.certificateSerial = serial
+                return SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: AgentPlacement(
+                    agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID),
+                                                     lease: StoreFixture.lease, now: StoreFixture.at(2))
+            }
+            // The superseded certificate's agent is busy in a transaction of its own.
+            let locked = Mutex(false)
+            let holder = Task {
+                try await fixture.database.withTransaction { connection throws(StoreError) in
+                    _ = try connection.query(SQLStatement(raw: "SELECT id FROM agents WHERE id = $1 FOR UPDATE", [.text(agents[0].agentID)]))
+                    locked.withLock { $0 = true }
+                    usleep(1_000_000)
+                }
+            }
+            while !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            let started = ContinuousClock.now
+            let outcomes = await SQLStore.runHeartbeatBatch(members, database: fixture.database,
+                                                            siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
+            #expect(ContinuousClock.now - started < .milliseconds(190))
+            #expect(outcomes.map { $0 != nil } == [false, true])
+            try await holder.value
+            #expect(try await fixture.store.agent(id: agents[1].agentID)?.lastHeartbeatAt == StoreFixture.at(2))
+        }
+    }
+
     @Test("""
         a heartbeat alone in the queue that is refused gets its error from the queue's transaction, not from a second one; \
         one whose transaction may pass when run again is left to a transaction of its own
