@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // The same protos compiled by protoc-gen-swift 1.39.0 (generated once, committed;
@@ -34,11 +35,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The floor of memory per connection: HTTP/1.1 on SwiftNIO and swift-nio-ssl alone
-        // (issue 14; scripts/connection-memory).
+        // The floor of memory per connection: HTTP/1.1 on SwiftNIO and swift-nio-ssl alone,
+        // and with Hummingbird's connection on top (issue 14; scripts/connection-memory).
         .executableTarget(
             name: "nkudo-connection-floor",
             dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
