@@ -235,14 +235,8 @@ extension SQLStore {
 
     /// The statement of ``recordLiveness(_:now:ifOnline:on:)``.
     private static func liveness(_ heartbeat: HeartbeatIngest, now: Date, ifOnline: Bool) -> SQLStatement {
-        let values = LivenessValues(now: "$1", seq: "CAST($2 AS BIGINT)", agentVersion: "CAST($3 AS TEXT)", os: "CAST($4 AS TEXT)",
-                                    arch: "CAST($5 AS TEXT)", kernelVersion: "CAST($6 AS TEXT)", serial: "CAST($7 AS TEXT)")
-        return SQLStatement(
-            raw: """
-                UPDATE agents SET \(livenessAssignments(values))
-                WHERE id = $8 \(ifOnline ? "AND state = 'ONLINE'" : "") AND \(livenessConditions(values))
-                RETURNING \(StoreColumns.agent)
-                """,
+        SQLStatement(
+            raw: ifOnline ? livenessIfOnline : livenessOfAny,
             [
                 .timestamp(now), .int(heartbeat.heartbeatSeq), .nonBlank(heartbeat.agentVersion), .nonBlank(heartbeat.os),
                 .nonBlank(heartbeat.arch), .nonBlank(heartbeat.kernelVersion), heartbeat.certificateSerial.map(SQLValue.text) ?? .null,
@@ -250,6 +244,20 @@ extension SQLStore {
             ]
         )
     }
+
+    /// ``liveness(_:now:ifOnline:)``'s texts: of an ONLINE agent only, and of any.
+    private static let (livenessIfOnline, livenessOfAny) = {
+        let values = LivenessValues(now: "$1", seq: "CAST($2 AS BIGINT)", agentVersion: "CAST($3 AS TEXT)", os: "CAST($4 AS TEXT)",
+                                    arch: "CAST($5 AS TEXT)", kernelVersion: "CAST($6 AS TEXT)", serial: "CAST($7 AS TEXT)")
+        let statement = { (state: String) in
+            """
+            UPDATE agents SET \(livenessAssignments(values))
+            WHERE id = $8 \(state) AND \(livenessConditions(values))
+            RETURNING \(StoreColumns.agent)
+            """
+        }
+        return (statement("AND state = 'ONLINE'"), statement(""))
+    }()
 
     /// SQL expressions of a heartbeat's values in its liveness update: parameters for one
     /// heartbeat (``liveness(_:now:ifOnline:)``), the columns of an `unnest` for a batch.
@@ -424,18 +432,19 @@ extension SQLStore {
     /// when reported. The reported OS host name is a fact (`os_hostname`, nil keeps the
     /// stored one); the host's name stays the enrolled one.
     static func factsStatements(_ heartbeat: HeartbeatIngest, agent: AgentRecord, now: Date) -> [SQLStatement] {
-        let facts = HostFact.allCases
-        var statements = [
-            SQLStatement(
-                raw: "UPDATE hosts SET \(factsAssignments { "CAST($\(facts.firstIndex(of: $0)! + 1) AS \($0.sqlType))" }) WHERE id = $\(facts.count)",
-                hostFacts(heartbeat, hostID: agent.hostID, now: now)
-            ),
-        ]
+        var statements = [SQLStatement(raw: factsUpdate, hostFacts(heartbeat, hostID: agent.hostID, now: now))]
         if let catalog = heartbeat.imageCatalog {
             statements += imageCatalogStatements(catalog, agent: agent, now: now)
         }
         return statements
     }
+
+    /// The statement of a heartbeat's facts: ``HostFact``'s values as `$1 … $n`.
+    private static let factsUpdate: String = {
+        let facts = HostFact.allCases
+        let assignments = factsAssignments { fact in "CAST($\(facts.firstIndex(of: fact).map { $0 + 1 } ?? 0) AS \(fact.sqlType))" }
+        return "UPDATE hosts SET \(assignments) WHERE id = $\(facts.count)"
+    }()
 
     /// A heartbeat's values for its host's row, in the order of ``HostFact``; the host's id last.
     enum HostFact: String, CaseIterable {

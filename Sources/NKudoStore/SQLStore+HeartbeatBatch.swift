@@ -142,36 +142,46 @@ extension SQLStore {
     /// members is updated once, for one of them; the other finds no row, as for an agent
     /// that was not ONLINE, and is ingested alone.
     private static func livenessTogether(_ members: [HeartbeatBatchMember]) -> [SQLStatement] {
-        let columns: [(name: String, type: String, value: (HeartbeatBatchMember) -> SQLValue)] = [
-            ("live_agent", "TEXT", { .text($0.heartbeat.agentID) }),
-            ("live_now", "BIGINT", { .timestamp($0.now) }),
-            ("live_seq", "BIGINT", { .int($0.heartbeat.heartbeatSeq) }),
-            ("live_agent_version", "TEXT", { .nonBlank($0.heartbeat.agentVersion) }),
-            ("live_os", "TEXT", { .nonBlank($0.heartbeat.os) }),
-            ("live_arch", "TEXT", { .nonBlank($0.heartbeat.arch) }),
-            ("live_kernel_version", "TEXT", { .nonBlank($0.heartbeat.kernelVersion) }),
-            ("live_serial", "TEXT", { $0.heartbeat.certificateSerial.map(SQLValue.text) ?? .null }),
-        ]
-        let values = LivenessValues(now: "live.live_now", seq: "live.live_seq", agentVersion: "live.live_agent_version",
-                                    os: "live.live_os", arch: "live.live_arch", kernelVersion: "live.live_kernel_version",
-                                    serial: "live.live_serial")
-        let heartbeats = unnest(columns.map { ($0.name, $0.type) }, named: "live", numbered: "batch_position")
-        let passing = "agents.id = live.live_agent AND state = 'ONLINE' AND \(livenessConditions(values))"
-        let arrays = columns.map { column in SQLValue.postgresArray(members.map(column.value)) }
-        return [
-            SQLStatement(raw: "SELECT agents.id FROM agents JOIN \(heartbeats) ON \(passing) ORDER BY agents.id FOR NO KEY UPDATE OF agents",
-                         arrays),
-            SQLStatement(
-                raw: """
-                    UPDATE agents SET \(livenessAssignments(values))
-                    FROM \(heartbeats)
-                    WHERE \(passing)
-                    RETURNING live.batch_position, \(StoreColumns.agent)
-                    """,
-                arrays
-            ),
-        ]
+        let arrays = livenessColumns.map { column in SQLValue.postgresArray(members.map(column.value)) }
+        return [SQLStatement(raw: livenessLock, arrays), SQLStatement(raw: livenessUpdate, arrays)]
     }
+
+    /// The columns of ``livenessTogether(_:)``'s `unnest`, each with its member's value.
+    private static let livenessColumns: [(name: String, type: String, value: @Sendable (HeartbeatBatchMember) -> SQLValue)] = [
+        ("live_agent", "TEXT", { .text($0.heartbeat.agentID) }),
+        ("live_now", "BIGINT", { .timestamp($0.now) }),
+        ("live_seq", "BIGINT", { .int($0.heartbeat.heartbeatSeq) }),
+        ("live_agent_version", "TEXT", { .nonBlank($0.heartbeat.agentVersion) }),
+        ("live_os", "TEXT", { .nonBlank($0.heartbeat.os) }),
+        ("live_arch", "TEXT", { .nonBlank($0.heartbeat.arch) }),
+        ("live_kernel_version", "TEXT", { .nonBlank($0.heartbeat.kernelVersion) }),
+        ("live_serial", "TEXT", { $0.heartbeat.certificateSerial.map(SQLValue.text) ?? .null }),
+    ]
+
+    /// ``livenessColumns`` as the liveness clauses name them.
+    private static let livenessValues = LivenessValues(
+        now: "live.live_now", seq: "live.live_seq", agentVersion: "live.live_agent_version", os: "live.live_os", arch: "live.live_arch",
+        kernelVersion: "live.live_kernel_version", serial: "live.live_serial")
+
+    /// The members' heartbeats, and the condition of those the liveness update takes.
+    private static let livenessSource = (
+        heartbeats: unnest(livenessColumns.map { ($0.name, $0.type) }, named: "live", numbered: "batch_position"),
+        passing: "agents.id = live.live_agent AND state = 'ONLINE' AND \(livenessConditions(livenessValues))"
+    )
+
+    /// The lock of ``livenessTogether(_:)``: the agents it will update, in the order of their ids.
+    private static let livenessLock = """
+        SELECT agents.id FROM agents JOIN \(livenessSource.heartbeats) ON \(livenessSource.passing)
+        ORDER BY agents.id FOR NO KEY UPDATE OF agents
+        """
+
+    /// The update of ``livenessTogether(_:)``.
+    private static let livenessUpdate = """
+        UPDATE agents SET \(livenessAssignments(livenessValues))
+        FROM \(livenessSource.heartbeats)
+        WHERE \(livenessSource.passing)
+        RETURNING live.batch_position, \(StoreColumns.agent)
+        """
 
     /// The facts of the finished heartbeats' hosts (``factsStatements(_:agent:now:)``, which
     /// has no image catalog for heartbeats read ahead) in one `UPDATE … FROM unnest(…)`;
@@ -179,16 +189,15 @@ extension SQLStore {
     private static func factsTogether(_ finished: [(member: HeartbeatBatchMember, agent: AgentRecord)]) -> SQLStatement? {
         guard !finished.isEmpty else { return nil }
         let rows = finished.map { hostFacts($0.member.heartbeat, hostID: $0.agent.hostID, now: $0.member.now) }
-        let columns = HostFact.allCases.map { ("fact_\($0.rawValue)", $0.sqlType) }
-        return SQLStatement(
-            raw: """
-                UPDATE hosts SET \(factsAssignments { "fact.fact_\($0.rawValue)" })
-                FROM \(unnest(columns, named: "fact"))
-                WHERE hosts.id = fact.fact_\(HostFact.hostID.rawValue)
-                """,
-            HostFact.allCases.indices.map { column in .postgresArray(rows.map { $0[column] }) }
-        )
+        return SQLStatement(raw: factsUpdateTogether, HostFact.allCases.indices.map { column in .postgresArray(rows.map { $0[column] }) })
     }
+
+    /// The statement of ``factsTogether(_:)``.
+    private static let factsUpdateTogether = """
+        UPDATE hosts SET \(factsAssignments { "fact.fact_\($0.rawValue)" })
+        FROM \(unnest(HostFact.allCases.map { ("fact_\($0.rawValue)", $0.sqlType) }, named: "fact"))
+        WHERE hosts.id = fact.fact_\(HostFact.hostID.rawValue)
+        """
 
     /// `unnest` of one array parameter per column (`$1`, `$2`, … in order), as `alias`,
     /// with the row's position (from 1) as `position` when given.
