@@ -102,7 +102,7 @@ extension SQLStore {
     /// VMs they report in one `SELECT` (of those whose ids are distinct, as
     /// ``storedVMsPrefetch(of:)``), and each member's plans to lease.
     private static func readAheadTogether(_ members: [HeartbeatBatchMember], on connection: any SQLConnection) throws(StoreError) -> [ReadAheadRows] {
-        var statements = lockTimeout(.postgres) + livenessTogether(members)
+        var statements = lockTimeout(.postgres) + [livenessTogether(members)]
         let livenessIndex = statements.count - 1
         let reportedIDs = members.map { member -> [String]? in
             let ids = member.heartbeat.microVMs.map(\.id)
@@ -130,20 +130,20 @@ extension SQLStore {
         }
     }
 
-    /// ``liveness(_:now:ifOnline:)`` (ONLINE agents only) of all the members: the agents
-    /// whose heartbeat passes its conditions locked in the order of their ids, then all of
-    /// them written by one `UPDATE … FROM unnest(…)`, whose rows have their member's
-    /// position (from 1) in `batch_position`. The two statements take the same array
-    /// parameters.
+    /// ``liveness(_:now:ifOnline:)`` (ONLINE agents only) of all the members in one
+    /// `UPDATE … FROM unnest(…)`, whose rows have their member's position (from 1) in
+    /// `batch_position`. It first locks, in a subquery, the agents whose heartbeat passes
+    /// its conditions, in the order of their ids (as the offline sweep does): one statement
+    /// sees one snapshot, so no agent can pass the update's conditions that did not pass the
+    /// lock's, and be locked out of order.
     ///
     /// A heartbeat the update refuses (stale, another certificate, an agent not ONLINE)
     /// takes no lock and waits for none, as with a statement of its own: a superseded
     /// certificate cannot make a batch wait for its agent's row. An agent named by two
     /// members is updated once, for one of them; the other finds no row, as for an agent
     /// that was not ONLINE, and is ingested alone.
-    private static func livenessTogether(_ members: [HeartbeatBatchMember]) -> [SQLStatement] {
-        let arrays = livenessColumns.map { column in SQLValue.postgresArray(members.map(column.value)) }
-        return [SQLStatement(raw: livenessLock, arrays), SQLStatement(raw: livenessUpdate, arrays)]
+    private static func livenessTogether(_ members: [HeartbeatBatchMember]) -> SQLStatement {
+        SQLStatement(raw: livenessUpdate, livenessColumns.map { column in .postgresArray(members.map(column.value)) })
     }
 
     /// The columns of ``livenessTogether(_:)``'s `unnest`, each with its member's value.
@@ -169,17 +169,14 @@ extension SQLStore {
         passing: "agents.id = live.live_agent AND state = 'ONLINE' AND \(livenessConditions(livenessValues))"
     )
 
-    /// The lock of ``livenessTogether(_:)``: the agents it will update, in the order of their ids.
-    private static let livenessLock = """
-        SELECT agents.id FROM agents JOIN \(livenessSource.heartbeats) ON \(livenessSource.passing)
-        ORDER BY agents.id FOR NO KEY UPDATE OF agents
-        """
-
-    /// The update of ``livenessTogether(_:)``.
+    /// The statement of ``livenessTogether(_:)``; the subquery's `agents` and `live` are its
+    /// own, with the same parameters.
     private static let livenessUpdate = """
         UPDATE agents SET \(livenessAssignments(livenessValues))
         FROM \(livenessSource.heartbeats)
         WHERE \(livenessSource.passing)
+          AND agents.id IN (SELECT agents.id FROM agents JOIN \(livenessSource.heartbeats) ON \(livenessSource.passing)
+                            ORDER BY agents.id FOR NO KEY UPDATE OF agents)
         RETURNING live.batch_position, \(StoreColumns.agent)
         """
 

@@ -256,10 +256,10 @@ extension StoreTests {
                 }
             }
             while !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-            let started = ContinuousClock.now
+            // Waiting for that row would end in the lock timeout, and the batch would leave
+            // both heartbeats (no outcome at all).
             let outcomes = await SQLStore.runHeartbeatBatch(members, database: fixture.database,
                                                             siteClock: fixture.store.siteHeartbeatClock, logger: silentLogger)
-            #expect(ContinuousClock.now - started < .milliseconds(190))
             #expect(outcomes.map { $0 != nil } == [false, true])
             try await holder.value
             #expect(try await fixture.store.agent(id: agents[1].agentID)?.lastHeartbeatAt == StoreFixture.at(2))
