@@ -353,18 +353,6 @@ extension SQLStore {
         var storedVMs: [SQLRow]?
         /// The plans the agent could lease, unlocked.
         var leaseCandidates: [SQLRow]
-
-        init(agent: SQLRow?, storedVMs: [SQLRow]?, leaseCandidates: [SQLRow]) {
-            self.agent = agent
-            self.storedVMs = storedVMs
-            self.leaseCandidates = leaseCandidates
-        }
-
-        /// The results of ``readingAheadStatements(_:placement:lease:now:dialect:)``, in their order.
-        init(results: ArraySlice<[SQLRow]>) {
-            self.init(agent: results[results.startIndex].first, storedVMs: results.count == 3 ? results[results.startIndex + 1] : nil,
-                      leaseCandidates: results[results.endIndex - 1])
-        }
     }
 
     /// The statements of reading ahead, which need nothing of one another: the agent's
@@ -638,9 +626,14 @@ extension SQLStore {
     /// The unlocked read of the reported VMs that ``recordVMReports(_:stored:agent:now:on:dialect:)``
     /// starts with, for reports with distinct ids (nil otherwise: those are read one VM at a time).
     private static func storedVMsPrefetch(of reports: [HeartbeatIngest.ReportedVM]) -> SQLStatement? {
+        prefetchableIDs(of: reports).map { storedVMsQuery(ids: $0, lockClause: "") }
+    }
+
+    /// The ids of the reported VMs when they may be read before the reports are applied:
+    /// some, all distinct; nil otherwise.
+    static func prefetchableIDs(of reports: [HeartbeatIngest.ReportedVM]) -> [String]? {
         let ids = reports.map(\.id)
-        guard !ids.isEmpty, Set(ids).count == ids.count else { return nil }
-        return storedVMsQuery(ids: ids, lockClause: "")
+        return ids.isEmpty || Set(ids).count != ids.count ? nil : ids
     }
 
     /// ``recordVMReports(_:agent:now:on:dialect:)`` for reports with distinct ids.
@@ -847,5 +840,13 @@ extension SQLStore {
         guard !inserted.isEmpty else { return 0 }
         try auditTransition(vmID: vmID, from: nil, to: state, agent: agent, at: report.updatedAt, cause: cause, on: connection)
         return 1
+    }
+}
+
+extension SQLStore.ReadAheadRows {
+    /// The results of ``SQLStore/readingAheadStatements(_:placement:lease:now:dialect:)``, in their order.
+    init(results: ArraySlice<[SQLRow]>) {
+        self.init(agent: results[results.startIndex].first, storedVMs: results.count == 3 ? results[results.startIndex + 1] : nil,
+                  leaseCandidates: results[results.endIndex - 1])
     }
 }

@@ -104,10 +104,7 @@ extension SQLStore {
     private static func readAheadTogether(_ members: [HeartbeatBatchMember], on connection: any SQLConnection) throws(StoreError) -> [ReadAheadRows] {
         var statements = lockTimeout(.postgres) + [livenessTogether(members)]
         let livenessIndex = statements.count - 1
-        let reportedIDs = members.map { member -> [String]? in
-            let ids = member.heartbeat.microVMs.map(\.id)
-            return ids.isEmpty || Set(ids).count != ids.count ? nil : ids
-        }
+        let reportedIDs = members.map { prefetchableIDs(of: $0.heartbeat.microVMs) }
         let vmIDs = reportedIDs.flatMap { $0 ?? [] }
         let vmsIndex = vmIDs.isEmpty ? nil : statements.count
         if vmsIndex != nil {

@@ -29,8 +29,8 @@ extension StoreTests {
                         vms: [HeartbeatIngest.ReportedVM] = []) -> SQLStore.HeartbeatBatchMember {
                 var heartbeat = fixture.heartbeat(agent.agentID, seq: seq, cpu: 5, vms: vms)
                 heartbeat.certificateSerial = serial
-                let placement = AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID,
-                                               hostID: hostID ?? agent.hostID)
+                let placement = hostID.map { AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: $0) }
+                    ?? agent.placement
                 return SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: placement, lease: StoreFixture.lease,
                                                      now: StoreFixture.at(10))
             }
@@ -114,9 +114,8 @@ extension StoreTests {
             changed.hypervisor = "cloud-hypervisor"
             let bare = fixture.heartbeat(agents[1].agentID, seq: 2, cpu: 7)
             let members = [changed, bare].enumerated().map { index, heartbeat in
-                SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: AgentPlacement(
-                    agentID: agents[index].agentID, tenantID: agents[index].tenantID, siteID: agents[index].siteID, hostID: agents[index].hostID),
-                                              lease: StoreFixture.lease, now: StoreFixture.at(Double(10 + index)))
+                SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: agents[index].placement, lease: StoreFixture.lease,
+                                              now: StoreFixture.at(Double(10 + index)))
             }
             let outcomes = await SQLStore.runHeartbeatBatch(members, database: fixture.database, siteClock: fixture.store.siteHeartbeatClock,
                                                             logger: silentLogger)
@@ -242,9 +241,8 @@ extension StoreTests {
             let members = [("9999", agents[0]), ("1001", agents[1])].map { serial, agent in
                 var heartbeat = fixture.heartbeat(agent.agentID, seq: 2, cpu: 5)
                 heartbeat.certificateSerial = serial
-                return SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: AgentPlacement(
-                    agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID),
-                                                     lease: StoreFixture.lease, now: StoreFixture.at(2))
+                return SQLStore.HeartbeatBatchMember(heartbeat: heartbeat, placement: agent.placement, lease: StoreFixture.lease,
+                                                     now: StoreFixture.at(2))
             }
             // The superseded certificate's agent is busy in a transaction of its own.
             let locked = Mutex(false)
@@ -318,6 +316,13 @@ extension StoreTests {
         let agent = try await fixture.world().agent
         _ = try await fixture.store.ingestHeartbeat(fixture.heartbeat(agent.agentID, seq: 1, cpu: 2), lease: StoreFixture.lease,
                                                     now: StoreFixture.at(1))
-        return (agent, AgentPlacement(agentID: agent.agentID, tenantID: agent.tenantID, siteID: agent.siteID, hostID: agent.hostID))
+        return (agent, agent.placement)
+    }
+}
+
+extension EnrollmentRecord {
+    /// Where the enrolled agent is.
+    var placement: AgentPlacement {
+        AgentPlacement(agentID: agentID, tenantID: tenantID, siteID: siteID, hostID: hostID)
     }
 }
