@@ -6,29 +6,35 @@ import NIOHTTP2
 import NIOSSL
 
 /// The control plane's connections: TLS, then HTTP/2 or HTTP/1.1 as ALPN chose, served by
-/// Hummingbird's HTTP/2 and HTTP/1 channels. It is Hummingbird's `HTTP2UpgradeChannel` with
-/// one handler more on HTTP/2 connections, ``HTTP2PingAllowance``, in front of Hummingbird's
-/// connection manager; `HTTP2UpgradeChannel` offers no place for it.
+/// Hummingbird's HTTP/2 channel and ``HTTP1Connection``. It is Hummingbird's
+/// `HTTP2UpgradeChannel` with one handler more on HTTP/2 connections, ``HTTP2PingAllowance``,
+/// in front of Hummingbird's connection manager (`HTTP2UpgradeChannel` offers no place for it),
+/// and with no task kept per idle HTTP/1.1 connection: ``HTTP1Connection`` starts one per
+/// burst of requests, where Hummingbird's `HTTP1Channel` keeps one per connection.
 ///
 /// Every client certificate passes the TLS handshake: what a certificate proves is decided
 /// per call by the authenticator (agent methods want one issued by our CA).
 struct ControlPlaneServerChannel: HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
-        let negotiated: EventLoopFuture<NIONegotiatedHTTPVersion<HTTP1Channel.Value, HTTP2Channel.Value>>
+        let negotiated: EventLoopFuture<NIONegotiatedHTTPVersion<Void, HTTP2Channel.Value>>
         let channel: any Channel
     }
 
     private let sslContext: NIOSSLContext
-    private let http1: HTTP1Channel
+    private let http1: HTTP1Channel.Configuration
+    private let http1Connections: HTTP1Connections
     private let http2: HTTP2Channel
+    let responder: Responder
 
-    var responder: Responder { http1.responder }
-
-    init(tls: TLSConfiguration, configuration: HTTP2ChannelConfiguration, responder: @escaping Responder) throws {
+    /// Serves with `responder`; HTTP/1.1 connections are kept in `http1Connections`.
+    init(tls: TLSConfiguration, configuration: HTTP2ChannelConfiguration, http1Connections: HTTP1Connections,
+         responder: @escaping Responder) throws {
         var tls = tls
         tls.applicationProtocols = NIOHTTP2SupportedALPNProtocols
         sslContext = try NIOSSLContext(configuration: tls)
-        http1 = HTTP1Channel(responder: responder, configuration: configuration.streamConfiguration)
+        http1 = configuration.streamConfiguration
+        self.http1Connections = http1Connections
+        self.responder = responder
         http2 = HTTP2Channel(responder: responder, configuration: configuration)
     }
 
@@ -41,7 +47,10 @@ struct ControlPlaneServerChannel: HTTPChannelHandler {
             return channel.eventLoop.makeFailedFuture(error)
         }
         return channel.configureHTTP2AsyncSecureUpgrade { connection in
-            http1.setup(channel: connection, logger: logger)
+            connection.eventLoop.makeCompletedFuture {
+                try HTTP1Connection.setup(channel: connection, configuration: http1, responder: responder,
+                                          connections: http1Connections, logger: logger)
+            }
         } http2ConnectionInitializer: { connection in
             http2.setup(channel: connection, logger: logger).flatMapThrowing { value in
                 let operations = connection.pipeline.syncOperations
@@ -52,11 +61,12 @@ struct ControlPlaneServerChannel: HTTPChannelHandler {
         .map { Value(negotiated: $0, channel: channel) }
     }
 
+    /// Serves an HTTP/2 connection until it closes; returns at once for HTTP/1.1, whose
+    /// connection starts a task when a request arrives.
     func handle(value: Value, logger: Logger) async {
         do {
-            switch try await value.negotiated.get() {
-            case .http1_1(let connection): await http1.handle(value: connection, logger: logger)
-            case .http2(let connection): await http2.handle(value: connection, logger: logger)
+            if case .http2(let connection) = try await value.negotiated.get() {
+                await http2.handle(value: connection, logger: logger)
             }
         } catch {
             logger.debug("protocol negotiation failed", metadata: ["error": "\(error)"])

@@ -136,7 +136,9 @@ public enum ControlPlane {
                                        onMetricsListenerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let (responder, authFailures, metrics) = try makeResponder(configuration: configuration, store: store, pki: pki, registry: registry,
                                                                logger: logger)
-        var services: [any Service] = [authFailures]
+        // Before the server: shut down after it.
+        let http1Connections = HTTP1Connections()
+        var services: [any Service] = [http1Connections, authFailures]
         if let metricsHost = configuration.metricsHost {
             services.append(MetricsListener(host: metricsHost, port: configuration.metricsPort, metrics: metrics,
                                             onRunning: onMetricsListenerRunning, logger: logger))
@@ -166,7 +168,9 @@ public enum ControlPlane {
         let http2 = HTTP2UpgradeChannel.Configuration(idleTimeout: configuration.httpIdleTimeout, streamConfiguration: streams)
         return Application(
             responder: responder,
-            server: HTTPServerBuilder { [tls] responder in try ControlPlaneServerChannel(tls: tls, configuration: http2, responder: responder) },
+            server: HTTPServerBuilder { [tls] responder in
+                try ControlPlaneServerChannel(tls: tls, configuration: http2, http1Connections: http1Connections, responder: responder)
+            },
             configuration: ApplicationConfiguration(address: .hostname(configuration.listenHost, port: configuration.listenPort),
                                                     serverName: "n-kudo"),
             services: services,
