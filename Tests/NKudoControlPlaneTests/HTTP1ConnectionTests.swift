@@ -1,6 +1,9 @@
 import ControlPlaneTestSupport
 import Foundation
+import HummingbirdCore
+import Logging
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import NIOSSL
 import Synchronization
@@ -68,6 +71,21 @@ struct HTTP1ConnectionTests {
             #expect(try await connection.statuses(count: 1) == ["200"])
             #expect(try await connection.closes(within: .seconds(5)))
         }
+    }
+
+    @Test("a closed connection's state is released: its handlers, its async channel and its record among the open ones")
+    func closedConnectionIsReleased() async throws {
+        let channel = EmbeddedChannel()
+        let connections = HTTP1Connections()
+        try HTTP1Connection.setup(channel: channel, configuration: HTTP1Channel.Configuration(), responder: { _, _, _ in },
+                                  connections: connections, logger: Logger(label: "test"))
+        weak let connection = try channel.pipeline.syncOperations.handler(type: HTTP1RequestStarter.self).connection
+        #expect(connection != nil)
+        try await channel.close()
+        channel.embeddedEventLoop.run()
+        let removed = try? channel.pipeline.syncOperations.handler(type: HTTP1RequestStarter.self)
+        #expect(removed == nil)
+        #expect(connection == nil, "the connection and its starter keep each other alive")
     }
 
     @Test("a server that stops closes the connections idle on it")

@@ -56,18 +56,18 @@ final class HTTP1Connection: @unchecked Sendable {
         try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
         try operations.addHandlers(configuration.additionalChannelHandlers())
         try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
-        let starter = HTTP1RequestStarter()
+        let starter = HTTP1RequestStarter(connections: connections)
         try operations.addHandler(starter)
         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         let connection = HTTP1Connection(asyncChannel, starter: starter, responder: responder, logger: logger)
-        starter.start = { Task { await connection.answer() } }
-        connections.insert(channel)
+        starter.connection = connection
+        connections.insert(connection)
     }
 
     /// Answers requests while they keep arriving: Hummingbird's `handleHTTP`, except that it
     /// ends when no request is left instead of waiting for the next, and leaves the connection open.
-    private func answer() async {
+    func answer() async {
         do {
             while let part = try await parts.next() {
                 guard case .head(let head) = part else { throw HTTP1ConnectionError.unexpectedPart }
@@ -95,6 +95,11 @@ final class HTTP1Connection: @unchecked Sendable {
         }
         outbound.finish()
         try? await channel.closeFuture.get()
+    }
+
+    /// Closes the connection (the server stopped).
+    func close() {
+        channel.close(promise: nil)
     }
 
     /// The next part of the current request's body: nil at its end, or when the connection

@@ -1,4 +1,3 @@
-import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -12,7 +11,7 @@ import Synchronization
 /// services, it is shut down after the server.
 final class HTTP1Connections: Service, Sendable {
     private struct State {
-        var open: [ObjectIdentifier: any Channel] = [:]
+        var open: [ObjectIdentifier: HTTP1Connection] = [:]
         var stopped = false
     }
 
@@ -20,20 +19,20 @@ final class HTTP1Connections: Service, Sendable {
 
     init() {}
 
-    /// Keeps `channel` until it closes; closes it at once if the server has stopped.
-    func insert(_ channel: any Channel) {
-        let key = ObjectIdentifier(channel)
+    /// Keeps `connection` until ``remove(_:)``; closes it at once if the server has stopped.
+    func insert(_ connection: HTTP1Connection) {
         let stopped = state.withLock { state in
-            if !state.stopped { state.open[key] = channel }
+            if !state.stopped { state.open[ObjectIdentifier(connection)] = connection }
             return state.stopped
         }
-        guard !stopped else {
-            channel.close(promise: nil)
-            return
+        if stopped {
+            connection.close()
         }
-        channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.open.removeValue(forKey: key) }
-        }
+    }
+
+    /// Lets go of `connection` (its pipeline was torn down: it closed).
+    func remove(_ connection: HTTP1Connection) {
+        _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(connection)) }
     }
 
     /// Waits for the end of the application (graceful shutdown or cancellation), then closes
@@ -45,8 +44,8 @@ final class HTTP1Connections: Service, Sendable {
             defer { state.open = [:] }
             return Array(state.open.values)
         }
-        for channel in open {
-            channel.close(promise: nil)
+        for connection in open {
+            connection.close()
         }
     }
 }

@@ -12,11 +12,25 @@ final class HTTP1RequestStarter: ChannelInboundHandler, RemovableChannelHandler 
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
-    /// Starts the task that reads the connection's requests; set once the async channel exists.
-    var start: (() -> Void)?
+    /// The connection whose requests this starts tasks for; set once its async channel exists,
+    /// and let go when the pipeline is torn down (the connection refers to this handler).
+    var connection: HTTP1Connection?
+    private let connections: HTTP1Connections
     /// Request heads, errors and input ends passed on that the answering task has not finished with.
     private var unanswered = 0
     private var answering = false
+
+    /// A starter whose connection is one of `connections` while this handler is in its pipeline.
+    init(connections: HTTP1Connections) {
+        self.connections = connections
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if let connection {
+            connections.remove(connection)
+        }
+        connection = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
@@ -53,9 +67,9 @@ final class HTTP1RequestStarter: ChannelInboundHandler, RemovableChannelHandler 
 
     private func arrived() {
         unanswered += 1
-        if !answering, let start {
+        if !answering, let connection {
             answering = true
-            start()
+            Task { await connection.answer() }
         }
     }
 }
