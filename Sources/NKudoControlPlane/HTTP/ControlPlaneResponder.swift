@@ -58,18 +58,11 @@ public struct ControlPlaneResponder: HTTPResponder {
         self.reflection = GRPCReflectionService(descriptors: ContractDescriptors.files.map { Array($0) } + [GRPCHealthDescriptor.file])
     }
 
-    /// Answers `request` in a child task of the connection's task.
-    ///
-    /// A task keeps the memory of its deepest call chain (the slabs of its task allocator)
-    /// until it ends, and a connection's task lives as long as the connection: handled in
-    /// the connection's task, every idle kept-alive agent connection held the frames of its
-    /// last heartbeat, ~32 KiB (heaptrack: `swift::StackAllocator` was 32.8 MiB of the peak
-    /// heap with 1,000 agents). A child task's memory goes when the request is answered.
+    /// Answers `request`, in the task that read it: an HTTP/2 stream's, or the task an
+    /// ``HTTP1Connection`` keeps only while it has requests, so the memory of the answer's call
+    /// chain (its task-allocator slabs) goes when the connection is idle again.
     public func respond(to request: Request, context: Context) async throws -> Response {
-        await withTaskGroup(of: Response.self) { group in
-            group.addTask { await handle(request, context: context) }
-            return await group.next()!  // one child: its answer
-        }
+        await handle(request, context: context)
     }
 
     private func handle(_ request: Request, context: Context) async -> Response {

@@ -78,7 +78,7 @@ final class HTTP1Connection: @unchecked Sendable {
                 // What the responder left of the body, up to the request's end.
                 while try await nextBodyPart() != nil {}
                 if inputEnded { break }
-                guard try await channel.eventLoop.submit({ self.starter.value.answered() }).get() else { return }
+                guard try await requestAnswered() else { return }
             }
         } catch is HTTPParserError {
             logger.debug("HTTP parse error, closing connection")
@@ -95,6 +95,17 @@ final class HTTP1Connection: @unchecked Sendable {
         }
         outbound.finish()
         try? await channel.closeFuture.get()
+    }
+
+    /// Tells the starter that a request is answered, on the event loop (without a hop when the
+    /// task runs on it, as it does with ``ControlPlane/runTasksOnEventLoops()``): whether
+    /// another has arrived.
+    private func requestAnswered() async throws -> Bool {
+        let eventLoop = channel.eventLoop
+        if eventLoop.inEventLoop {
+            return starter.value.answered()
+        }
+        return try await eventLoop.submit { self.starter.value.answered() }.get()
     }
 
     /// Closes the connection (the server stopped).
