@@ -65,6 +65,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // glibc's malloc.h (mallopt), part of the C library.
+        .systemLibrary(name: "CMalloc"),
 
         // The wire runtime of the generated contract: binary through libprotobuf-c, proto3 JSON.
         .target(
@@ -166,6 +168,7 @@ let package = Package(
         .target(
             name: "NKudoControlPlane",
             dependencies: [
+                "CMalloc",
                 "NKudoContract",
                 "NKudoGzip",
                 "NKudoPKI",

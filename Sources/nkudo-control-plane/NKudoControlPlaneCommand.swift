@@ -22,9 +22,11 @@ struct NKudoControlPlaneCommand: AsyncParsableCommand {
     )
 
     /// Runs the command with NIO's event loops as Swift Concurrency's executor
-    /// (``ControlPlane/runTasksOnEventLoops()``), installed before any task starts.
+    /// (``ControlPlane/runTasksOnEventLoops()``), installed before any task starts, and large
+    /// allocations on pages of their own (``ControlPlane/mapLargeAllocationsApart(environment:)``).
     static func main() async {
         ControlPlane.runTasksOnEventLoops()
+        ControlPlane.mapLargeAllocationsApart(environment: ProcessInfo.processInfo.environment)
         await main(nil)
     }
 }
