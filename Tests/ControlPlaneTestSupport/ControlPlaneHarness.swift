@@ -21,6 +21,7 @@ public final class ControlPlaneHarness: @unchecked Sendable {
     /// The port of the metrics listener, when the configuration has one (`metricsHost`).
     public private(set) var metricsPort = 0
     private var task: Task<Void, any Error>?
+    private var serviceGroup: ServiceGroup?
     private var clients: [HTTPClient] = []
 
     /// The stores the suites run against.
@@ -91,7 +92,11 @@ public final class ControlPlaneHarness: @unchecked Sendable {
             metricsContinuation.yield(port)
             metricsContinuation.finish()
         })
-        task = Task { try await application.run() }
+        // In a service group, as `ControlPlane.serve` runs it, so that a test can shut it down
+        // gracefully (``shutDownGracefully()``) as SIGTERM does.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [application], logger: logger))
+        serviceGroup = group
+        task = Task { try await group.run() }
         for await port in stream { self.port = port }
         for await port in metricsStream { metricsPort = port }
     }
@@ -100,6 +105,15 @@ public final class ControlPlaneHarness: @unchecked Sendable {
     /// a control plane that goes down.
     public func stopServing() async {
         task?.cancel()
+        _ = try? await task?.value
+        task = nil
+        await store.close()
+    }
+
+    /// Shuts the server down gracefully, as SIGTERM does, waits for it to end and closes the
+    /// store, keeping the data directory.
+    public func shutDownGracefully() async {
+        await serviceGroup?.triggerGracefulShutdown()
         _ = try? await task?.value
         task = nil
         await store.close()

@@ -6,6 +6,7 @@ import NIOCore
 import NIOEmbedded
 import NIOPosix
 import NIOSSL
+import NKudoContract
 import Synchronization
 import Testing
 
@@ -86,6 +87,35 @@ struct HTTP1ConnectionTests {
         let removed = try? channel.pipeline.syncOperations.handler(type: HTTP1RequestStarter.self)
         #expect(removed == nil)
         #expect(connection == nil, "the connection and its starter keep each other alive")
+    }
+
+    @Test("a graceful shutdown answers the long poll in flight at once, closes the connections and waits for them")
+    func gracefulShutdown() async throws {
+        let harness = try await ControlPlaneHarness()
+        do {
+            let fleet = try await Fleet.create(harness)
+            let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "drain",
+                                                                                  actions: [.init(operation: .create, name: "drain")]))
+            let waiting = try await RawTLSConnection.open(port: harness.port)
+            defer { waiting.close() }
+            let idle = try await RawTLSConnection.open(port: harness.port)
+            defer { idle.close() }
+            try await idle.send(Self.healthz)
+            #expect(try await idle.statuses(count: 1) == ["200"])
+            try await waiting.send("GET /plans/\(applied.planId)?wait=60s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: \(fleet.apiKey)\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(500))
+            let stopping = ContinuousClock.now
+            await harness.shutDownGracefully()
+            let stopped = stopping.duration(to: .now)
+            #expect(stopped < .seconds(5), "the shutdown waited \(stopped) for a long poll of a minute")
+            #expect(try await waiting.statuses(count: 1) == ["200"], "the long poll is answered, not cut")
+            #expect(try await waiting.closes(within: .seconds(5)))
+            #expect(try await idle.closes(within: .seconds(5)))
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
     }
 
     @Test("a server that stops closes the connections idle on it")

@@ -69,7 +69,7 @@ final class HTTP1RequestStarter: ChannelInboundHandler, RemovableChannelHandler 
         unanswered += 1
         if !answering, let connection {
             answering = true
-            Task { await connection.answer() }
+            connections.answer(connection)
         }
     }
 }
