@@ -91,13 +91,10 @@ struct HTTP1ConnectionTests {
 
     @Test("a graceful shutdown answers the long poll in flight at once, closes the connections and waits for them")
     func gracefulShutdown() async throws {
-        let harness = try await ControlPlaneHarness()
-        do {
+        try await Self.connected { harness, waiting in
             let fleet = try await Fleet.create(harness)
             let applied = try await fleet.tenantClient.applyPlan(ApplyPlanRequest(siteId: fleet.site.id, idempotencyKey: "drain",
                                                                                   actions: [.init(operation: .create, name: "drain")]))
-            let waiting = try await RawTLSConnection.open(port: harness.port)
-            defer { waiting.close() }
             let idle = try await RawTLSConnection.open(port: harness.port)
             defer { idle.close() }
             try await idle.send(Self.healthz)
@@ -111,11 +108,7 @@ struct HTTP1ConnectionTests {
             #expect(try await waiting.statuses(count: 1) == ["200"], "the long poll is answered, not cut")
             #expect(try await waiting.closes(within: .seconds(5)))
             #expect(try await idle.closes(within: .seconds(5)))
-        } catch {
-            await harness.shutdown()
-            throw error
         }
-        await harness.shutdown()
     }
 
     @Test("a server that stops closes the connections idle on it")
