@@ -65,18 +65,27 @@ public final class ControlPlaneHarness: @unchecked Sendable {
         try await serve(logger: logger)
     }
 
-    /// Runs `body` against a new control plane (on `backend`, configured by `tweak`) with a
-    /// fleet; shuts the control plane down afterwards, also when `body` throws.
-    public static func withFleet(_ backend: Backend = .sqlite, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
-                                 _ body: (ControlPlaneHarness, Fleet) async throws -> Void) async throws {
+    /// Runs `body` against a new control plane (on `backend`, configured by `tweak`); shuts
+    /// the control plane down afterwards, also when `body` throws.
+    public static func with(_ backend: Backend = .sqlite, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
+                            _ body: (ControlPlaneHarness) async throws -> Void) async throws {
         let harness = try await ControlPlaneHarness(backend: backend, tweak: tweak)
         do {
-            try await body(harness, try await Fleet.create(harness))
+            try await body(harness)
         } catch {
             await harness.shutdown()
             throw error
         }
         await harness.shutdown()
+    }
+
+    /// Runs `body` against a new control plane (on `backend`, configured by `tweak`) with a
+    /// fleet; shuts the control plane down afterwards, also when `body` throws.
+    public static func withFleet(_ backend: Backend = .sqlite, _ tweak: (inout ControlPlaneConfiguration) -> Void = { _ in },
+                                 _ body: (ControlPlaneHarness, Fleet) async throws -> Void) async throws {
+        try await with(backend, tweak) { harness in
+            try await body(harness, try await Fleet.create(harness))
+        }
     }
 
     private func serve(logger: Logger) async throws {

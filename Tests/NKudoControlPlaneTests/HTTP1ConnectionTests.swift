@@ -20,16 +20,11 @@ struct HTTP1ConnectionTests {
 
     /// Runs `body` against a new control plane with a raw connection to it; closes both after.
     static func connected(_ body: (ControlPlaneHarness, RawTLSConnection) async throws -> Void) async throws {
-        let harness = try await ControlPlaneHarness()
-        do {
+        try await ControlPlaneHarness.with { harness in
             let connection = try await RawTLSConnection.open(port: harness.port)
             defer { connection.close() }
             try await body(harness, connection)
-        } catch {
-            await harness.shutdown()
-            throw error
         }
-        await harness.shutdown()
     }
 
     @Test("pipelined requests are answered in order, and a connection idle in between is answered again")
